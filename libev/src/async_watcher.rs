@@ -1,0 +1,141 @@
+//! [`Async`] and [`AsyncSender`]: waking a loop from another thread.
+
+use crate::event_loop::Loop;
+use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use libev_sys as sys;
+use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where `send` goes: the loop and watcher addresses while the watcher
+/// exists, `None` after. The lock is held across `ev_async_send`, so the
+/// watcher cannot be freed in the middle of a send.
+struct Target {
+    target: Mutex<Option<(usize, usize)>>,
+}
+
+impl Target {
+    fn send(&self) -> bool {
+        let target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        match *target {
+            Some((l, w)) => {
+                // SAFETY: while `target` is Some, the loop and the watcher are
+                // alive (release clears it, under this lock, before either
+                // goes); ev_async_send is libev's one thread-safe call.
+                unsafe { sys::ev_async_send(l as *mut sys::ev_loop, w as *mut sys::ev_async) };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+// SAFETY: libev's own functions; `release` drops only the `Arc<Target>`
+// we leaked into `data`, after disconnecting it.
+unsafe impl RawWatcher for sys::ev_async {
+    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_async_start(l, w) }
+    }
+    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_async_stop(l, w) }
+    }
+    unsafe fn release(w: *mut Self) {
+        // SAFETY: `data` is null or an `Arc<Target>` we leaked.
+        unsafe {
+            let data = (*w).data.cast::<Target>();
+            if !data.is_null() {
+                (*w).data = std::ptr::null_mut();
+                let target = Arc::from_raw(data);
+                *target.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+    }
+}
+
+watcher_type! {
+    /// Wakes the loop from any thread (libev's `ev_async`): after
+    /// [`AsyncSender::send`] (or [`Async::send`]) the callback runs once in
+    /// the loop's thread, however many sends came in between.
+    Async, ev_async, AsyncCallback
+}
+plain_start!(Async);
+
+impl Async {
+    /// A stopped async watcher.
+    pub fn new<F>(lp: &Loop, callback: F) -> Async
+    where
+        F: FnMut(&Async, crate::Events) + 'static,
+    {
+        let l = lp.raw() as usize;
+        Async::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
+            let target = Arc::new(Target {
+                target: Mutex::new(Some((l, w as usize))),
+            });
+            // SAFETY: a fresh, inactive watcher at its final address;
+            // `release` drops the Arc.
+            unsafe { (*w).data = Arc::into_raw(target).cast_mut().cast() };
+        })
+    }
+
+    /// A handle that can send to this watcher from any thread.
+    pub fn sender(&self) -> AsyncSender {
+        // SAFETY: `data` holds our leaked Arc for as long as the watcher
+        // exists; we add one count for the new handle.
+        let target = unsafe {
+            let data = (*self.node.core.raw()).data.cast::<Target>();
+            Arc::increment_strong_count(data);
+            Arc::from_raw(data)
+        };
+        AsyncSender { target }
+    }
+
+    /// Sends from the loop's own thread (same as through a sender).
+    pub fn send(&self) {
+        // SAFETY: our live watcher on its live loop.
+        unsafe { sys::ev_async_send(self.loop_handle().raw(), self.node.core.raw()) }
+    }
+
+    /// Whether a send is waiting to be delivered (libev's
+    /// `ev_async_pending`).
+    pub fn is_sent(&self) -> bool {
+        // SAFETY: `sent` is an aligned int that other threads write through
+        // ev_async_send; read it atomically.
+        let sent =
+            unsafe { AtomicI32::from_ptr(std::ptr::addr_of_mut!((*self.node.core.raw()).sent)) };
+        sent.load(Ordering::Acquire) != 0
+    }
+}
+
+/// Sends to an [`Async`] watcher from any thread. Cheap to clone.
+///
+/// Sending after the watcher (or its loop) is gone does nothing and
+/// returns `false`.
+#[derive(Clone)]
+pub struct AsyncSender {
+    target: Arc<Target>,
+}
+
+impl AsyncSender {
+    /// Wakes the watcher's loop and makes its callback run; returns `false`
+    /// (and does nothing) if the watcher no longer exists. Safe from any
+    /// thread; cheap when a send is already pending.
+    pub fn send(&self) -> bool {
+        self.target.send()
+    }
+}
+
+impl fmt::Debug for AsyncSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connected = self
+            .target
+            .target
+            .lock()
+            .map(|t| t.is_some())
+            .unwrap_or(false);
+        f.debug_struct("AsyncSender")
+            .field("connected", &connected)
+            .finish()
+    }
+}

@@ -1,0 +1,75 @@
+//! [`Child`]: status changes of child processes.
+
+use crate::event_loop::Loop;
+use crate::watcher::{LoopLink, plain_start, watcher_type};
+use libev_sys as sys;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+watcher_type! {
+    /// Reports when a child process exits (or, with `trace`, stops or
+    /// continues) (libev's `ev_child`). Only on the default loop, which
+    /// reaps children with `waitpid` on SIGCHLD: once it exists, the
+    /// process's children are reaped by libev (so `std::process::Child::wait`
+    /// on them may fail with ECHILD).
+    Child, ev_child, ChildCallback
+}
+plain_start!(Child);
+
+impl Child {
+    /// A stopped watcher for process `pid` (0: any child). With `trace`,
+    /// stops and continues are reported too.
+    ///
+    /// Fails with [`Unsupported`](io::ErrorKind::Unsupported) on a loop
+    /// other than the default loop, and with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for a negative pid.
+    pub fn new<F>(lp: &Loop, pid: i32, trace: bool, callback: F) -> io::Result<Child>
+    where
+        F: FnMut(&Child, crate::Events) + 'static,
+    {
+        if !lp.is_default() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "child watchers only work on the default loop (Loop::default_loop)",
+            ));
+        }
+        if pid < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid pid {pid}"),
+            ));
+        }
+        Ok(Child::from_closure(
+            LoopLink::Strong(lp.clone()),
+            callback,
+            |w| {
+                // SAFETY: a fresh, inactive watcher.
+                unsafe { sys::ev_child_set(w, pid, i32::from(trace)) }
+            },
+        ))
+    }
+
+    /// The pid watched (0: any).
+    pub fn pid(&self) -> i32 {
+        // SAFETY: reads a field of our watcher.
+        unsafe { (*self.node.core.raw()).pid }
+    }
+
+    /// The pid whose status changed (after the callback was called).
+    pub fn rpid(&self) -> i32 {
+        // SAFETY: reads a field of our watcher.
+        unsafe { (*self.node.core.raw()).rpid }
+    }
+
+    /// The raw status from `waitpid` (see `WIFEXITED` and friends).
+    pub fn rstatus(&self) -> i32 {
+        // SAFETY: reads a field of our watcher.
+        unsafe { (*self.node.core.raw()).rstatus }
+    }
+
+    /// [`rstatus`](Child::rstatus) as std's `ExitStatus`.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::from_raw(self.rstatus())
+    }
+}

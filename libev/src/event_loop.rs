@@ -1,0 +1,603 @@
+//! [`Loop`]: an owned libev event loop.
+
+use crate::callbacks::CallbackQueue;
+use crate::flags::{Backend, Events, LoopFlags};
+use libev_sys as sys;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::rc::{Rc, Weak};
+use std::sync::Mutex;
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+/// A panic payload caught in a callback (what `catch_unwind` returns).
+pub type PanicPayload = Box<dyn Any + Send + 'static>;
+
+type ErrorHandler = Box<dyn FnMut(PanicPayload)>;
+
+/// How far [`Loop::break_loop`] unwinds nested [`Loop::run`] calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Break {
+    /// Undo an earlier break that has not taken effect yet.
+    Cancel,
+    /// Make the innermost `run` return.
+    One,
+    /// Make every nested `run` return.
+    All,
+}
+
+/// A libev event loop.
+///
+/// `Loop` is a cheap handle (clone it freely); the loop is destroyed when
+/// the last handle goes. Every watcher holds a handle, so a watcher can never
+/// outlive its loop. A loop belongs to the thread that created it:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<libev::Loop>();
+/// ```
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<libev::Loop>();
+/// ```
+///
+/// # Panics in callbacks
+///
+/// A panic in a watcher callback never crosses into C: the trampoline
+/// catches it, breaks the loop, and [`run`](Loop::run) re-raises it once
+/// libev has returned, unless an error handler was installed with
+/// [`set_error_handler`](Loop::set_error_handler), which then receives the
+/// payload while the loop goes on (gevent's `error_handler`).
+///
+/// # Example
+///
+/// ```
+/// use libev::{Loop, Timer};
+/// use std::time::Duration;
+///
+/// let lp = Loop::new()?;
+/// let timer = Timer::new(&lp, Duration::from_millis(1), Duration::ZERO, |t, _| {
+///     println!("fired; active again? {}", t.is_active());
+/// });
+/// timer.start();
+/// lp.run(); // returns when no active watcher is left
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Loop {
+    pub(crate) inner: Rc<LoopInner>,
+}
+
+/// What the `Rc` of a [`Loop`] holds. Destroying the loop is its `Drop`.
+pub(crate) struct LoopInner {
+    shared: NonNull<Shared>,
+    is_default: bool,
+    /// The `Shared` while the C loop exists (`None` once destroyed), for
+    /// `Cleanup` watchers, which hold the loop weakly.
+    pub(crate) live: Rc<Cell<Option<NonNull<Shared>>>>,
+}
+
+/// The loop state callbacks reach from C (through libev's userdata). It is
+/// a separate allocation so that callbacks run by `ev_loop_destroy` (cleanup
+/// watchers) never alias the `&mut LoopInner` of its `Drop`.
+pub(crate) struct Shared {
+    raw: NonNull<sys::ev_loop>,
+    /// `LOCKED` while libev runs a periodic's reschedule callback (libev
+    /// must not be called then); `DESTROYING` during `ev_loop_destroy`.
+    state: Cell<u8>,
+    /// The first panic caught since the last re-raise; later ones are dropped.
+    panic: Cell<Option<PanicPayload>>,
+    /// Taken out while it runs, so a re-entrant panic cannot alias it.
+    error_handler: Cell<Option<ErrorHandler>>,
+    pub(crate) callbacks: CallbackQueue,
+}
+
+const LOCKED: u8 = 1;
+const DESTROYING: u8 = 2;
+
+/// Which thread owns libev's (process-wide) default loop, if any.
+static DEFAULT_OWNER: Mutex<Option<ThreadId>> = Mutex::new(None);
+
+thread_local! {
+    static DEFAULT_LOOP: RefCell<Weak<LoopInner>> = const { RefCell::new(Weak::new()) };
+}
+
+impl Loop {
+    /// Creates a new loop with libev's automatic backend choice.
+    ///
+    /// Signal and child watchers are best placed on the
+    /// [`default_loop`](Loop::default_loop) (child watchers only work there).
+    pub fn new() -> io::Result<Loop> {
+        Loop::with_flags(LoopFlags::empty(), Backend::empty())
+    }
+
+    /// Creates a new loop with `flags`, restricted to `backends` (empty: let
+    /// libev choose among the recommended ones).
+    ///
+    /// Fails with [`io::ErrorKind::Unsupported`] when a requested backend is
+    /// not available here, and with the OS error when libev cannot create
+    /// the loop.
+    pub fn with_flags(flags: LoopFlags, backends: Backend) -> io::Result<Loop> {
+        check_backends(backends)?;
+        // SAFETY: ev_loop_new has no preconditions; it returns null on failure.
+        let raw = unsafe { sys::ev_loop_new(flags.bits() | backends.bits()) };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            let os = io::Error::last_os_error();
+            io::Error::new(os.kind(), format!("libev could not create a loop: {os}"))
+        })?;
+        Ok(Loop::from_raw(raw, false))
+    }
+
+    /// The default loop (libev's `ev_default_loop`): the only loop that can
+    /// run [`Child`](crate::Child) watchers, and the one signals belong on.
+    ///
+    /// There is one per process, owned by the first thread that asks for it
+    /// until every handle to it is dropped; a call from another thread in
+    /// the meantime fails with [`io::ErrorKind::ResourceBusy`].
+    pub fn default_loop() -> io::Result<Loop> {
+        Loop::default_loop_with_flags(LoopFlags::empty(), Backend::empty())
+    }
+
+    /// As [`default_loop`](Loop::default_loop); `flags` and `backends`
+    /// apply only if this call creates it.
+    pub fn default_loop_with_flags(flags: LoopFlags, backends: Backend) -> io::Result<Loop> {
+        if let Some(inner) = DEFAULT_LOOP.with(|d| d.borrow().upgrade()) {
+            return Ok(Loop { inner });
+        }
+        check_backends(backends)?;
+        let mut owner = DEFAULT_OWNER.lock().unwrap_or_else(|e| e.into_inner());
+        let me = thread::current().id();
+        match *owner {
+            Some(other) if other != me => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "libev's default loop belongs to another thread",
+                ));
+            }
+            _ => {}
+        }
+        // SAFETY: the owner lock makes this thread the only one using the
+        // default loop until it is destroyed.
+        let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            let os = io::Error::last_os_error();
+            io::Error::new(
+                os.kind(),
+                format!("libev could not create the default loop: {os}"),
+            )
+        })?;
+        *owner = Some(me);
+        drop(owner);
+        crate::signal::reserve_sigchld(raw.as_ptr());
+        let lp = Loop::from_raw(raw, true);
+        DEFAULT_LOOP.with(|d| *d.borrow_mut() = Rc::downgrade(&lp.inner));
+        Ok(lp)
+    }
+
+    fn from_raw(raw: NonNull<sys::ev_loop>, is_default: bool) -> Loop {
+        let shared = NonNull::from(Box::leak(Box::new(Shared {
+            raw,
+            state: Cell::new(0),
+            panic: Cell::new(None),
+            error_handler: Cell::new(None),
+            callbacks: CallbackQueue::new(),
+        })));
+        // SAFETY: `shared` stays at this address until LoopInner's Drop frees
+        // it, after destroying the loop; trampolines find it here.
+        unsafe { sys::ev_set_userdata(raw.as_ptr(), shared.as_ptr().cast()) };
+        let inner = LoopInner {
+            shared,
+            is_default,
+            live: Rc::new(Cell::new(Some(shared))),
+        };
+        inner.shared().callbacks.init();
+        Loop {
+            inner: Rc::new(inner),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn raw(&self) -> *mut sys::ev_loop {
+        self.inner.shared().raw()
+    }
+
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared {
+        self.inner.shared()
+    }
+
+    /// Whether this is libev's default loop.
+    pub fn is_default(&self) -> bool {
+        self.inner.is_default
+    }
+
+    /// Runs the loop until no active (referenced) watcher is left or
+    /// [`break_loop`](Loop::break_loop) is called. Returns `true` if it was
+    /// broken while watchers were still active.
+    ///
+    /// May be called from inside a callback (nested run).
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic from a callback (when no error handler is set),
+    /// and panics if called from a periodic's reschedule callback.
+    pub fn run(&self) -> bool {
+        self.run_flags(0)
+    }
+
+    /// Runs one iteration, waiting for events if none is ready.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Loop::run).
+    pub fn run_once(&self) -> bool {
+        self.run_flags(sys::EVRUN_ONCE as i32)
+    }
+
+    /// Runs one iteration without waiting: only what is ready now.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Loop::run).
+    pub fn run_nowait(&self) -> bool {
+        self.run_flags(sys::EVRUN_NOWAIT as i32)
+    }
+
+    fn run_flags(&self, flags: i32) -> bool {
+        // Hold a handle for the whole run, whatever callbacks drop.
+        let this = self.clone();
+        this.shared().check_unlocked();
+        // SAFETY: the loop is alive (we hold a handle) and used on its
+        // thread only; callbacks catch their panics, so none unwinds out.
+        let more = unsafe { sys::ev_run(this.raw(), flags) } != 0;
+        this.shared().rethrow();
+        more
+    }
+
+    /// Asks the running loop to return (libev's `ev_break`); takes effect
+    /// after the current callbacks.
+    pub fn break_loop(&self, how: Break) {
+        let how = match how {
+            Break::Cancel => sys::EVBREAK_CANCEL,
+            Break::One => sys::EVBREAK_ONE,
+            Break::All => sys::EVBREAK_ALL,
+        };
+        // SAFETY: ev_break only sets a flag in a live loop.
+        unsafe { sys::ev_break(self.raw(), how as i32) }
+    }
+
+    /// The loop's cached time (seconds since the epoch), as of the start of
+    /// the current iteration; what timers are based on.
+    pub fn now(&self) -> f64 {
+        // SAFETY: reads a field of a live loop.
+        unsafe { sys::ev_now(self.raw()) }
+    }
+
+    /// Refreshes [`now`](Loop::now) from the clock.
+    ///
+    /// # Panics
+    ///
+    /// If called from a periodic's reschedule callback.
+    pub fn update_now(&self) {
+        self.shared().check_unlocked();
+        // SAFETY: live loop, not inside a reschedule callback.
+        unsafe { sys::ev_now_update(self.raw()) }
+    }
+
+    /// Adds a reference (libev's `ev_ref`): `run` keeps going while the
+    /// count of active watchers plus references is positive.
+    pub fn inc_ref(&self) {
+        // SAFETY: adjusts a counter of a live loop.
+        unsafe { sys::ev_ref(self.raw()) }
+    }
+
+    /// Removes a reference (libev's `ev_unref`), typically right after
+    /// starting a watcher that should not keep `run` alive. Prefer
+    /// `set_ref(false)` on the watcher, which keeps the count balanced.
+    pub fn dec_ref(&self) {
+        // SAFETY: adjusts a counter of a live loop.
+        unsafe { sys::ev_unref(self.raw()) }
+    }
+
+    /// Suspends time (libev's `ev_suspend`), e.g. before the process is
+    /// suspended; pair with [`resume`](Loop::resume), which moves timers
+    /// forward by the time spent suspended.
+    pub fn suspend(&self) {
+        self.shared().check_unlocked();
+        // SAFETY: live loop.
+        unsafe { sys::ev_suspend(self.raw()) }
+    }
+
+    /// Resumes after [`suspend`](Loop::suspend).
+    pub fn resume(&self) {
+        self.shared().check_unlocked();
+        // SAFETY: live loop.
+        unsafe { sys::ev_resume(self.raw()) }
+    }
+
+    /// Tells libev the process forked (libev's `ev_loop_fork`): in the
+    /// child, call this before running the loop again; the kernel state is
+    /// recreated at the start of the next iteration.
+    pub fn reinit_after_fork(&self) {
+        // SAFETY: only sets a flag in a live loop.
+        unsafe { sys::ev_loop_fork(self.raw()) }
+    }
+
+    /// Number of iterations so far.
+    pub fn iteration(&self) -> u32 {
+        // SAFETY: reads a counter of a live loop.
+        unsafe { sys::ev_iteration(self.raw()) }
+    }
+
+    /// How many `run` calls are active on this loop (nesting depth).
+    pub fn depth(&self) -> u32 {
+        // SAFETY: reads a counter of a live loop.
+        unsafe { sys::ev_depth(self.raw()) }
+    }
+
+    /// Number of watchers with events waiting for their callback.
+    pub fn pending_count(&self) -> u32 {
+        // SAFETY: reads a counter of a live loop.
+        unsafe { sys::ev_pending_count(self.raw()) }
+    }
+
+    /// Makes the loop wait at least `interval` between polls, to collect
+    /// more io events per iteration (default zero).
+    pub fn set_io_collect_interval(&self, interval: Duration) {
+        // SAFETY: sets a field of a live loop.
+        unsafe { sys::ev_set_io_collect_interval(self.raw(), interval.as_secs_f64()) }
+    }
+
+    /// Lets timers that expire within `interval` of each other fire
+    /// together (default zero).
+    pub fn set_timeout_collect_interval(&self, interval: Duration) {
+        // SAFETY: sets a field of a live loop.
+        unsafe { sys::ev_set_timeout_collect_interval(self.raw(), interval.as_secs_f64()) }
+    }
+
+    /// Feeds `events` to every io watcher on `fd`, as if the backend had
+    /// reported them. Fails for a negative fd.
+    pub fn feed_fd_event(&self, fd: RawFd, events: Events) -> io::Result<()> {
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        self.shared().check_unlocked();
+        // SAFETY: libev ignores fds it has no watchers for.
+        unsafe { sys::ev_feed_fd_event(self.raw(), fd, events.to_revents()) }
+        Ok(())
+    }
+
+    /// Feeds signal `signum` to this loop's signal watchers, as if it had
+    /// been received. Fails for a signal number out of range.
+    pub fn feed_signal_event(&self, signum: i32) -> io::Result<()> {
+        crate::signal::check_signum(signum)?;
+        self.shared().check_unlocked();
+        // SAFETY: libev ignores signals this loop does not watch.
+        unsafe { sys::ev_feed_signal_event(self.raw(), signum) }
+        Ok(())
+    }
+
+    /// Checks libev's internal data structures (libev's `ev_verify`),
+    /// aborting with a message if they are corrupt.
+    pub fn verify(&self) {
+        self.shared().check_unlocked();
+        // SAFETY: live loop.
+        unsafe { sys::ev_verify(self.raw()) }
+    }
+
+    /// The backend this loop uses.
+    pub fn backend(&self) -> Backend {
+        // SAFETY: reads a field of a live loop.
+        Backend::from_bits_retain(unsafe { sys::ev_backend(self.raw()) })
+    }
+
+    /// Backends compiled in and working on this system.
+    pub fn supported_backends() -> Backend {
+        // SAFETY: no preconditions.
+        Backend::from_bits_retain(unsafe { sys::ev_supported_backends() })
+    }
+
+    /// The supported backends libev recommends here (the automatic choice).
+    pub fn recommended_backends() -> Backend {
+        // SAFETY: no preconditions.
+        Backend::from_bits_retain(unsafe { sys::ev_recommended_backends() })
+    }
+
+    /// Backends whose loops can be embedded in another loop with
+    /// [`Embed`](crate::Embed).
+    pub fn embeddable_backends() -> Backend {
+        // SAFETY: no preconditions.
+        Backend::from_bits_retain(unsafe { sys::ev_embeddable_backends() })
+    }
+
+    /// Installs a handler for panics in callbacks: instead of breaking the
+    /// loop and re-raising from `run`, the payload goes to `handler` and the
+    /// loop carries on. A panic inside the handler itself is re-raised from
+    /// `run`.
+    pub fn set_error_handler(&self, handler: impl FnMut(PanicPayload) + 'static) {
+        self.shared().error_handler.set(Some(Box::new(handler)));
+    }
+
+    /// Removes the error handler: panics break the loop again.
+    pub fn clear_error_handler(&self) {
+        self.shared().error_handler.set(None);
+    }
+
+    /// Whether both handles refer to the same loop.
+    pub fn ptr_eq(&self, other: &Loop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loop")
+            .field("default", &self.inner.is_default)
+            .field("backend", &self.backend())
+            .field("depth", &self.depth())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_backends(backends: Backend) -> io::Result<()> {
+    let missing = backends - Loop::supported_backends();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("libev backend {missing:?} is not supported on this system"),
+        ))
+    }
+}
+
+impl LoopInner {
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: allocated in `Loop::from_raw`, freed only in our Drop.
+        unsafe { self.shared.as_ref() }
+    }
+}
+
+impl Shared {
+    /// The `Shared` of a loop created by this crate.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be a loop created by [`Loop::from_raw`] that has not been
+    /// destroyed (true whenever libev calls back into us for it).
+    pub(crate) unsafe fn from_raw<'a>(raw: *mut sys::ev_loop) -> &'a Shared {
+        // SAFETY: `from_raw` stored the address of the live Shared as the
+        // loop's userdata.
+        unsafe { &*sys::ev_userdata(raw).cast::<Shared>() }
+    }
+
+    #[inline]
+    pub(crate) fn raw(&self) -> *mut sys::ev_loop {
+        self.raw.as_ptr()
+    }
+
+    /// Panics if libev is in a context where it must not be re-entered.
+    #[inline]
+    pub(crate) fn check_unlocked(&self) {
+        if self.state.get() & LOCKED != 0 {
+            locked_panic();
+        }
+    }
+
+    /// Whether `ev_loop_destroy` is running (only cleanup callbacks run then).
+    #[inline]
+    pub(crate) fn destroying(&self) -> bool {
+        self.state.get() & DESTROYING != 0
+    }
+
+    /// Runs `f` with libev calls forbidden (a reschedule callback).
+    pub(crate) fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Cell<u8>, u8);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let was = self.state.get();
+        let _restore = Restore(&self.state, was);
+        self.state.set(was | LOCKED);
+        f()
+    }
+
+    /// Handles a panic caught in a callback: to the error handler if there
+    /// is one, else kept for `run` to re-raise, and the loop breaks.
+    pub(crate) fn handle_panic(&self, payload: PanicPayload) {
+        if let Some(mut handler) = self.error_handler.take() {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| handler(payload)));
+            // Put it back unless the handler installed another meanwhile.
+            let newer = self.error_handler.take();
+            self.error_handler.set(Some(newer.unwrap_or(handler)));
+            if let Err(p) = result {
+                self.store_panic(p);
+            }
+        } else {
+            self.store_panic(payload);
+        }
+    }
+
+    fn store_panic(&self, payload: PanicPayload) {
+        let first = self.panic.take();
+        self.panic.set(Some(first.unwrap_or(payload)));
+        // SAFETY: only sets a flag in the live loop.
+        unsafe { sys::ev_break(self.raw(), sys::EVBREAK_ALL as i32) }
+    }
+
+    /// Whether a caught panic is waiting to be re-raised.
+    pub(crate) fn panicking(&self) -> bool {
+        let p = self.panic.take();
+        let is = p.is_some();
+        self.panic.set(p);
+        is
+    }
+
+    /// Re-raises a panic caught in a callback, after libev returned.
+    pub(crate) fn rethrow(&self) {
+        if let Some(payload) = self.panic.take() {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn locked_panic() -> ! {
+    panic!("libev must not be called from a periodic's reschedule callback")
+}
+
+impl Drop for LoopInner {
+    fn drop(&mut self) {
+        let shared = self.shared();
+        shared.callbacks.shutdown(shared.raw());
+        shared.state.set(DESTROYING);
+        // SAFETY: no handle and no watcher refers to the loop any more
+        // (each holds a handle), except Cleanup watchers, which hold it
+        // weakly, run here, and learn from `live` afterwards that it is gone.
+        unsafe { sys::ev_loop_destroy(shared.raw()) };
+        self.live.set(None);
+        if let Some(p) = shared.panic.take() {
+            // A Cleanup callback panicked with nobody left to re-raise to.
+            report_orphan_panic(&p);
+        }
+        // SAFETY: allocated with Box in `from_raw`; libev, the only other
+        // user of the pointer, is gone.
+        drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
+        if self.is_default {
+            crate::signal::release_sigchld();
+            let mut owner = DEFAULT_OWNER.lock().unwrap_or_else(|e| e.into_inner());
+            *owner = None;
+        }
+    }
+}
+
+fn report_orphan_panic(payload: &PanicPayload) {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    eprintln!("libev: a cleanup callback panicked while its loop was destroyed: {msg}");
+}
+
+/// libev's clock: seconds since the epoch (libev's `ev_time`).
+pub fn time() -> f64 {
+    // SAFETY: no preconditions.
+    unsafe { sys::ev_time() }
+}
+
+/// libev's major and minor version (4, 33).
+pub fn version() -> (i32, i32) {
+    // SAFETY: no preconditions.
+    unsafe { (sys::ev_version_major(), sys::ev_version_minor()) }
+}

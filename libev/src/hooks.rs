@@ -1,0 +1,82 @@
+//! The loop-phase watchers: [`Idle`], [`Prepare`], [`Check`], [`Fork`],
+//! [`Cleanup`].
+
+use crate::event_loop::Loop;
+use crate::watcher::{LoopLink, plain_start, watcher_type};
+
+watcher_type! {
+    /// Runs when the loop has nothing else to do (libev's `ev_idle`): while
+    /// an idle watcher is active the loop polls without blocking, and runs
+    /// it whenever no watcher of a higher priority is pending.
+    Idle, ev_idle, IdleCallback
+}
+plain_start!(Idle);
+
+watcher_type! {
+    /// Runs in every iteration just before the loop blocks for events
+    /// (libev's `ev_prepare`).
+    Prepare, ev_prepare, PrepareCallback
+}
+plain_start!(Prepare);
+
+watcher_type! {
+    /// Runs in every iteration just after the loop polled for events
+    /// (libev's `ev_check`).
+    Check, ev_check, CheckCallback
+}
+plain_start!(Check);
+
+watcher_type! {
+    /// Runs in the child, in the first iteration after
+    /// [`Loop::reinit_after_fork`] (libev's `ev_fork`), before any other
+    /// callback.
+    Fork, ev_fork, ForkCallback
+}
+plain_start!(Fork);
+
+watcher_type! {
+    /// Runs when the loop is destroyed, that is when its last handle is
+    /// dropped (libev's `ev_cleanup`). It holds its loop weakly, or the loop
+    /// could never go; while the loop is being destroyed the callback may
+    /// stop watchers, but cannot start any or reach the loop.
+    Cleanup, ev_cleanup, CleanupCallback
+}
+
+impl Cleanup {
+    /// A stopped cleanup watcher. It does not keep the loop alive, and
+    /// libev never counts it for [`Loop::run`].
+    pub fn new<F>(lp: &Loop, callback: F) -> Cleanup
+    where
+        F: FnMut(&Cleanup, crate::Events) + 'static,
+    {
+        Cleanup::from_closure(LoopLink::weak(lp), callback, |_| {})
+    }
+
+    /// Starts watching; does nothing if active or if the loop is gone or
+    /// being destroyed.
+    pub fn start(&self) {
+        self.node.core.start()
+    }
+
+    /// The loop, unless it was destroyed (or is being destroyed).
+    pub fn loop_handle(&self) -> Option<Loop> {
+        self.node.core.loop_handle()
+    }
+}
+
+macro_rules! simple_new {
+    ($($name:ident),*) => {
+        $(
+            impl $name {
+                #[doc = concat!("A stopped [`", stringify!($name), "`] watcher.")]
+                pub fn new<F>(lp: &Loop, callback: F) -> $name
+                where
+                    F: FnMut(&$name, crate::Events) + 'static,
+                {
+                    $name::from_closure(LoopLink::Strong(lp.clone()), callback, |_| {})
+                }
+            }
+        )*
+    };
+}
+simple_new!(Idle, Prepare, Check, Fork);

@@ -1,0 +1,185 @@
+//! [`Periodic`]: wall-clock (UTC) schedules.
+
+use crate::event_loop::{Loop, Shared};
+use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use libev_sys as sys;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::time::Duration;
+
+watcher_type! {
+    /// Fires at wall-clock times (libev's `ev_periodic`), in one of three
+    /// modes: once at an absolute time ([`Periodic::at`]), on a fixed grid
+    /// ([`Periodic::interval`]), or wherever a closure says
+    /// ([`Periodic::reschedule`]). Unlike [`Timer`](crate::Timer), it
+    /// follows changes of the system clock.
+    Periodic, ev_periodic, PeriodicCallback
+}
+plain_start!(Periodic);
+
+/// The reschedule closure and where to report its panics, kept in `data`.
+struct Reschedule {
+    f: Box<dyn FnMut(f64) -> f64 + Send>,
+    loop_shared: NonNull<Shared>,
+}
+
+// SAFETY: libev's own functions; `release` frees only the `Reschedule` we
+// boxed into `data`.
+unsafe impl RawWatcher for sys::ev_periodic {
+    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_periodic_start(l, w) }
+    }
+    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_periodic_stop(l, w) }
+    }
+    unsafe fn release(w: *mut Self) {
+        // SAFETY: `data` is null or a Box<Reschedule> we leaked; the watcher
+        // is stopped, so libev will not call the reschedule callback again.
+        unsafe {
+            let data = (*w).data.cast::<Reschedule>();
+            if !data.is_null() {
+                (*w).data = std::ptr::null_mut();
+                drop(Box::from_raw(data));
+            }
+        }
+    }
+}
+
+/// libev's reschedule callback: runs the closure with libev locked,
+/// catching panics, and never returns a time in the past.
+unsafe extern "C" fn reschedule(w: *mut sys::ev_periodic, now: f64) -> f64 {
+    // SAFETY: only installed together with a live `Reschedule` in `data`;
+    // libev does not re-enter it (the loop is locked while it runs).
+    let r = unsafe { &mut *(*w).data.cast::<Reschedule>() };
+    // SAFETY: the watcher holds its loop, so its Shared is alive.
+    let lp = unsafe { r.loop_shared.as_ref() };
+    let result = lp.locked(|| panic::catch_unwind(AssertUnwindSafe(|| (r.f)(now))));
+    match result {
+        Ok(t) if t >= now => t,
+        // NaN or the past: libev requires a time >= now.
+        Ok(_) => now,
+        Err(payload) => {
+            lp.handle_panic(payload);
+            // Park it far in the future; the loop is breaking anyway.
+            now + 1e9
+        }
+    }
+}
+
+fn finite(what: &str, t: f64) -> io::Result<f64> {
+    if t.is_finite() {
+        Ok(t)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} must be finite, not {t}"),
+        ))
+    }
+}
+
+impl Periodic {
+    /// A stopped watcher that fires once at `time` (seconds since the
+    /// epoch, as [`crate::time`] and [`Loop::now`]).
+    pub fn at<F>(lp: &Loop, time: f64, callback: F) -> io::Result<Periodic>
+    where
+        F: FnMut(&Periodic, crate::Events) + 'static,
+    {
+        let time = finite("time", time)?;
+        Ok(Periodic::from_closure(
+            LoopLink::Strong(lp.clone()),
+            callback,
+            |w| {
+                // SAFETY: a fresh, inactive watcher.
+                unsafe { sys::ev_periodic_set(w, time, 0.0, None) }
+            },
+        ))
+    }
+
+    /// A stopped watcher that fires at every `offset + k * interval` (e.g.
+    /// `offset` 0 and `interval` one hour: on the full hour, UTC).
+    /// `interval` must not be zero.
+    pub fn interval<F>(
+        lp: &Loop,
+        offset: f64,
+        interval: Duration,
+        callback: F,
+    ) -> io::Result<Periodic>
+    where
+        F: FnMut(&Periodic, crate::Events) + 'static,
+    {
+        let offset = finite("offset", offset)?;
+        if interval.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a periodic interval must not be zero",
+            ));
+        }
+        Ok(Periodic::from_closure(
+            LoopLink::Strong(lp.clone()),
+            callback,
+            |w| {
+                // SAFETY: a fresh, inactive watcher.
+                unsafe { sys::ev_periodic_set(w, offset, interval.as_secs_f64(), None) }
+            },
+        ))
+    }
+
+    /// A stopped watcher whose next time is whatever `schedule(now)`
+    /// returns (a result before `now`, or NaN, counts as `now`).
+    ///
+    /// `schedule` runs inside libev's scheduling, where libev must not be
+    /// called: it is `Send`, so it cannot hold a [`Loop`] or a watcher, and
+    /// any libev call reached from it anyway panics (the panic is handled
+    /// like a callback's).
+    pub fn reschedule<S, F>(lp: &Loop, schedule: S, callback: F) -> Periodic
+    where
+        S: FnMut(f64) -> f64 + Send + 'static,
+        F: FnMut(&Periodic, crate::Events) + 'static,
+    {
+        let data = Box::into_raw(Box::new(Reschedule {
+            f: Box::new(schedule),
+            loop_shared: NonNull::from(lp.shared()),
+        }));
+        Periodic::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
+            // SAFETY: a fresh, inactive watcher; `release` frees `data`.
+            unsafe {
+                sys::ev_periodic_set(w, 0.0, 0.0, Some(reschedule));
+                (*w).data = data.cast();
+            }
+        })
+    }
+
+    /// libev's `ev_periodic_again`: recomputes the next time (after a
+    /// change of offset or interval) and (re)starts the watcher.
+    pub fn again(&self) {
+        let Some(lp) = self.node.core.shared() else {
+            return;
+        };
+        lp.check_unlocked();
+        let was_active = self.is_active();
+        // SAFETY: our watcher on its live loop.
+        unsafe { sys::ev_periodic_again(lp.raw(), self.node.core.raw()) };
+        self.node.core.after_external_change(was_active);
+    }
+
+    /// The absolute time the watcher fires next (meaningful while active).
+    pub fn next_time(&self) -> f64 {
+        // SAFETY: reads a field of our watcher.
+        unsafe { sys::ev_periodic_at(self.node.core.raw()) }
+    }
+
+    /// The offset (the absolute time, for [`Periodic::at`]).
+    pub fn offset(&self) -> f64 {
+        // SAFETY: reads a field of our watcher.
+        unsafe { (*self.node.core.raw()).offset }
+    }
+
+    /// The interval (zero for [`Periodic::at`] and [`Periodic::reschedule`]).
+    pub fn interval_duration(&self) -> Duration {
+        // SAFETY: reads a field of our watcher.
+        Duration::from_secs_f64(unsafe { (*self.node.core.raw()).interval })
+    }
+}

@@ -1,0 +1,78 @@
+//! [`Timer`]: relative timeouts on the loop's monotonic clock.
+
+use crate::event_loop::Loop;
+use crate::watcher::{LoopLink, plain_start, watcher_type};
+use libev_sys as sys;
+use std::time::Duration;
+
+watcher_type! {
+    /// Fires after a delay, then optionally every `repeat` (libev's
+    /// `ev_timer`). Based on the loop's cached time ([`Loop::now`]); a
+    /// non-repeating timer stops itself before its callback runs.
+    Timer, ev_timer, TimerCallback
+}
+plain_start!(Timer);
+
+impl Timer {
+    /// A stopped timer that fires `after` its start, then every `repeat`
+    /// (zero: once).
+    pub fn new<F>(lp: &Loop, after: Duration, repeat: Duration, callback: F) -> Timer
+    where
+        F: FnMut(&Timer, crate::Events) + 'static,
+    {
+        Timer::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
+        })
+    }
+
+    /// Sets delay and repeat; an active timer is restarted with them.
+    pub fn set(&self, after: Duration, repeat: Duration) {
+        let w = self.node.core.raw();
+        self.node.core.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`.
+            unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
+        });
+    }
+
+    /// libev's `ev_timer_again`: a repeating timer restarts to fire
+    /// `repeat` from now (starting it if stopped); a non-repeating active
+    /// timer stops. The idiom for inactivity timeouts.
+    pub fn again(&self) {
+        let Some(lp) = self.node.core.shared() else {
+            return;
+        };
+        lp.check_unlocked();
+        let was_active = self.is_active();
+        // SAFETY: our watcher on its live loop.
+        unsafe { sys::ev_timer_again(lp.raw(), self.node.core.raw()) };
+        self.node.core.after_external_change(was_active);
+    }
+
+    /// Time until the timer fires (zero if it is not active or overdue).
+    pub fn remaining(&self) -> Duration {
+        let Some(lp) = self.node.core.shared() else {
+            return Duration::ZERO;
+        };
+        if !self.is_active() {
+            return Duration::ZERO;
+        }
+        // SAFETY: our watcher on its live loop; only reads.
+        let secs = unsafe { sys::ev_timer_remaining(lp.raw(), self.node.core.raw()) };
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+    }
+
+    /// The repeat interval.
+    pub fn repeat(&self) -> Duration {
+        // SAFETY: reads a field of our watcher.
+        let secs = unsafe { (*self.node.core.raw()).repeat };
+        Duration::from_secs_f64(secs)
+    }
+
+    /// Sets the repeat interval, used the next time the timer fires or
+    /// [`again`](Timer::again) is called (libev allows this while active).
+    pub fn set_repeat(&self, repeat: Duration) {
+        // SAFETY: `repeat` is a read-write field in libev, even while active.
+        unsafe { (*self.node.core.raw()).repeat = repeat.as_secs_f64() }
+    }
+}
