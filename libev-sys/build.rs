@@ -187,6 +187,13 @@ fn compile(libev: &Path, manifest: &Path, defines: &[(&str, &str)]) {
     for (name, value) in defines {
         build.define(name, Some(*value));
     }
+    // libev's assert()s abort the process on misuse, including misuse a
+    // safe wrapper cannot rule out (an fd closed under an active watcher:
+    // without the assert libev reports EV_ERROR to the watcher, as its
+    // manual describes). Off unless the `assertions` feature asks for them.
+    if env::var_os("CARGO_FEATURE_ASSERTIONS").is_none() {
+        build.define("NDEBUG", None);
+    }
     match env::var("LIBEV_SYS_SANITIZE").as_deref() {
         Ok("address") => {
             build

@@ -1,9 +1,9 @@
 //! gevent's callback queue: [`Loop::run_callback`].
 //!
-//! Callbacks wait in a FIFO queue. A prepare watcher runs them just before
-//! the loop would block; a zero-delay timer, started whenever the queue is
-//! not empty, keeps the loop from blocking (and from returning) while any
-//! are queued. Each batch runs at most the callbacks that were queued when
+//! Callbacks wait in a FIFO queue. A prepare watcher, active (and so
+//! keeping `run` going) exactly while the queue is not empty, runs them just
+//! before the loop would block; a zero-delay timer, restarted after each
+//! batch that leaves callbacks queued, keeps that poll from blocking. Each batch runs at most the callbacks that were queued when
 //! it began, capped by a budget, so callbacks that queue more callbacks
 //! cannot starve timers and I/O: the loop polls (without blocking) between
 //! batches.
@@ -137,15 +137,13 @@ impl CallbackQueue {
         self.arm(raw);
     }
 
-    /// Makes sure the queue will be served: prepare active (unreferenced,
-    /// so it does not keep `run` alive by itself) and the zero timer active
-    /// (referenced, so the loop neither blocks nor returns).
+    /// Makes sure the queue will be served: the prepare active (so `run`
+    /// goes on) and the zero timer active (so the next poll does not block).
     fn arm(&self, raw: *mut sys::ev_loop) {
         // SAFETY: our own watchers, on the live loop they were made for.
         unsafe {
             if !sys::ev_is_active(self.prepare.get()) {
                 sys::ev_prepare_start(raw, self.prepare.get());
-                sys::ev_unref(raw);
             }
             if !sys::ev_is_active(self.timer0.get()) {
                 sys::ev_timer_start(raw, self.timer0.get());
@@ -154,12 +152,9 @@ impl CallbackQueue {
     }
 
     fn disarm(&self, raw: *mut sys::ev_loop) {
-        // SAFETY: our own watchers; ev_ref balances the unref in `arm`.
+        // SAFETY: our own watchers, on the live loop they were made for.
         unsafe {
-            if sys::ev_is_active(self.prepare.get()) {
-                sys::ev_ref(raw);
-                sys::ev_prepare_stop(raw, self.prepare.get());
-            }
+            sys::ev_prepare_stop(raw, self.prepare.get());
             sys::ev_timer_stop(raw, self.timer0.get());
         }
     }

@@ -1,0 +1,213 @@
+/*
+ * The C side of libev-bench: the same three workloads as src/main.rs,
+ * written directly against libev. Compiled by build.rs with the defines
+ * libev-sys built libev with (ev_sys.h); the ev_* functions link from
+ * libev-sys's static archive.
+ *
+ * Each function returns the elapsed time of the measured part in
+ * nanoseconds (CLOCK_MONOTONIC), and stores in *check a value the Rust side
+ * must reproduce (a PRNG state or an operation count).
+ */
+
+#include "ev_sys.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t libev_bench_c_timers(uint32_t ntimers, uint64_t ops, uint64_t *check);
+uint64_t libev_bench_c_idle(uint64_t n, uint64_t *check);
+uint64_t libev_bench_c_pipe_ring(uint32_t npipes, uint64_t hops, uint64_t *check);
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64; src/main.rs has the same generator and seed. */
+#define XORSHIFT_SEED UINT64_C(0x9E3779B97F4A7C15)
+
+static inline uint64_t
+xorshift (uint64_t *s)
+{
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *s = x;
+  return x;
+}
+
+/* A delay between 1000 and 2000 s in whole milliseconds, so no timer fires. */
+static inline ev_tstamp
+random_after (uint64_t *s)
+{
+  uint64_t ms = 1000000u + xorshift (s) % 1000000u;
+  return (ev_tstamp)ms * 1e-3;
+}
+
+static void
+never_cb (struct ev_loop *loop, ev_timer *w, int revents)
+{
+  (void)loop; (void)w; (void)revents;
+  abort ();
+}
+
+uint64_t
+libev_bench_c_timers (uint32_t ntimers, uint64_t ops, uint64_t *check)
+{
+  struct ev_loop *loop = ev_loop_new (0);
+  ev_timer *timers = malloc (sizeof (ev_timer) * ntimers);
+  uint64_t s = XORSHIFT_SEED;
+  uint64_t start, end, i;
+
+  if (!loop || !timers)
+    abort ();
+
+  for (i = 0; i < ntimers; ++i)
+    {
+      ev_timer_init (&timers[i], never_cb, random_after (&s), 0.);
+      ev_timer_start (loop, &timers[i]);
+    }
+
+  start = now_ns ();
+  for (i = 0; i < ops; ++i)
+    {
+      ev_timer *w = &timers[xorshift (&s) % ntimers];
+      ev_timer_stop (loop, w);
+      ev_timer_set (w, random_after (&s), 0.);
+      ev_timer_start (loop, w);
+    }
+  end = now_ns ();
+
+  for (i = 0; i < ntimers; ++i)
+    ev_timer_stop (loop, &timers[i]);
+  free (timers);
+  ev_loop_destroy (loop);
+  *check = s;
+  return end - start;
+}
+
+struct idle_ctx
+{
+  ev_idle w;
+  uint64_t count;
+  uint64_t n;
+};
+
+static void
+idle_cb (struct ev_loop *loop, ev_idle *w, int revents)
+{
+  struct idle_ctx *ctx = (struct idle_ctx *)w;
+  (void)revents;
+  if (++ctx->count == ctx->n)
+    ev_idle_stop (loop, w);
+}
+
+uint64_t
+libev_bench_c_idle (uint64_t n, uint64_t *check)
+{
+  struct ev_loop *loop = ev_loop_new (0);
+  struct idle_ctx ctx;
+  uint64_t start, end;
+
+  if (!loop)
+    abort ();
+  ctx.count = 0;
+  ctx.n = n;
+  ev_idle_init (&ctx.w, idle_cb);
+  ev_idle_start (loop, &ctx.w);
+
+  start = now_ns ();
+  ev_run (loop, 0);
+  end = now_ns ();
+
+  ev_loop_destroy (loop);
+  *check = ctx.count;
+  return end - start;
+}
+
+struct ring_io
+{
+  ev_io w;
+  int next_wfd;  /* write end of the next pipe in the ring */
+  uint64_t *hops;
+  uint64_t n;
+};
+
+static void
+ring_cb (struct ev_loop *loop, ev_io *w, int revents)
+{
+  struct ring_io *r = (struct ring_io *)w;
+  char token;
+  (void)revents;
+  if (read (w->fd, &token, 1) != 1)
+    abort ();
+  if (++*r->hops == r->n)
+    {
+      ev_break (loop, EVBREAK_ALL);
+      return;
+    }
+  if (write (r->next_wfd, &token, 1) != 1)
+    abort ();
+}
+
+static void
+set_nonblock (int fd)
+{
+  int flags = fcntl (fd, F_GETFL);
+  if (flags == -1 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) == -1)
+    abort ();
+}
+
+uint64_t
+libev_bench_c_pipe_ring (uint32_t npipes, uint64_t hops, uint64_t *check)
+{
+  struct ev_loop *loop = ev_loop_new (0);
+  int (*fds)[2] = malloc (sizeof (int[2]) * npipes);
+  struct ring_io *ios = malloc (sizeof (struct ring_io) * npipes);
+  uint64_t count = 0;
+  uint64_t start, end;
+  uint32_t i;
+
+  if (!loop || !fds || !ios)
+    abort ();
+  for (i = 0; i < npipes; ++i)
+    {
+      if (pipe (fds[i]) != 0)
+        abort ();
+      set_nonblock (fds[i][0]);
+      set_nonblock (fds[i][1]);
+    }
+  for (i = 0; i < npipes; ++i)
+    {
+      ev_io_init (&ios[i].w, ring_cb, fds[i][0], EV_READ);
+      ios[i].next_wfd = fds[(i + 1) % npipes][1];
+      ios[i].hops = &count;
+      ios[i].n = hops;
+      ev_io_start (loop, &ios[i].w);
+    }
+  if (write (fds[0][1], "t", 1) != 1)
+    abort ();
+
+  start = now_ns ();
+  ev_run (loop, 0);
+  end = now_ns ();
+
+  for (i = 0; i < npipes; ++i)
+    {
+      ev_io_stop (loop, &ios[i].w);
+      close (fds[i][0]);
+      close (fds[i][1]);
+    }
+  free (ios);
+  free (fds);
+  ev_loop_destroy (loop);
+  *check = count;
+  return end - start;
+}

@@ -1,0 +1,315 @@
+//! `libev-bench`: the safe `libev` crate against the same workloads written
+//! in C (`c/workloads.c`) on the same bundled libev, in one process.
+//!
+//! Workloads:
+//!
+//! - `timers`: 100 000 started timers; each operation picks one at random
+//!   and does stop, set (new random delay), start.
+//! - `idle`: one idle watcher whose callback runs N times, then stops it.
+//! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
+//!   64 io watchers, one hop per callback.
+//!
+//! For each workload the C and Rust versions run alternately (C first),
+//! `--reps` times (default 3), and the best time of each is printed.
+//!
+//! ```text
+//! libev-bench [--quick] [--reps K] [WORKLOAD...]
+//! ```
+//!
+//! `--quick` divides every N by 50, for a smoke run; naming workloads runs
+//! only those.
+
+use libev::{Break, Events, Idle, Io, Loop, Timer};
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::os::fd::RawFd;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+unsafe extern "C" {
+    fn libev_bench_c_timers(ntimers: u32, ops: u64, check: *mut u64) -> u64;
+    fn libev_bench_c_idle(n: u64, check: *mut u64) -> u64;
+    fn libev_bench_c_pipe_ring(npipes: u32, hops: u64, check: *mut u64) -> u64;
+}
+
+const NTIMERS: u32 = 100_000;
+const TIMER_OPS: u64 = 5_000_000;
+const IDLE_RUNS: u64 = 5_000_000;
+const NPIPES: u32 = 64;
+const RING_HOPS: u64 = 1_000_000;
+const QUICK_DIVISOR: u64 = 50;
+
+/// The seed `c/workloads.c` uses too.
+const XORSHIFT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// xorshift64, the same generator as in C.
+#[inline]
+fn xorshift(s: &mut u64) -> u64 {
+    let mut x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    x
+}
+
+/// A delay between 1000 and 2000 s in whole milliseconds (as in C).
+#[inline]
+fn random_after(s: &mut u64) -> Duration {
+    Duration::from_millis(1_000_000 + xorshift(s) % 1_000_000)
+}
+
+/// Elapsed nanoseconds and the check value the other language must match.
+struct Sample {
+    ns: u64,
+    check: u64,
+}
+
+fn rust_timers(ntimers: u32, ops: u64) -> Sample {
+    // C receives `ntimers` as a run-time parameter: keep it one here too, so
+    // neither side gets a `% constant` turned into a multiplication.
+    let ntimers = std::hint::black_box(ntimers);
+    let lp = Loop::new().expect("create loop");
+    let mut s = XORSHIFT_SEED;
+    let timers: Vec<Timer> = (0..ntimers)
+        .map(|_| {
+            let t = Timer::new(&lp, random_after(&mut s), Duration::ZERO, |_, _| {
+                unreachable!("benchmark timers never fire")
+            });
+            t.start();
+            t
+        })
+        .collect();
+
+    let start = Instant::now();
+    for _ in 0..ops {
+        let t = &timers[(xorshift(&mut s) % u64::from(ntimers)) as usize];
+        // C's ev_timer_stop + ev_timer_set + ev_timer_start. (`Timer::set`
+        // alone would do the same on an active timer, via `while_stopped`.)
+        t.stop();
+        t.set(random_after(&mut s), Duration::ZERO);
+        t.start();
+    }
+    let ns = start.elapsed().as_nanos() as u64;
+
+    drop(timers);
+    Sample { ns, check: s }
+}
+
+fn rust_idle(n: u64) -> Sample {
+    let lp = Loop::new().expect("create loop");
+    let count = Rc::new(Cell::new(0u64));
+    let idle = Idle::new(&lp, {
+        let count = count.clone();
+        move |w, _| {
+            count.set(count.get() + 1);
+            if count.get() == n {
+                w.stop();
+            }
+        }
+    });
+    idle.start();
+
+    let start = Instant::now();
+    lp.run();
+    let ns = start.elapsed().as_nanos() as u64;
+
+    Sample {
+        ns,
+        check: count.get(),
+    }
+}
+
+fn set_nonblock(fd: RawFd) {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we own; no memory involved.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags != -1 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) != -1
+    };
+    assert!(ok, "fcntl O_NONBLOCK: {}", std::io::Error::last_os_error());
+}
+
+fn rust_pipe_ring(npipes: u32, hops: u64) -> Sample {
+    let lp = Loop::new().expect("create loop");
+    let fds: Vec<[RawFd; 2]> = (0..npipes)
+        .map(|_| {
+            let mut p = [0 as RawFd; 2];
+            // SAFETY: `p` has room for the two descriptors pipe() writes.
+            let rc = unsafe { libc::pipe(p.as_mut_ptr()) };
+            assert_eq!(rc, 0, "pipe: {}", std::io::Error::last_os_error());
+            set_nonblock(p[0]);
+            set_nonblock(p[1]);
+            p
+        })
+        .collect();
+    let count = Rc::new(Cell::new(0u64));
+    let ios: Vec<Io> = (0..fds.len())
+        .map(|i| {
+            let rfd = fds[i][0];
+            let next_wfd = fds[(i + 1) % fds.len()][1];
+            let count = count.clone();
+            let handle = lp.clone();
+            let io = Io::new(&lp, rfd, Events::READ, move |_, _| {
+                let mut token = 0u8;
+                // SAFETY: reads at most one byte into a local byte.
+                let r = unsafe { libc::read(rfd, (&raw mut token).cast::<c_void>(), 1) };
+                assert_eq!(r, 1, "read from ring pipe");
+                count.set(count.get() + 1);
+                if count.get() == hops {
+                    handle.break_loop(Break::All);
+                    return;
+                }
+                // SAFETY: writes one byte from a local byte.
+                let w = unsafe { libc::write(next_wfd, (&raw const token).cast::<c_void>(), 1) };
+                assert_eq!(w, 1, "write to ring pipe");
+            })
+            .expect("io watcher on a pipe");
+            io.start();
+            io
+        })
+        .collect();
+    // SAFETY: writes one byte from a static to the first pipe.
+    let w = unsafe { libc::write(fds[0][1], b"t".as_ptr().cast::<c_void>(), 1) };
+    assert_eq!(w, 1, "write the token");
+
+    let start = Instant::now();
+    lp.run();
+    let ns = start.elapsed().as_nanos() as u64;
+
+    // Watchers go before their fds are closed.
+    drop(ios);
+    for [r, w] in fds {
+        // SAFETY: closes the descriptors this function opened, once.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+    Sample {
+        ns,
+        check: count.get(),
+    }
+}
+
+fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
+    let mut check = 0;
+    let ns = f(&mut check);
+    Sample { ns, check }
+}
+
+/// One workload: its name, its operation count, and both versions.
+struct Workload {
+    name: &'static str,
+    ops: u64,
+    c: Box<dyn Fn() -> Sample>,
+    rust: Box<dyn Fn() -> Sample>,
+}
+
+fn workloads(divisor: u64) -> Vec<Workload> {
+    let timer_ops = TIMER_OPS / divisor;
+    let idle_runs = IDLE_RUNS / divisor;
+    let ring_hops = RING_HOPS / divisor;
+    vec![
+        Workload {
+            name: "timers",
+            ops: timer_ops,
+            c: Box::new(move || {
+                // SAFETY: the C function writes only through `check`, a
+                // valid pointer to a local.
+                c_sample(|check| unsafe { libev_bench_c_timers(NTIMERS, timer_ops, check) })
+            }),
+            rust: Box::new(move || rust_timers(NTIMERS, timer_ops)),
+        },
+        Workload {
+            name: "idle",
+            ops: idle_runs,
+            // SAFETY: as above.
+            c: Box::new(move || c_sample(|check| unsafe { libev_bench_c_idle(idle_runs, check) })),
+            rust: Box::new(move || rust_idle(idle_runs)),
+        },
+        Workload {
+            name: "pipe_ring",
+            ops: ring_hops,
+            c: Box::new(move || {
+                // SAFETY: as above.
+                c_sample(|check| unsafe { libev_bench_c_pipe_ring(NPIPES, ring_hops, check) })
+            }),
+            rust: Box::new(move || rust_pipe_ring(NPIPES, ring_hops)),
+        },
+    ]
+}
+
+const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [WORKLOAD...]\n\
+                     workloads: timers idle pipe_ring (default: all)";
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut divisor = 1;
+    let mut reps: u32 = 3;
+    let mut only = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => divisor = QUICK_DIVISOR,
+            "--reps" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k > 0 => reps = k,
+                _ => return usage(),
+            },
+            "-h" | "--help" => {
+                eprintln!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            name if !name.starts_with('-') => only.push(name.to_owned()),
+            _ => return usage(),
+        }
+    }
+
+    let mut selected = workloads(divisor);
+    if let Some(bad) = only.iter().find(|n| !selected.iter().any(|w| w.name == *n)) {
+        eprintln!("libev-bench: no workload named `{bad}`");
+        return usage();
+    }
+    selected.retain(|w| only.is_empty() || only.iter().any(|n| n == w.name));
+
+    let (major, minor) = libev::version();
+    println!(
+        "libev {major}.{minor}, backend {:?}; best of {reps}, C then Rust alternating{}",
+        Loop::new().expect("create loop").backend(),
+        if divisor > 1 { " (--quick: N/50)" } else { "" },
+    );
+    println!(
+        "{:<11} {:>9}   {:<14}   {:<17}   ratio",
+        "workload", "N", "C (best)", "Rust (best)"
+    );
+    for w in selected {
+        let mut best_c = u64::MAX;
+        let mut best_rust = u64::MAX;
+        for _ in 0..reps {
+            let c = (w.c)();
+            let rust = (w.rust)();
+            assert_eq!(
+                c.check, rust.check,
+                "{}: C and Rust did different work",
+                w.name
+            );
+            best_c = best_c.min(c.ns);
+            best_rust = best_rust.min(rust.ns);
+        }
+        let c = best_c as f64 / w.ops as f64;
+        let rust = best_rust as f64 / w.ops as f64;
+        println!(
+            "{:<11} {:>9}   C {:>6.1} ns/op   Rust {:>6.1} ns/op   Rust/C {:.2}",
+            w.name,
+            w.ops,
+            c,
+            rust,
+            rust / c
+        );
+    }
+    ExitCode::SUCCESS
+}

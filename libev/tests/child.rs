@@ -1,0 +1,37 @@
+//! `Child` with a real child process. One test only: libev reaps every
+//! child of the process once the default loop exists.
+
+use libev::{Child, Loop};
+use std::io::ErrorKind;
+
+#[test]
+fn child_exit_status_is_reported() {
+    let def = Loop::default_loop().unwrap();
+    // Only the default loop can watch children.
+    let other = Loop::new().unwrap();
+    assert_eq!(Child::new(&other, 0, false, |_, _| {}).unwrap_err().kind(), ErrorKind::Unsupported);
+    assert_eq!(Child::new(&def, -3, false, |_, _| {}).unwrap_err().kind(), ErrorKind::InvalidInput);
+
+    let proc = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+    let pid = proc.id() as i32;
+    let w = Child::new(&def, pid, false, |c, ev| {
+        assert!(ev.contains(libev::Events::CHILD));
+        c.stop();
+    })
+    .unwrap();
+    w.start();
+    def.run();
+    assert_eq!(w.pid(), pid);
+    assert_eq!(w.rpid(), pid);
+    assert_eq!(w.exit_status().code(), Some(7));
+    // libev reaped it: std's wait has nothing left to collect.
+    drop(proc);
+
+    // pid 0 watches any child.
+    let proc = std::process::Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let any = Child::new(&def, 0, false, |c, _| c.stop()).unwrap();
+    any.start();
+    def.run();
+    assert_eq!(any.rpid(), proc.id() as i32);
+    assert_eq!(any.exit_status().code(), Some(3));
+}

@@ -1,0 +1,134 @@
+//! `Io` on real pipes and sockets.
+
+mod util;
+
+use libev::{Events, Io, Loop};
+use std::cell::RefCell;
+use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use util::{Counter, pipe, read_byte, write_byte};
+
+#[test]
+fn readable_pipe_runs_the_callback_until_drained() {
+    let lp = Loop::new().unwrap();
+    let (r, w) = pipe();
+    for b in 1..=3 {
+        write_byte(&w, b);
+    }
+    let got: Rc<RefCell<Vec<u8>>> = Rc::default();
+    let g = got.clone();
+    // Level-triggered: one byte per call, called again while data remains.
+    let io = Io::new(&lp, r.as_raw_fd(), Events::READ, move |io, ev| {
+        assert_eq!(ev, Events::READ);
+        match read_byte(io.fd()) {
+            Some(b) => g.borrow_mut().push(b),
+            None => io.stop(),
+        }
+        if g.borrow().len() == 3 {
+            io.stop();
+        }
+    })
+    .unwrap();
+    io.start();
+    lp.run();
+    assert_eq!(*got.borrow(), [1, 2, 3]);
+}
+
+#[test]
+fn writable_socket_and_switching_events() {
+    let lp = Loop::new().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let log: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let l = log.clone();
+    let mut a2 = a.try_clone().unwrap();
+    let io = Io::new(&lp, a.as_raw_fd(), Events::WRITE, move |io, ev| {
+        l.borrow_mut().push(ev);
+        if ev.contains(Events::WRITE) {
+            a2.write_all(b"ping").unwrap();
+            // Now wait for the reply instead.
+            io.set_events(Events::READ).unwrap();
+        } else {
+            io.stop();
+        }
+    })
+    .unwrap();
+    assert_eq!(io.events(), Events::WRITE);
+    io.start();
+    let mut b2 = b.try_clone().unwrap();
+    b2.write_all(b"pong").unwrap();
+    lp.run();
+    assert_eq!(*log.borrow(), [Events::WRITE, Events::READ]);
+    assert_eq!(io.events(), Events::READ);
+    assert_eq!(io.fd(), a.as_raw_fd());
+}
+
+#[test]
+fn set_moves_an_active_watcher_to_another_fd() {
+    let lp = Loop::new().unwrap();
+    let (r1, _w1) = pipe();
+    let (r2, w2) = pipe();
+    let n = Counter::new();
+    let c = n.clone();
+    let io = Io::new(&lp, r1.as_raw_fd(), Events::READ, move |io, _| {
+        c.bump();
+        read_byte(io.fd());
+        io.stop();
+    })
+    .unwrap();
+    io.start();
+    io.set(r2.as_raw_fd(), Events::READ).unwrap();
+    assert!(io.is_active());
+    assert_eq!(io.fd(), r2.as_raw_fd());
+    write_byte(&w2, 1);
+    lp.run();
+    assert_eq!(n.get(), 1);
+}
+
+#[test]
+fn bad_fds_and_events_are_errors() {
+    let lp = Loop::new().unwrap();
+    let err = Io::new(&lp, -1, Events::READ, |_, _| {}).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    // A closed descriptor.
+    let (r, _w) = pipe();
+    let closed = r.into_raw_fd();
+    // SAFETY: closes the descriptor we just took ownership of.
+    unsafe { libc::close(closed) };
+    let err = Io::new(&lp, closed, Events::READ, |_, _| {}).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    let (r, _w) = pipe();
+    for bad in [Events::TIMER, Events::READ | Events::SIGNAL, Events::ERROR] {
+        let err = Io::new(&lp, r.as_raw_fd(), bad, |_, _| {}).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    let io = Io::new(&lp, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+    assert_eq!(io.set(-5, Events::READ).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_eq!(io.set_events(Events::CHILD).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(io.fd(), r.as_raw_fd(), "a failed set leaves the watcher unchanged");
+}
+
+#[test]
+fn fd_closed_while_watched_yields_error_not_abort() {
+    // Closing an fd under an active watcher is a user bug libev documents;
+    // it must end in an EV_ERROR callback or silence, never UB or abort.
+    // With poll(2) libev sees POLLNVAL and reports the error.
+    let lp = Loop::with_flags(libev::LoopFlags::empty(), libev::Backend::POLL).unwrap();
+    let (r, _w) = pipe();
+    let fd = r.into_raw_fd();
+    let got: Rc<RefCell<Events>> = Rc::new(RefCell::new(Events::empty()));
+    let g = got.clone();
+    let io = Io::new(&lp, fd, Events::READ, move |io, ev| {
+        *g.borrow_mut() = ev;
+        io.stop();
+    })
+    .unwrap();
+    io.start();
+    // SAFETY: closes the read end we own; the watcher sees a dead fd.
+    unsafe { libc::close(fd) };
+    lp.run();
+    assert!(got.borrow().contains(Events::ERROR), "{:?}", got.borrow());
+    assert!(!io.is_active());
+}

@@ -1,0 +1,107 @@
+//! `Timer`: ordering, repeat, again, remaining.
+
+mod util;
+
+use libev::{Loop, Timer};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use util::Counter;
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<u32>>> = Rc::default();
+    let order = [5u32, 1, 4, 2, 3, 0];
+    let timers: Vec<Timer> = order
+        .iter()
+        .map(|&i| {
+            let l = log.clone();
+            let t = Timer::new(&lp, MS * (i * 3), Duration::ZERO, move |_, _| l.borrow_mut().push(i));
+            t.start();
+            t
+        })
+        .collect();
+    lp.run();
+    assert_eq!(*log.borrow(), [0, 1, 2, 3, 4, 5]);
+    assert!(timers.iter().all(|t| !t.is_active()));
+}
+
+#[test]
+fn repeating_timer_fires_until_stopped_and_never_early() {
+    let lp = Loop::new().unwrap();
+    let times: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let lp2 = lp.clone();
+    let tm = times.clone();
+    let start = lp.now();
+    let t = Timer::new(&lp, MS * 2, MS * 2, move |t, _| {
+        tm.borrow_mut().push(lp2.now());
+        assert!(t.is_active(), "a repeating timer stays active");
+        if tm.borrow().len() == 5 {
+            t.stop();
+        }
+    });
+    t.start();
+    lp.run();
+    let times = times.borrow();
+    assert_eq!(times.len(), 5);
+    // Each expiry is at least `repeat` after the previous one's schedule:
+    // on the loop clock, never before its deadline.
+    for (k, &at) in times.iter().enumerate() {
+        assert!(at >= start + 0.002 * (k as f64 + 1.0) - 1e-9, "{k}: {at} vs start {start}");
+    }
+}
+
+#[test]
+fn again_restarts_and_stops() {
+    let lp = Loop::new().unwrap();
+    let n = Counter::new();
+    let c = n.clone();
+    // Repeat set: again() (re)starts with `repeat` from now.
+    let t = Timer::new(&lp, Duration::ZERO, MS * 50, move |t, _| {
+        c.bump();
+        t.stop();
+    });
+    t.again();
+    assert!(t.is_active());
+    let rem = t.remaining();
+    assert!(rem > MS * 40 && rem <= MS * 50, "{rem:?}");
+    lp.run();
+    assert_eq!(n.get(), 1);
+    // No repeat: again() stops an active timer.
+    let once = Timer::new(&lp, Duration::from_secs(10), Duration::ZERO, |_, _| {});
+    once.start();
+    once.again();
+    assert!(!once.is_active());
+    assert_eq!(once.remaining(), Duration::ZERO);
+}
+
+#[test]
+fn set_repeat_while_active_takes_effect_at_next_expiry() {
+    let lp = Loop::new().unwrap();
+    let n = Counter::new();
+    let c = n.clone();
+    let t = Timer::new(&lp, MS, MS, move |t, _| {
+        c.bump();
+        if c.get() == 2 {
+            t.set_repeat(Duration::ZERO); // the next expiry is the last
+        }
+    });
+    t.start();
+    lp.run();
+    assert_eq!(n.get(), 2, "repeat 0 set during the 2nd call stops it there");
+    assert_eq!(t.repeat(), Duration::ZERO);
+}
+
+#[test]
+fn set_on_active_timer_restarts_it() {
+    let lp = Loop::new().unwrap();
+    let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+    t.start();
+    t.set(Duration::from_secs(5), Duration::ZERO);
+    assert!(t.is_active());
+    let rem = t.remaining();
+    assert!(rem <= Duration::from_secs(5) && rem > Duration::from_secs(4), "{rem:?}");
+}

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+/// A non-blocking pipe: (read end, write end).
+pub fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two descriptors.
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+        0
+    );
+    // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Writes one byte to `fd`.
+pub fn write_byte(fd: &impl AsRawFd, b: u8) {
+    // SAFETY: writes one byte from a live local.
+    assert_eq!(
+        unsafe { libc::write(fd.as_raw_fd(), (&b as *const u8).cast(), 1) },
+        1
+    );
+}
+
+/// Reads one byte from `fd`, if there is one.
+pub fn read_byte(fd: RawFd) -> Option<u8> {
+    let mut b = 0u8;
+    // SAFETY: reads at most one byte into a live local.
+    let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+    (n == 1).then_some(b)
+}
+
+/// A shared counter for callbacks.
+#[derive(Clone, Default)]
+pub struct Counter(Rc<Cell<u32>>);
+
+impl Counter {
+    pub fn new() -> Counter {
+        Counter::default()
+    }
+    pub fn bump(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+    pub fn get(&self) -> u32 {
+        self.0.get()
+    }
+}
