@@ -9,17 +9,13 @@ use std::path::PathBuf;
 const WORKLOADS: &str = "c/workloads.c";
 
 fn main() {
-    let manifest =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     // Set by libev-sys (`links = "ev"`, `cargo:include=...`): holds
     // `ev_sys.h`, `ev_sys_config.h` and `ev.h`.
-    let include = env::var_os("DEP_EV_INCLUDE")
-        .expect("libev-sys exports DEP_EV_INCLUDE to direct dependents");
+    let include =
+        env::var_os("DEP_EV_INCLUDE").expect("libev-sys exports DEP_EV_INCLUDE to direct dependents");
 
-    println!(
-        "cargo:rerun-if-changed={}",
-        manifest.join(WORKLOADS).display()
-    );
+    println!("cargo:rerun-if-changed={}", manifest.join(WORKLOADS).display());
     println!("cargo:rerun-if-env-changed=DEP_EV_INCLUDE");
 
     // `cc` takes the optimisation level and debug info from cargo's profile.

@@ -13,10 +13,11 @@
 //! `--reps` times (default 3), and the best time of each is printed.
 //!
 //! ```text
-//! libev-bench [--quick] [--reps K] [WORKLOAD...]
+//! libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]
 //! ```
 //!
-//! `--quick` divides every N by 50, for a smoke run; naming workloads runs
+//! `--timers N` sets the number of timers (default 100 000). `--quick`
+//! divides every N by 50, for a smoke run; naming workloads runs
 //! only those.
 
 use libev::{Break, Events, Idle, Io, Loop, Timer};
@@ -33,7 +34,7 @@ unsafe extern "C" {
     fn libev_bench_c_pipe_ring(npipes: u32, hops: u64, check: *mut u64) -> u64;
 }
 
-const NTIMERS: u32 = 100_000;
+const DEFAULT_NTIMERS: u32 = 100_000;
 const TIMER_OPS: u64 = 5_000_000;
 const IDLE_RUNS: u64 = 5_000_000;
 const NPIPES: u32 = 64;
@@ -115,10 +116,7 @@ fn rust_idle(n: u64) -> Sample {
     lp.run();
     let ns = start.elapsed().as_nanos() as u64;
 
-    Sample {
-        ns,
-        check: count.get(),
-    }
+    Sample { ns, check: count.get() }
 }
 
 fn set_nonblock(fd: RawFd) {
@@ -186,10 +184,7 @@ fn rust_pipe_ring(npipes: u32, hops: u64) -> Sample {
             libc::close(w);
         }
     }
-    Sample {
-        ns,
-        check: count.get(),
-    }
+    Sample { ns, check: count.get() }
 }
 
 fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
@@ -206,7 +201,7 @@ struct Workload {
     rust: Box<dyn Fn() -> Sample>,
 }
 
-fn workloads(divisor: u64) -> Vec<Workload> {
+fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
     let timer_ops = TIMER_OPS / divisor;
     let idle_runs = IDLE_RUNS / divisor;
     let ring_hops = RING_HOPS / divisor;
@@ -217,9 +212,9 @@ fn workloads(divisor: u64) -> Vec<Workload> {
             c: Box::new(move || {
                 // SAFETY: the C function writes only through `check`, a
                 // valid pointer to a local.
-                c_sample(|check| unsafe { libev_bench_c_timers(NTIMERS, timer_ops, check) })
+                c_sample(|check| unsafe { libev_bench_c_timers(ntimers, timer_ops, check) })
             }),
-            rust: Box::new(move || rust_timers(NTIMERS, timer_ops)),
+            rust: Box::new(move || rust_timers(ntimers, timer_ops)),
         },
         Workload {
             name: "idle",
@@ -240,7 +235,7 @@ fn workloads(divisor: u64) -> Vec<Workload> {
     ]
 }
 
-const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [WORKLOAD...]\n\
+const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]\n\
                      workloads: timers idle pipe_ring (default: all)";
 
 fn usage() -> ExitCode {
@@ -251,11 +246,16 @@ fn usage() -> ExitCode {
 fn main() -> ExitCode {
     let mut divisor = 1;
     let mut reps: u32 = 3;
+    let mut ntimers = DEFAULT_NTIMERS;
     let mut only = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => divisor = QUICK_DIVISOR,
+            "--timers" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k > 0 => ntimers = k,
+                _ => return usage(),
+            },
             "--reps" => match args.next().and_then(|k| k.parse().ok()) {
                 Some(k) if k > 0 => reps = k,
                 _ => return usage(),
@@ -269,7 +269,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let mut selected = workloads(divisor);
+    let mut selected = workloads(divisor, ntimers);
     if let Some(bad) = only.iter().find(|n| !selected.iter().any(|w| w.name == *n)) {
         eprintln!("libev-bench: no workload named `{bad}`");
         return usage();
@@ -282,21 +282,14 @@ fn main() -> ExitCode {
         Loop::new().expect("create loop").backend(),
         if divisor > 1 { " (--quick: N/50)" } else { "" },
     );
-    println!(
-        "{:<11} {:>9}   {:<14}   {:<17}   ratio",
-        "workload", "N", "C (best)", "Rust (best)"
-    );
+    println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C (best)", "Rust (best)");
     for w in selected {
         let mut best_c = u64::MAX;
         let mut best_rust = u64::MAX;
         for _ in 0..reps {
             let c = (w.c)();
             let rust = (w.rust)();
-            assert_eq!(
-                c.check, rust.check,
-                "{}: C and Rust did different work",
-                w.name
-            );
+            assert_eq!(c.check, rust.check, "{}: C and Rust did different work", w.name);
             best_c = best_c.min(c.ns);
             best_rust = best_rust.min(rust.ns);
         }

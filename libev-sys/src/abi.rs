@@ -6,8 +6,8 @@
 
 use crate::{Callback, RescheduleCallback};
 use crate::{
-    ev_async, ev_check, ev_child, ev_cleanup, ev_embed, ev_fork, ev_idle, ev_io, ev_loop,
-    ev_periodic, ev_prepare, ev_signal, ev_stat, ev_timer, ev_tstamp, ev_watcher,
+    ev_async, ev_check, ev_child, ev_cleanup, ev_embed, ev_fork, ev_idle, ev_io, ev_loop, ev_periodic,
+    ev_prepare, ev_signal, ev_stat, ev_timer, ev_tstamp, ev_watcher,
 };
 use core::ffi::{c_char, c_int};
 
@@ -40,12 +40,7 @@ unsafe extern "C" {
         rcb: RescheduleCallback,
     );
     pub fn libev_sys_shim_signal_init(w: *mut ev_signal, cb: Callback<ev_signal>, signum: c_int);
-    pub fn libev_sys_shim_child_init(
-        w: *mut ev_child,
-        cb: Callback<ev_child>,
-        pid: c_int,
-        trace: c_int,
-    );
+    pub fn libev_sys_shim_child_init(w: *mut ev_child, cb: Callback<ev_child>, pid: c_int, trace: c_int);
     pub fn libev_sys_shim_stat_init(
         w: *mut ev_stat,
         cb: Callback<ev_stat>,

@@ -6,9 +6,9 @@
 //! pointer is valid and do no checks.
 
 use crate::{
-    EV__IOFDSET, ev_async, ev_check, ev_child, ev_cleanup, ev_default_loop_ptr, ev_embed, ev_fork,
-    ev_idle, ev_io, ev_loop, ev_periodic, ev_prepare, ev_signal, ev_stat, ev_timer, ev_tstamp,
-    ev_watcher, ev_watcher_list, ev_watcher_time,
+    EV__IOFDSET, ev_async, ev_check, ev_child, ev_cleanup, ev_default_loop_ptr, ev_embed, ev_fork, ev_idle,
+    ev_io, ev_loop, ev_periodic, ev_prepare, ev_signal, ev_stat, ev_timer, ev_tstamp, ev_watcher,
+    ev_watcher_list, ev_watcher_time,
 };
 use core::ffi::{c_char, c_int};
 use core::ptr::{addr_of, addr_of_mut};
@@ -55,8 +55,7 @@ watchers!(
 pub type Callback<W> = Option<unsafe extern "C" fn(loop_: *mut ev_loop, w: *mut W, revents: c_int)>;
 
 /// The reschedule callback of an `ev_periodic` (`reschedule_cb`).
-pub type RescheduleCallback =
-    Option<unsafe extern "C" fn(w: *mut ev_periodic, now: ev_tstamp) -> ev_tstamp>;
+pub type RescheduleCallback = Option<unsafe extern "C" fn(w: *mut ev_periodic, now: ev_tstamp) -> ev_tstamp>;
 
 #[inline(always)]
 fn header<W: Watcher>(w: *mut W) -> *mut ev_watcher {
@@ -91,11 +90,7 @@ pub unsafe fn ev_set_cb<W: Watcher>(w: *mut W, cb: Callback<W>) {
     // SAFETY: `cb` sits in the header of every watcher type; `Callback<W>`
     // and the header's callback type are both nullable function pointers of
     // the same size and ABI.
-    unsafe {
-        addr_of_mut!((*header(w)).cb)
-            .cast::<Callback<W>>()
-            .write(cb)
-    }
+    unsafe { addr_of_mut!((*header(w)).cb).cast::<Callback<W>>().write(cb) }
 }
 
 /// `ev_cb`: the current callback.
@@ -106,11 +101,7 @@ pub unsafe fn ev_set_cb<W: Watcher>(w: *mut W, cb: Callback<W>) {
 #[inline]
 pub unsafe fn ev_cb<W: Watcher>(w: *const W) -> Callback<W> {
     // SAFETY: as in `ev_set_cb`.
-    unsafe {
-        addr_of!((*w.cast::<ev_watcher>()).cb)
-            .cast::<Callback<W>>()
-            .read()
-    }
+    unsafe { addr_of!((*w.cast::<ev_watcher>()).cb).cast::<Callback<W>>().read() }
 }
 
 /// `ev_is_active`: the watcher was started and not yet stopped.
@@ -217,12 +208,7 @@ pub unsafe fn ev_timer_set(w: *mut ev_timer, after: ev_tstamp, repeat: ev_tstamp
 ///
 /// As [`ev_init`].
 #[inline]
-pub unsafe fn ev_timer_init(
-    w: *mut ev_timer,
-    cb: Callback<ev_timer>,
-    after: ev_tstamp,
-    repeat: ev_tstamp,
-) {
+pub unsafe fn ev_timer_init(w: *mut ev_timer, cb: Callback<ev_timer>, after: ev_tstamp, repeat: ev_tstamp) {
     // SAFETY: forwarded from the caller.
     unsafe {
         ev_init(w, cb);
@@ -357,12 +343,7 @@ pub unsafe fn ev_stat_set(w: *mut ev_stat, path: *const c_char, interval: ev_tst
 ///
 /// As [`ev_init`] and [`ev_stat_set`].
 #[inline]
-pub unsafe fn ev_stat_init(
-    w: *mut ev_stat,
-    cb: Callback<ev_stat>,
-    path: *const c_char,
-    interval: ev_tstamp,
-) {
+pub unsafe fn ev_stat_init(w: *mut ev_stat, cb: Callback<ev_stat>, path: *const c_char, interval: ev_tstamp) {
     // SAFETY: forwarded from the caller.
     unsafe {
         ev_init(w, cb);

@@ -13,14 +13,8 @@ fn rust_facts() -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     macro_rules! size {
         ($t:ident) => {
-            m.insert(
-                concat!("size_of::<", stringify!($t), ">").to_string(),
-                size_of::<$t>(),
-            );
-            m.insert(
-                concat!("align_of::<", stringify!($t), ">").to_string(),
-                align_of::<$t>(),
-            );
+            m.insert(concat!("size_of::<", stringify!($t), ">").to_string(), size_of::<$t>());
+            m.insert(concat!("align_of::<", stringify!($t), ">").to_string(), align_of::<$t>());
         };
     }
     macro_rules! off {
@@ -60,9 +54,7 @@ fn rust_facts() -> BTreeMap<String, usize> {
     header!(ev_prepare);
     header!(ev_check);
     header!(ev_embed);
-    off!(
-        ev_embed, other, io, prepare, check, timer, periodic, idle, fork, cleanup
-    );
+    off!(ev_embed, other, io, prepare, check, timer, periodic, idle, fork, cleanup);
     header!(ev_fork);
     header!(ev_cleanup);
     header!(ev_async);
@@ -82,10 +74,7 @@ fn c_facts() -> BTreeMap<String, usize> {
         .iter()
         .map(|f| {
             // SAFETY: see above: each name is a static C string.
-            let name = unsafe { CStr::from_ptr(f.name) }
-                .to_str()
-                .unwrap()
-                .to_string();
+            let name = unsafe { CStr::from_ptr(f.name) }.to_str().unwrap().to_string();
             (name, f.value)
         })
         .collect()
@@ -107,21 +96,14 @@ fn rust_layouts_match_compiled_c() {
     for name in rust.keys().filter(|n| !c.contains_key(*n)) {
         mismatches.push(format!("{name}: checked in Rust, not reported by C"));
     }
-    assert!(
-        mismatches.is_empty(),
-        "layout mismatches:\n{}",
-        mismatches.join("\n")
-    );
+    assert!(mismatches.is_empty(), "layout mismatches:\n{}", mismatches.join("\n"));
 }
 
 #[test]
 fn version_is_4_33() {
     // SAFETY: plain getters.
     let (major, minor) = unsafe { (ev_version_major(), ev_version_minor()) };
-    assert_eq!(
-        (major, minor),
-        (EV_VERSION_MAJOR as i32, EV_VERSION_MINOR as i32)
-    );
+    assert_eq!((major, minor), (EV_VERSION_MAJOR as i32, EV_VERSION_MINOR as i32));
     assert_eq!((major, minor), (4, 33));
 }
 

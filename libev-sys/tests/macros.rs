@@ -14,9 +14,7 @@ fn patterned<W>(byte: u8) -> W {
     // valid (if meaningless) value for its integer, float, pointer and
     // nullable function pointer fields.
     unsafe {
-        w.as_mut_ptr()
-            .cast::<u8>()
-            .write_bytes(byte, size_of::<W>());
+        w.as_mut_ptr().cast::<u8>().write_bytes(byte, size_of::<W>());
         w.assume_init()
     }
 }
@@ -68,10 +66,7 @@ fn init_macros_match_c() {
     // SAFETY: each pointer is a live local watcher, and none is started on a
     // loop (closures inherit this unsafe block).
     unsafe {
-        same::<ev_watcher>(
-            |w| ev_init(w, Some(watcher_cb)),
-            |w| libev_sys_shim_init(w, Some(watcher_cb)),
-        );
+        same::<ev_watcher>(|w| ev_init(w, Some(watcher_cb)), |w| libev_sys_shim_init(w, Some(watcher_cb)));
         same::<ev_io>(
             |w| ev_io_init(w, Some(io_cb), 7, EV_READ | EV_WRITE),
             |w| libev_sys_shim_io_init(w, Some(io_cb), 7, EV_READ | EV_WRITE),
@@ -104,10 +99,7 @@ fn init_macros_match_c() {
             |w| ev_embed_init(w, Some(embed_cb), other),
             |w| libev_sys_shim_embed_init(w, Some(embed_cb), other),
         );
-        same::<ev_idle>(
-            |w| ev_idle_init(w, Some(idle_cb)),
-            |w| libev_sys_shim_idle_init(w, Some(idle_cb)),
-        );
+        same::<ev_idle>(|w| ev_idle_init(w, Some(idle_cb)), |w| libev_sys_shim_idle_init(w, Some(idle_cb)));
         same::<ev_prepare>(
             |w| ev_prepare_init(w, Some(prepare_cb)),
             |w| libev_sys_shim_prepare_init(w, Some(prepare_cb)),
@@ -116,10 +108,7 @@ fn init_macros_match_c() {
             |w| ev_check_init(w, Some(check_cb)),
             |w| libev_sys_shim_check_init(w, Some(check_cb)),
         );
-        same::<ev_fork>(
-            |w| ev_fork_init(w, Some(fork_cb)),
-            |w| libev_sys_shim_fork_init(w, Some(fork_cb)),
-        );
+        same::<ev_fork>(|w| ev_fork_init(w, Some(fork_cb)), |w| libev_sys_shim_fork_init(w, Some(fork_cb)));
         same::<ev_cleanup>(
             |w| ev_cleanup_init(w, Some(cleanup_cb)),
             |w| libev_sys_shim_cleanup_init(w, Some(cleanup_cb)),
@@ -173,10 +162,7 @@ fn accessors_match_c() {
         p.at = 42.5;
         assert_eq!(ev_periodic_at(&p), libev_sys_shim_periodic_at(&mut p));
         assert_eq!(ev_periodic_at(&p), 42.5);
-        assert_eq!(
-            ev_cb(&p).map(|f| f as usize),
-            Some(periodic_cb as *const () as usize)
-        );
+        assert_eq!(ev_cb(&p).map(|f| f as usize), Some(periodic_cb as *const () as usize));
         ev_set_cb(&mut p, None);
         assert!(ev_cb(&p).is_none());
 
@@ -184,10 +170,7 @@ fn accessors_match_c() {
         ev_async_init(&mut a, Some(async_cb));
         for sent in [0, 1] {
             a.sent = sent;
-            assert_eq!(
-                ev_async_pending(&a),
-                libev_sys_shim_async_pending(&mut a) != 0
-            );
+            assert_eq!(ev_async_pending(&a), libev_sys_shim_async_pending(&mut a) != 0);
         }
     }
 }

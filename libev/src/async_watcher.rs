@@ -1,7 +1,7 @@
 //! [`Async`] and [`AsyncSender`]: waking a loop from another thread.
 
 use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use crate::watcher::{RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -69,10 +69,8 @@ impl Async {
         F: FnMut(&Async, crate::Events) + 'static,
     {
         let l = lp.raw() as usize;
-        Async::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
-            let target = Arc::new(Target {
-                target: Mutex::new(Some((l, w as usize))),
-            });
+        Async::from_closure(lp, callback, |w| {
+            let target = Arc::new(Target { target: Mutex::new(Some((l, w as usize))) });
             // SAFETY: a fresh, inactive watcher at its final address;
             // `release` drops the Arc.
             unsafe { (*w).data = Arc::into_raw(target).cast_mut().cast() };
@@ -84,7 +82,7 @@ impl Async {
         // SAFETY: `data` holds our leaked Arc for as long as the watcher
         // exists; we add one count for the new handle.
         let target = unsafe {
-            let data = (*self.node.core.raw()).data.cast::<Target>();
+            let data = (*self.node.raw()).data.cast::<Target>();
             Arc::increment_strong_count(data);
             Arc::from_raw(data)
         };
@@ -94,7 +92,7 @@ impl Async {
     /// Sends from the loop's own thread (same as through a sender).
     pub fn send(&self) {
         // SAFETY: our live watcher on its live loop.
-        unsafe { sys::ev_async_send(self.loop_handle().raw(), self.node.core.raw()) }
+        unsafe { sys::ev_async_send(self.loop_handle().raw(), self.node.raw()) }
     }
 
     /// Whether a send is waiting to be delivered (libev's
@@ -102,8 +100,7 @@ impl Async {
     pub fn is_sent(&self) -> bool {
         // SAFETY: `sent` is an aligned int that other threads write through
         // ev_async_send; read it atomically.
-        let sent =
-            unsafe { AtomicI32::from_ptr(std::ptr::addr_of_mut!((*self.node.core.raw()).sent)) };
+        let sent = unsafe { AtomicI32::from_ptr(std::ptr::addr_of_mut!((*self.node.raw()).sent)) };
         sent.load(Ordering::Acquire) != 0
     }
 }
@@ -128,14 +125,7 @@ impl AsyncSender {
 
 impl fmt::Debug for AsyncSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let connected = self
-            .target
-            .target
-            .lock()
-            .map(|t| t.is_some())
-            .unwrap_or(false);
-        f.debug_struct("AsyncSender")
-            .field("connected", &connected)
-            .finish()
+        let connected = self.target.target.lock().map(|t| t.is_some()).unwrap_or(false);
+        f.debug_struct("AsyncSender").field("connected", &connected).finish()
     }
 }

@@ -54,9 +54,7 @@ impl CallbackHandle {
 
 impl fmt::Debug for CallbackHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallbackHandle")
-            .field("pending", &self.is_pending())
-            .finish()
+        f.debug_struct("CallbackHandle").field("pending", &self.is_pending()).finish()
     }
 }
 
@@ -84,11 +82,7 @@ impl Loop {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
-    /// # Panics
-    ///
-    /// If called from a periodic's reschedule callback.
     pub fn run_callback(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
-        self.shared().check_unlocked();
         let slot: Rc<Slot> = Rc::new(Cell::new(Some(Box::new(f))));
         self.shared().callbacks.push(self.raw(), slot.clone());
         CallbackHandle { slot }

@@ -1,7 +1,7 @@
 //! [`Child`]: status changes of child processes.
 
 use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, plain_start, watcher_type};
+use crate::watcher::{plain_start, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -35,37 +35,30 @@ impl Child {
             ));
         }
         if pid < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid pid {pid}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid pid {pid}")));
         }
-        Ok(Child::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher.
-                unsafe { sys::ev_child_set(w, pid, i32::from(trace)) }
-            },
-        ))
+        Ok(Child::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_child_set(w, pid, i32::from(trace)) }
+        }))
     }
 
     /// The pid watched (0: any).
     pub fn pid(&self) -> i32 {
         // SAFETY: reads a field of our watcher.
-        unsafe { (*self.node.core.raw()).pid }
+        unsafe { (*self.node.raw()).pid }
     }
 
     /// The pid whose status changed (after the callback was called).
     pub fn rpid(&self) -> i32 {
         // SAFETY: reads a field of our watcher.
-        unsafe { (*self.node.core.raw()).rpid }
+        unsafe { (*self.node.raw()).rpid }
     }
 
     /// The raw status from `waitpid` (see `WIFEXITED` and friends).
     pub fn rstatus(&self) -> i32 {
         // SAFETY: reads a field of our watcher.
-        unsafe { (*self.node.core.raw()).rstatus }
+        unsafe { (*self.node.raw()).rstatus }
     }
 
     /// [`rstatus`](Child::rstatus) as std's `ExitStatus`.

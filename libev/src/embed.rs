@@ -1,7 +1,7 @@
 //! [`Embed`]: one loop inside another.
 
 use crate::event_loop::{Loop, LoopInner};
-use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use crate::watcher::{RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::rc::Rc;
@@ -55,33 +55,23 @@ impl Embed {
         F: FnMut(&Embed, crate::Events) + 'static,
     {
         if lp.ptr_eq(embedded) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a loop cannot embed itself",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a loop cannot embed itself"));
         }
         if (embedded.backend() & Loop::embeddable_backends()).is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!(
-                    "a loop with backend {:?} cannot be embedded here",
-                    embedded.backend()
-                ),
+                format!("a loop with backend {:?} cannot be embedded here", embedded.backend()),
             ));
         }
         let other = embedded.raw();
         let keep = Rc::into_raw(embedded.inner.clone());
-        Ok(Embed::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher; `release` drops `keep`.
-                unsafe {
-                    sys::ev_embed_set(w, other);
-                    (*w).data = keep.cast_mut().cast();
-                }
-            },
-        ))
+        Ok(Embed::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher; `release` drops `keep`.
+            unsafe {
+                sys::ev_embed_set(w, other);
+                (*w).data = keep.cast_mut().cast();
+            }
+        }))
     }
 
     /// Runs one non-blocking iteration of the embedded loop (libev's
@@ -91,14 +81,14 @@ impl Embed {
     ///
     /// Re-raises a panic from a callback of the embedded loop.
     pub fn sweep(&self) {
-        let Some(lp) = self.node.core.shared() else {
+        let Some(lp) = self.node.shared() else {
             return;
         };
         lp.check_unlocked();
         let embedded = self.embedded();
         // SAFETY: our watcher on its live loop; `embedded` keeps the other
         // loop alive for the call, whatever its callbacks drop.
-        unsafe { sys::ev_embed_sweep(lp.raw(), self.node.core.raw()) };
+        unsafe { sys::ev_embed_sweep(lp.raw(), self.node.raw()) };
         embedded.shared().rethrow();
     }
 
@@ -107,7 +97,7 @@ impl Embed {
         // SAFETY: `data` holds a leaked strong count of the embedded loop's
         // Rc for as long as the watcher exists; we add one for the handle.
         let inner = unsafe {
-            let data = (*self.node.core.raw()).data.cast::<LoopInner>();
+            let data = (*self.node.raw()).data.cast::<LoopInner>();
             Rc::increment_strong_count(data);
             Rc::from_raw(data)
         };

@@ -88,6 +88,9 @@ pub(crate) struct LoopInner {
 /// watchers) never alias the `&mut LoopInner` of its `Drop`.
 pub(crate) struct Shared {
     raw: NonNull<sys::ev_loop>,
+    /// The `LoopInner` that owns this (its `Rc` payload), so watchers can
+    /// hold just this pointer plus a strong count of that `Rc`.
+    pub(crate) inner: Cell<*const LoopInner>,
     /// `LOCKED` while libev runs a periodic's reschedule callback (libev
     /// must not be called then); `DESTROYING` during `ev_loop_destroy`.
     state: Cell<u8>,
@@ -167,10 +170,7 @@ impl Loop {
         let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
         let raw = NonNull::new(raw).ok_or_else(|| {
             let os = io::Error::last_os_error();
-            io::Error::new(
-                os.kind(),
-                format!("libev could not create the default loop: {os}"),
-            )
+            io::Error::new(os.kind(), format!("libev could not create the default loop: {os}"))
         })?;
         *owner = Some(me);
         drop(owner);
@@ -183,6 +183,7 @@ impl Loop {
     fn from_raw(raw: NonNull<sys::ev_loop>, is_default: bool) -> Loop {
         let shared = NonNull::from(Box::leak(Box::new(Shared {
             raw,
+            inner: Cell::new(std::ptr::null()),
             state: Cell::new(0),
             panic: Cell::new(None),
             error_handler: Cell::new(None),
@@ -191,15 +192,11 @@ impl Loop {
         // SAFETY: `shared` stays at this address until LoopInner's Drop frees
         // it, after destroying the loop; trampolines find it here.
         unsafe { sys::ev_set_userdata(raw.as_ptr(), shared.as_ptr().cast()) };
-        let inner = LoopInner {
-            shared,
-            is_default,
-            live: Rc::new(Cell::new(Some(shared))),
-        };
+        let inner = LoopInner { shared, is_default, live: Rc::new(Cell::new(Some(shared))) };
         inner.shared().callbacks.init();
-        Loop {
-            inner: Rc::new(inner),
-        }
+        let inner = Rc::new(inner);
+        inner.shared().inner.set(Rc::as_ptr(&inner));
+        Loop { inner }
     }
 
     #[inline]
@@ -253,6 +250,10 @@ impl Loop {
         // Hold a handle for the whole run, whatever callbacks drop.
         let this = self.clone();
         this.shared().check_unlocked();
+        // A panic caught outside a run (a reschedule closure called by
+        // `Periodic::start`, say) is raised now: ev_run would cancel the
+        // break that was meant to surface it.
+        this.shared().rethrow();
         // SAFETY: the loop is alive (we hold a handle) and used on its
         // thread only; callbacks catch their panics, so none unwinds out.
         let more = unsafe { sys::ev_run(this.raw(), flags) } != 0;
@@ -283,11 +284,14 @@ impl Loop {
     ///
     /// # Panics
     ///
-    /// If called from a periodic's reschedule callback.
+    /// If called from a periodic's reschedule callback; re-raises a panic
+    /// from a reschedule closure that libev calls here.
     pub fn update_now(&self) {
         self.shared().check_unlocked();
         // SAFETY: live loop, not inside a reschedule callback.
         unsafe { sys::ev_now_update(self.raw()) }
+        // A time jump makes libev call reschedule closures.
+        self.shared().rethrow();
     }
 
     /// Adds a reference (libev's `ev_ref`): `run` keeps going while the
@@ -315,10 +319,16 @@ impl Loop {
     }
 
     /// Resumes after [`suspend`](Loop::suspend).
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic from a periodic's reschedule closure, which libev
+    /// calls here.
     pub fn resume(&self) {
         self.shared().check_unlocked();
         // SAFETY: live loop.
         unsafe { sys::ev_resume(self.raw()) }
+        self.shared().rethrow();
     }
 
     /// Tells libev the process forked (libev's `ev_loop_fork`): in the

@@ -1,8 +1,49 @@
 //! The loop-phase watchers: [`Idle`], [`Prepare`], [`Check`], [`Fork`],
 //! [`Cleanup`].
 
-use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, plain_start, watcher_type};
+use crate::event_loop::{Loop, Shared};
+use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use libev_sys as sys;
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+/// What a cleanup watcher keeps in `data`: the loop's `live` cell, `Some`
+/// while the C loop exists (including while it is being destroyed).
+type LiveCell = Cell<Option<NonNull<Shared>>>;
+
+// SAFETY: libev's own functions; `release` drops only the `Rc<LiveCell>`
+// we leaked into `data`.
+unsafe impl RawWatcher for sys::ev_cleanup {
+    const WEAK_LOOP: bool = true;
+    #[inline]
+    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_cleanup_start(l, w) }
+    }
+    #[inline]
+    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_cleanup_stop(l, w) }
+    }
+    unsafe fn release(w: *mut Self) {
+        // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
+        unsafe {
+            let data = (*w).data.cast::<LiveCell>();
+            if !data.is_null() {
+                (*w).data = std::ptr::null_mut();
+                drop(Rc::from_raw(data));
+            }
+        }
+    }
+    unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
+        // SAFETY: `data` holds our Rc<LiveCell> until `release`.
+        unsafe {
+            let data = (*w).data.cast::<LiveCell>();
+            if data.is_null() { None } else { (*data).get() }
+        }
+    }
+}
 
 watcher_type! {
     /// Runs when the loop has nothing else to do (libev's `ev_idle`): while
@@ -49,18 +90,22 @@ impl Cleanup {
     where
         F: FnMut(&Cleanup, crate::Events) + 'static,
     {
-        Cleanup::from_closure(LoopLink::weak(lp), callback, |_| {})
+        let live = Rc::into_raw(lp.inner.live.clone());
+        Cleanup::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher; `release` drops the Rc.
+            unsafe { (*w).data = live.cast_mut().cast() }
+        })
     }
 
     /// Starts watching; does nothing if active or if the loop is gone or
     /// being destroyed.
     pub fn start(&self) {
-        self.node.core.start()
+        self.node.start()
     }
 
     /// The loop, unless it was destroyed (or is being destroyed).
     pub fn loop_handle(&self) -> Option<Loop> {
-        self.node.core.loop_handle()
+        self.node.loop_handle()
     }
 }
 
@@ -73,7 +118,7 @@ macro_rules! simple_new {
                 where
                     F: FnMut(&$name, crate::Events) + 'static,
                 {
-                    $name::from_closure(LoopLink::Strong(lp.clone()), callback, |_| {})
+                    $name::from_closure(lp, callback, |_| {})
                 }
             }
         )*

@@ -2,7 +2,7 @@
 
 use crate::event_loop::Loop;
 use crate::flags::Events;
-use crate::watcher::{LoopLink, plain_start, watcher_type};
+use crate::watcher::{plain_start, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::os::fd::RawFd;
@@ -32,22 +32,18 @@ impl Io {
         F: FnMut(&Io, Events) + 'static,
     {
         check(fd, events)?;
-        Ok(Io::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher.
-                unsafe { sys::ev_io_set(w, fd, events.to_revents()) }
-            },
-        ))
+        Ok(Io::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_io_set(w, fd, events.to_revents()) }
+        }))
     }
 
     /// Changes the fd and events; an active watcher is restarted with them.
     /// Fails as [`Io::new`] does, leaving the watcher unchanged.
     pub fn set(&self, fd: RawFd, events: Events) -> io::Result<()> {
         check(fd, events)?;
-        let w = self.node.core.raw();
-        self.node.core.while_stopped(|| {
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
             unsafe { sys::ev_io_set(w, fd, events.to_revents()) }
         });
@@ -58,8 +54,8 @@ impl Io {
     /// is restarted with them.
     pub fn set_events(&self, events: Events) -> io::Result<()> {
         check(0, events)?;
-        let w = self.node.core.raw();
-        self.node.core.while_stopped(|| {
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
             unsafe { sys::ev_io_modify(w, events.to_revents()) }
         });
@@ -69,14 +65,14 @@ impl Io {
     /// The watched fd.
     pub fn fd(&self) -> RawFd {
         // SAFETY: reads a field of our watcher; libev never writes `fd`.
-        unsafe { (*self.node.core.raw()).fd }
+        unsafe { (*self.node.raw()).fd }
     }
 
     /// The events watched for.
     pub fn events(&self) -> Events {
         // SAFETY: reads a field of our watcher; libev sets and clears an
         // internal flag in it, which we mask off.
-        let ev = unsafe { (*self.node.core.raw()).events };
+        let ev = unsafe { (*self.node.raw()).events };
         Events::from_revents(ev) & (Events::READ | Events::WRITE)
     }
 }

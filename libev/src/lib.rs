@@ -64,8 +64,8 @@ pub use embed::{Embed, EmbedCallback};
 pub use event_loop::{Break, Loop, PanicPayload, time, version};
 pub use flags::{Backend, Events, LoopFlags};
 pub use hooks::{
-    Check, CheckCallback, Cleanup, CleanupCallback, Fork, ForkCallback, Idle, IdleCallback,
-    Prepare, PrepareCallback,
+    Check, CheckCallback, Cleanup, CleanupCallback, Fork, ForkCallback, Idle, IdleCallback, Prepare,
+    PrepareCallback,
 };
 pub use io_watcher::{Io, IoCallback};
 pub use periodic::{Periodic, PeriodicCallback};

@@ -1,7 +1,7 @@
 //! [`Periodic`]: wall-clock (UTC) schedules.
 
 use crate::event_loop::{Loop, Shared};
-use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use crate::watcher::{RawWatcher, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,7 +16,32 @@ watcher_type! {
     /// follows changes of the system clock.
     Periodic, ev_periodic, PeriodicCallback
 }
-plain_start!(Periodic);
+
+impl Periodic {
+    /// Starts watching (libev's `ev_periodic_start`); does nothing if
+    /// active. While active it keeps [`Loop::run`] going, unless
+    /// [`set_keeps_loop_alive(false)`](Self::set_keeps_loop_alive).
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic from the reschedule closure, which libev calls
+    /// here.
+    pub fn start(&self) {
+        self.node.start();
+        self.rethrow();
+    }
+
+    /// The loop this watcher belongs to.
+    pub fn loop_handle(&self) -> Loop {
+        self.node.loop_handle().expect("a periodic watcher holds its loop")
+    }
+
+    fn rethrow(&self) {
+        if let Some(lp) = self.node.shared() {
+            lp.rethrow();
+        }
+    }
+}
 
 /// The reschedule closure and where to report its panics, kept in `data`.
 struct Reschedule {
@@ -27,6 +52,7 @@ struct Reschedule {
 // SAFETY: libev's own functions; `release` frees only the `Reschedule` we
 // boxed into `data`.
 unsafe impl RawWatcher for sys::ev_periodic {
+    const GUARDED: bool = true;
     unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
         // SAFETY: forwarded from the caller.
         unsafe { sys::ev_periodic_start(l, w) }
@@ -73,10 +99,7 @@ fn finite(what: &str, t: f64) -> io::Result<f64> {
     if t.is_finite() {
         Ok(t)
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what} must be finite, not {t}"),
-        ))
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{what} must be finite, not {t}")))
     }
 }
 
@@ -88,43 +111,27 @@ impl Periodic {
         F: FnMut(&Periodic, crate::Events) + 'static,
     {
         let time = finite("time", time)?;
-        Ok(Periodic::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher.
-                unsafe { sys::ev_periodic_set(w, time, 0.0, None) }
-            },
-        ))
+        Ok(Periodic::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_periodic_set(w, time, 0.0, None) }
+        }))
     }
 
     /// A stopped watcher that fires at every `offset + k * interval` (e.g.
     /// `offset` 0 and `interval` one hour: on the full hour, UTC).
     /// `interval` must not be zero.
-    pub fn interval<F>(
-        lp: &Loop,
-        offset: f64,
-        interval: Duration,
-        callback: F,
-    ) -> io::Result<Periodic>
+    pub fn interval<F>(lp: &Loop, offset: f64, interval: Duration, callback: F) -> io::Result<Periodic>
     where
         F: FnMut(&Periodic, crate::Events) + 'static,
     {
         let offset = finite("offset", offset)?;
         if interval.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a periodic interval must not be zero",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a periodic interval must not be zero"));
         }
-        Ok(Periodic::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher.
-                unsafe { sys::ev_periodic_set(w, offset, interval.as_secs_f64(), None) }
-            },
-        ))
+        Ok(Periodic::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_periodic_set(w, offset, interval.as_secs_f64(), None) }
+        }))
     }
 
     /// A stopped watcher whose next time is whatever `schedule(now)`
@@ -143,7 +150,7 @@ impl Periodic {
             f: Box::new(schedule),
             loop_shared: NonNull::from(lp.shared()),
         }));
-        Periodic::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
+        Periodic::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher; `release` frees `data`.
             unsafe {
                 sys::ev_periodic_set(w, 0.0, 0.0, Some(reschedule));
@@ -154,32 +161,37 @@ impl Periodic {
 
     /// libev's `ev_periodic_again`: recomputes the next time (after a
     /// change of offset or interval) and (re)starts the watcher.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Periodic::start).
     pub fn again(&self) {
-        let Some(lp) = self.node.core.shared() else {
+        let Some(lp) = self.node.shared() else {
             return;
         };
         lp.check_unlocked();
         let was_active = self.is_active();
         // SAFETY: our watcher on its live loop.
-        unsafe { sys::ev_periodic_again(lp.raw(), self.node.core.raw()) };
-        self.node.core.after_external_change(was_active);
+        unsafe { sys::ev_periodic_again(lp.raw(), self.node.raw()) };
+        self.node.after_external_change(was_active);
+        lp.rethrow();
     }
 
     /// The absolute time the watcher fires next (meaningful while active).
     pub fn next_time(&self) -> f64 {
         // SAFETY: reads a field of our watcher.
-        unsafe { sys::ev_periodic_at(self.node.core.raw()) }
+        unsafe { sys::ev_periodic_at(self.node.raw()) }
     }
 
     /// The offset (the absolute time, for [`Periodic::at`]).
     pub fn offset(&self) -> f64 {
         // SAFETY: reads a field of our watcher.
-        unsafe { (*self.node.core.raw()).offset }
+        unsafe { (*self.node.raw()).offset }
     }
 
     /// The interval (zero for [`Periodic::at`] and [`Periodic::reschedule`]).
     pub fn interval_duration(&self) -> Duration {
         // SAFETY: reads a field of our watcher.
-        Duration::from_secs_f64(unsafe { (*self.node.core.raw()).interval })
+        Duration::from_secs_f64(unsafe { (*self.node.raw()).interval })
     }
 }

@@ -1,7 +1,7 @@
 //! [`Signal`]: Unix signals, delivered synchronously in the loop.
 
 use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, RawWatcher, watcher_type};
+use crate::watcher::{RawWatcher, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::sync::Mutex;
@@ -102,35 +102,25 @@ impl Signal {
     {
         check_signum(signum)?;
         if signum == libc::SIGKILL || signum == libc::SIGSTOP {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "SIGKILL and SIGSTOP cannot be caught",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "SIGKILL and SIGSTOP cannot be caught"));
         }
-        Ok(Signal::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher.
-                unsafe { sys::ev_signal_set(w, signum) }
-            },
-        ))
+        Ok(Signal::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_signal_set(w, signum) }
+        }))
     }
 
     /// Starts watching. Fails with
     /// [`ResourceBusy`](io::ErrorKind::ResourceBusy) if another loop
     /// watches this signal (SIGCHLD belongs to the default loop).
     pub fn start(&self) -> io::Result<()> {
-        self.node.core.start();
+        self.node.start();
         if self.is_active() {
             Ok(())
         } else {
             Err(io::Error::new(
                 io::ErrorKind::ResourceBusy,
-                format!(
-                    "signal {} is already watched by another loop",
-                    self.signum()
-                ),
+                format!("signal {} is already watched by another loop", self.signum()),
             ))
         }
     }
@@ -138,14 +128,11 @@ impl Signal {
     /// The signal number.
     pub fn signum(&self) -> i32 {
         // SAFETY: reads a field of our watcher.
-        unsafe { (*self.node.core.raw()).signum }
+        unsafe { (*self.node.raw()).signum }
     }
 
     /// The loop this watcher belongs to.
     pub fn loop_handle(&self) -> Loop {
-        self.node
-            .core
-            .loop_handle()
-            .expect("a signal watcher holds its loop")
+        self.node.loop_handle().expect("a signal watcher holds its loop")
     }
 }

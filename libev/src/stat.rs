@@ -1,7 +1,7 @@
 //! [`Stat`]: changes to a path's attributes.
 
 use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, RawWatcher, plain_start, watcher_type};
+use crate::watcher::{RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
 use std::ffi::{CStr, CString};
 use std::io;
@@ -47,32 +47,23 @@ impl Stat {
     /// poll (zero: libev's default of about 5 s). The path need not exist.
     /// Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) if it
     /// contains a NUL byte.
-    pub fn new<F>(
-        lp: &Loop,
-        path: impl AsRef<Path>,
-        interval: Duration,
-        callback: F,
-    ) -> io::Result<Stat>
+    pub fn new<F>(lp: &Loop, path: impl AsRef<Path>, interval: Duration, callback: F) -> io::Result<Stat>
     where
         F: FnMut(&Stat, crate::Events) + 'static,
     {
         let path = CString::new(path.as_ref().as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
         let path = path.into_raw();
-        Ok(Stat::from_closure(
-            LoopLink::Strong(lp.clone()),
-            callback,
-            |w| {
-                // SAFETY: a fresh, inactive watcher; `release` frees the path.
-                unsafe { sys::ev_stat_set(w, path, interval.as_secs_f64()) }
-            },
-        ))
+        Ok(Stat::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher; `release` frees the path.
+            unsafe { sys::ev_stat_set(w, path, interval.as_secs_f64()) }
+        }))
     }
 
     /// The watched path.
     pub fn path(&self) -> PathBuf {
         // SAFETY: `path` is our CString, alive as long as the watcher.
-        let c = unsafe { CStr::from_ptr((*self.node.core.raw()).path) };
+        let c = unsafe { CStr::from_ptr((*self.node.raw()).path) };
         PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes()))
     }
 
@@ -82,13 +73,13 @@ impl Stat {
     pub fn attr(&self) -> libc::stat {
         // SAFETY: reads a field of our watcher; libev writes it only while
         // the loop runs on this thread.
-        unsafe { (*self.node.core.raw()).attr }
+        unsafe { (*self.node.raw()).attr }
     }
 
     /// The attributes before the latest change.
     pub fn prev(&self) -> libc::stat {
         // SAFETY: as in `attr`.
-        unsafe { (*self.node.core.raw()).prev }
+        unsafe { (*self.node.raw()).prev }
     }
 
     /// Whether the path existed at the latest check.
@@ -99,11 +90,11 @@ impl Stat {
     /// Stats the path now and updates [`attr`](Stat::attr) (libev's
     /// `ev_stat_stat`), without calling the callback.
     pub fn refresh(&self) {
-        let Some(lp) = self.node.core.shared() else {
+        let Some(lp) = self.node.shared() else {
             return;
         };
         lp.check_unlocked();
         // SAFETY: our watcher on its live loop; `path` is valid.
-        unsafe { sys::ev_stat_stat(lp.raw(), self.node.core.raw()) }
+        unsafe { sys::ev_stat_stat(lp.raw(), self.node.raw()) }
     }
 }

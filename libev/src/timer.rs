@@ -1,7 +1,7 @@
 //! [`Timer`]: relative timeouts on the loop's monotonic clock.
 
 use crate::event_loop::Loop;
-use crate::watcher::{LoopLink, plain_start, watcher_type};
+use crate::watcher::{plain_start, watcher_type};
 use libev_sys as sys;
 use std::time::Duration;
 
@@ -20,16 +20,17 @@ impl Timer {
     where
         F: FnMut(&Timer, crate::Events) + 'static,
     {
-        Timer::from_closure(LoopLink::Strong(lp.clone()), callback, |w| {
+        Timer::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher.
             unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
         })
     }
 
     /// Sets delay and repeat; an active timer is restarted with them.
+    #[inline]
     pub fn set(&self, after: Duration, repeat: Duration) {
-        let w = self.node.core.raw();
-        self.node.core.while_stopped(|| {
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
             unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
         });
@@ -38,34 +39,32 @@ impl Timer {
     /// libev's `ev_timer_again`: a repeating timer restarts to fire
     /// `repeat` from now (starting it if stopped); a non-repeating active
     /// timer stops. The idiom for inactivity timeouts.
+    #[inline]
     pub fn again(&self) {
-        let Some(lp) = self.node.core.shared() else {
-            return;
-        };
-        lp.check_unlocked();
+        let Some(l) = self.node.hot_loop() else { return };
         let was_active = self.is_active();
         // SAFETY: our watcher on its live loop.
-        unsafe { sys::ev_timer_again(lp.raw(), self.node.core.raw()) };
-        self.node.core.after_external_change(was_active);
+        unsafe { sys::ev_timer_again(l, self.node.raw()) };
+        self.node.after_external_change(was_active);
     }
 
     /// Time until the timer fires (zero if it is not active or overdue).
     pub fn remaining(&self) -> Duration {
-        let Some(lp) = self.node.core.shared() else {
+        let Some(lp) = self.node.shared() else {
             return Duration::ZERO;
         };
         if !self.is_active() {
             return Duration::ZERO;
         }
         // SAFETY: our watcher on its live loop; only reads.
-        let secs = unsafe { sys::ev_timer_remaining(lp.raw(), self.node.core.raw()) };
+        let secs = unsafe { sys::ev_timer_remaining(lp.raw(), self.node.raw()) };
         Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
     }
 
     /// The repeat interval.
     pub fn repeat(&self) -> Duration {
         // SAFETY: reads a field of our watcher.
-        let secs = unsafe { (*self.node.core.raw()).repeat };
+        let secs = unsafe { (*self.node.raw()).repeat };
         Duration::from_secs_f64(secs)
     }
 
@@ -73,6 +72,6 @@ impl Timer {
     /// [`again`](Timer::again) is called (libev allows this while active).
     pub fn set_repeat(&self, repeat: Duration) {
         // SAFETY: `repeat` is a read-write field in libev, even while active.
-        unsafe { (*self.node.core.raw()).repeat = repeat.as_secs_f64() }
+        unsafe { (*self.node.raw()).repeat = repeat.as_secs_f64() }
     }
 }

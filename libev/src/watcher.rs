@@ -1,17 +1,20 @@
 //! The machinery shared by all watcher types.
 //!
-//! A watcher is a [`Node`] in an `Rc`: the `ev_*` struct (in [`Core`]),
-//! bookkeeping, and the user's closure as the (possibly unsized) last
-//! field. The public types (`Io`, `Timer`, ...) are unique owners of such an
-//! `Rc` whose `Drop` stops the watcher.
+//! A watcher is one heap node: a [`Header`] (the `ev_*` struct first, then
+//! a reference count, flags, the loop and a drop function) followed by the
+//! user's closure. The public types (`Io`, `Timer`, ...) are
+//! `#[repr(transparent)]` owners of a thin pointer to it ([`NodeRef`]), whose
+//! `Drop` stops the watcher.
 //!
 //! libev calls [`dispatch`] through a trampoline generic over the concrete
-//! closure type `F`; it recovers the node from the `ev_*` pointer with
-//! `offset_of!` (gevent's `GET_OBJECT`). While the callback runs:
+//! closure type `F`, which recovers the node from the watcher pointer libev
+//! passes by subtracting the `ev_*` struct's `offset_of!` in the
+//! `#[repr(C)]` node (gevent's `GET_OBJECT`).
+//! While the callback runs:
 //!
-//! - the trampoline holds its own strong reference, so the callback may
-//!   drop the watcher's owner (or anything else) without freeing the memory
-//!   it is running in; the owner's `Drop` still stops the watcher at once;
+//! - the trampoline holds its own reference, so the callback may drop the
+//!   watcher's owner (or anything else) without freeing the memory it is
+//!   running in; the owner's `Drop` still stops the watcher at once;
 //! - the node is marked busy, so the same closure is never entered twice
 //!   (no aliased `&mut F`): an event for a busy watcher (nested `run`,
 //!   `invoke` from its own callback) is remembered and fed back to libev
@@ -19,9 +22,9 @@
 //! - panics are caught and handed to the loop (see [`Loop`]).
 //!
 //! Per-type resources (a `Stat` path, a periodic's reschedule closure, an
-//! embedded loop, an async watcher's shared state) hang off the watcher's
-//! `data` field and are freed by [`RawWatcher::release`] after the watcher
-//! is stopped for good.
+//! embedded loop, an async watcher's shared state, a cleanup watcher's link
+//! to its loop) hang off the watcher's `data` field and are freed by
+//! [`RawWatcher::release`] after the watcher is stopped for good.
 
 use crate::event_loop::{Loop, LoopInner, Shared};
 use crate::flags::Events;
@@ -42,6 +45,18 @@ use std::rc::{Rc, Weak};
 /// `start` and `stop` must be libev's functions for `Self`, and `release`
 /// must only free what this crate put in the watcher's `data` field.
 pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
+    /// Whether the node holds its loop weakly (only `ev_cleanup`, whose
+    /// point is to run while the loop is destroyed, which a strong handle
+    /// would prevent). Weak nodes reach the loop through `data` (see
+    /// `hooks.rs`).
+    const WEAK_LOOP: bool = false;
+
+    /// Whether starting or stopping this type while libev runs a periodic's
+    /// reschedule callback would corrupt libev (only `ev_periodic`: that
+    /// callback runs in the middle of periodic heap updates). Other types
+    /// touch other structures and need no check on their hot paths.
+    const GUARDED: bool = false;
+
     /// `ev_TYPE_start`.
     ///
     /// # Safety
@@ -63,6 +78,15 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     ///
     /// `w` valid, stopped, never started again.
     unsafe fn release(_w: *mut Self) {}
+
+    /// For `WEAK_LOOP` types: the loop's `Shared` while the C loop exists.
+    ///
+    /// # Safety
+    ///
+    /// `w` valid.
+    unsafe fn weak_shared(_w: *const Self) -> Option<NonNull<Shared>> {
+        None
+    }
 }
 
 macro_rules! raw_watchers {
@@ -70,10 +94,12 @@ macro_rules! raw_watchers {
         $(
             // SAFETY: these are libev's own start/stop functions for the type.
             unsafe impl RawWatcher for sys::$t {
+                #[inline]
                 unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
                     // SAFETY: forwarded from the caller.
                     unsafe { sys::$start(l, w) }
                 }
+                #[inline]
                 unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
                     // SAFETY: forwarded from the caller.
                     unsafe { sys::$stop(l, w) }
@@ -90,72 +116,217 @@ raw_watchers! {
     ev_prepare => ev_prepare_start, ev_prepare_stop;
     ev_check => ev_check_start, ev_check_stop;
     ev_fork => ev_fork_start, ev_fork_stop;
-    ev_cleanup => ev_cleanup_start, ev_cleanup_stop;
 }
 
-/// How a watcher holds its loop: strongly (every type but `Cleanup`), or
-/// weakly (`Cleanup`, whose whole point is to run while the loop is being
-/// destroyed, which a strong handle would prevent).
-pub(crate) enum LoopLink {
-    Strong(Loop),
-    Weak {
-        inner: Weak<LoopInner>,
-        live: Rc<Cell<Option<NonNull<Shared>>>>,
-    },
+thread_local! {
+    /// A panic from a closure's destructor, caught inside the trampoline
+    /// that dropped the node and re-raised by `Header::dec_ref`.
+    static DROP_PANIC: Cell<Option<crate::PanicPayload>> = const { Cell::new(None) };
 }
 
-impl LoopLink {
-    /// A weak link to `lp`.
-    pub(crate) fn weak(lp: &Loop) -> LoopLink {
-        LoopLink::Weak {
-            inner: Rc::downgrade(&lp.inner),
-            live: lp.inner.live.clone(),
-        }
-    }
-}
+/// The user asked that this watcher not keep the loop alive.
+const UNREF: u8 = 1;
+/// We called `ev_unref` for it and owe an `ev_ref`.
+const UNREF_APPLIED: u8 = 2;
+/// Its callback is running.
+const BUSY: u8 = 4;
 
-/// The non-generic part of a watcher: the `ev_*` struct and bookkeeping.
-pub(crate) struct Core<W: RawWatcher> {
-    raw: UnsafeCell<W>,
-    link: LoopLink,
-    /// The user asked that this watcher not keep the loop alive.
-    unref: Cell<bool>,
-    /// We called `ev_unref` for it and owe an `ev_ref`.
-    unref_applied: Cell<bool>,
-    /// Its callback is running.
-    busy: Cell<bool>,
+/// The part of a node that does not depend on the closure type.
+///
+/// Laid out for the cache: the fields every operation touches (the loop,
+/// the flags, the `ev_*` struct) start the node, which is aligned to a cache
+/// line, so a timer with a capture-free closure is exactly one line.
+///
+/// There is no drop function pointer: the `ev_*` struct's `cb` field holds
+/// the trampoline monomorphised for the node's closure type, and calling it
+/// with a null loop means "drop this node" (see [`dispatch`]).
+#[repr(C, align(64))]
+pub(crate) struct Header<W: RawWatcher> {
+    /// The loop. Normally the raw `ev_loop` (what hot paths need), and the
+    /// node owns one strong count of the `Rc<LoopInner>` that the loop's
+    /// `Shared::inner` points to; when `W::WEAK_LOOP`, a `*const LoopInner`
+    /// from `Weak::into_raw`.
+    link: *const (),
     /// Events that arrived while busy, to be fed again afterwards.
     missed: Cell<c_int>,
+    refs: Cell<u16>,
+    flags: Cell<u8>,
+    /// The `ev_*` struct, at a fixed offset (`RAW_OFFSET`) from the node.
+    /// Only ever used through raw pointers: libev holds pointers to it too.
+    raw: UnsafeCell<W>,
     _pinned: PhantomPinned,
 }
 
-/// A watcher node: `Core` plus the closure, last so it may be unsized.
-pub(crate) struct Node<W: RawWatcher, C: ?Sized> {
-    pub(crate) core: Core<W>,
-    pub(crate) cb: UnsafeCell<C>,
+impl<W: RawWatcher> Header<W> {
+    /// Where the `ev_*` struct sits in a node: what the trampoline
+    /// subtracts from libev's watcher pointer (gevent's `GET_OBJECT`).
+    const RAW_OFFSET: usize = offset_of!(Header<W>, raw);
 }
 
-impl<W: RawWatcher> Core<W> {
-    /// A new, inactive watcher whose callback is the trampoline `tramp`.
-    pub(crate) fn new(link: LoopLink, tramp: sys::Callback<W>) -> Core<W> {
+/// A node: the header, then the closure.
+#[repr(C)]
+struct Node<W: RawWatcher, F> {
+    header: Header<W>,
+    cb: UnsafeCell<F>,
+}
+
+/// A counted reference to a node: a thin pointer.
+#[repr(transparent)]
+pub(crate) struct NodeRef<W: RawWatcher> {
+    ptr: NonNull<Header<W>>,
+}
+
+impl<W: RawWatcher> NodeRef<W> {
+    /// Allocates a node for closure `f` whose `ev_*` callback is `tramp`,
+    /// holding `lp` strongly (or weakly, if `W::WEAK_LOOP`); `init` sets the
+    /// type's parameters on the fresh, inactive watcher.
+    pub(crate) fn new<F: 'static>(
+        lp: &Loop,
+        tramp: sys::Callback<W>,
+        f: F,
+        init: impl FnOnce(*mut W),
+    ) -> NodeRef<W> {
+        const { assert!(offset_of!(Node<W, F>, header) == 0 && Header::<W>::RAW_OFFSET == 16) };
+        let link = if W::WEAK_LOOP {
+            Weak::into_raw(Rc::downgrade(&lp.inner)).cast::<()>()
+        } else {
+            // Keep the loop alive; `link` finds it again through Shared::inner.
+            let _ = Rc::into_raw(lp.inner.clone());
+            lp.raw().cast_const().cast::<()>()
+        };
         // SAFETY: every `ev_*` struct is plain data for which all-zero is a
         // valid, inactive value; ev_init then sets the header.
         let mut raw: W = unsafe { MaybeUninit::zeroed().assume_init() };
         // SAFETY: `raw` is a local, inactive watcher.
         unsafe { sys::ev_init(&mut raw, tramp) };
-        Core {
-            raw: UnsafeCell::new(raw),
-            link,
-            unref: Cell::new(false),
-            unref_applied: Cell::new(false),
-            busy: Cell::new(false),
-            missed: Cell::new(0),
-            _pinned: PhantomPinned,
+        let node = Box::new(Node {
+            header: Header {
+                raw: UnsafeCell::new(raw),
+                link,
+                refs: Cell::new(1),
+                flags: Cell::new(0),
+                missed: Cell::new(0),
+                _pinned: PhantomPinned,
+            },
+            cb: UnsafeCell::new(f),
+        });
+        let ptr = NonNull::from(Box::leak(node)).cast::<Header<W>>();
+        let node = NodeRef { ptr };
+        init(node.raw());
+        node
+    }
+
+    #[inline]
+    fn header(&self) -> &Header<W> {
+        // SAFETY: our counted reference keeps the node alive.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<W: RawWatcher> std::ops::Deref for NodeRef<W> {
+    type Target = Header<W>;
+    #[inline]
+    fn deref(&self) -> &Header<W> {
+        self.header()
+    }
+}
+
+impl<W: RawWatcher> Clone for NodeRef<W> {
+    #[inline]
+    fn clone(&self) -> Self {
+        self.header().inc_ref();
+        NodeRef { ptr: self.ptr }
+    }
+}
+
+impl<W: RawWatcher> Drop for NodeRef<W> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we give up our counted reference.
+        unsafe { Header::dec_ref(self.ptr) }
+    }
+}
+
+/// Drops node `ptr` (a `Node<W, F>` made by `NodeRef::new`) and frees it.
+///
+/// # Safety
+///
+/// `ptr` is such a node and its last reference was just given up.
+unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
+    // SAFETY: made by Box::leak in `NodeRef::new` with this very `F`, and
+    // the count just reached zero, so nothing else refers to it.
+    let node = unsafe { Box::from_raw(ptr.cast::<Node<W, F>>().as_ptr()) };
+    let header = &node.header;
+    if let Some(lp) = header.shared() {
+        if W::GUARDED {
+            // Dropping a periodic from its own reschedule callback (reached
+            // through a thread-local) would corrupt libev: panic instead
+            // (caught there), leaking the node.
+            lp.check_unlocked();
+        }
+        let l = lp.raw();
+        header.restore_ref(l);
+        // SAFETY: stops (and clears any pending event of) our watcher on
+        // its live loop, so libev keeps no pointer to it.
+        unsafe { W::stop(l, header.raw()) };
+    }
+    // SAFETY: the watcher is stopped (or its loop is gone) for good.
+    unsafe { W::release(header.raw()) };
+    let link = header.link;
+    // The closure goes first: its captures may hold other watchers of this
+    // loop, and the loop ref released last may destroy the loop.
+    drop(node);
+    // SAFETY: gives back the count taken in `NodeRef::new`, exactly once:
+    // a Weak from Weak::into_raw, or a strong count of Shared::inner's Rc
+    // (alive, since that very count keeps it so).
+    unsafe {
+        if W::WEAK_LOOP {
+            drop(Weak::from_raw(link.cast::<LoopInner>()));
+        } else {
+            let shared = Shared::from_raw(link.cast_mut().cast::<sys::ev_loop>());
+            drop(Rc::from_raw(shared.inner.get()));
+        }
+    }
+}
+
+impl<W: RawWatcher> Header<W> {
+    #[inline]
+    fn inc_ref(&self) {
+        let n = self.refs.get();
+        if n == u16::MAX {
+            // Only nested callbacks of one watcher take references: the stack
+            // would overflow long before this.
+            std::process::abort();
+        }
+        self.refs.set(n + 1);
+    }
+
+    /// Gives up one reference, freeing the node on the last.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one of the counted references to `ptr`.
+    #[inline]
+    unsafe fn dec_ref(ptr: NonNull<Header<W>>) {
+        // SAFETY: the caller's reference keeps it alive until here.
+        let h = unsafe { ptr.as_ref() };
+        let n = h.refs.get() - 1;
+        h.refs.set(n);
+        if n == 0 {
+            // SAFETY: that was the last reference. The callback is our
+            // trampoline for this node's closure type (set in `new`, never
+            // changed); a null loop asks it to drop the node.
+            unsafe {
+                let tramp = sys::ev_cb(h.raw()).expect("watcher nodes always have a trampoline");
+                tramp(std::ptr::null_mut(), h.raw(), 0);
+            }
+            if let Some(payload) = DROP_PANIC.take() {
+                panic::resume_unwind(payload);
+            }
         }
     }
 
-    /// The `ev_*` struct. Only ever used as a raw pointer: libev holds
-    /// pointers to it too.
+    /// The `ev_*` struct, as a raw pointer.
     #[inline]
     pub(crate) fn raw(&self) -> *mut W {
         self.raw.get()
@@ -163,57 +334,87 @@ impl<W: RawWatcher> Core<W> {
 
     /// The loop's shared state while the C loop exists (always, except for
     /// a `Cleanup` whose loop was destroyed). Callers must not run user code
-    /// while they hold it, unless they also hold a strong handle.
+    /// while they hold it, unless they also hold a strong loop handle.
     #[inline]
     pub(crate) fn shared(&self) -> Option<&Shared> {
-        match &self.link {
-            LoopLink::Strong(lp) => Some(lp.shared()),
-            // SAFETY: `live` is `Some` exactly while the Shared is allocated;
-            // it can only be freed by dropping the last `Loop`, which takes
-            // user code, and callers run none while holding the reference.
-            LoopLink::Weak { live, .. } => live.get().map(|p| unsafe { &*p.as_ptr() }),
+        if W::WEAK_LOOP {
+            // SAFETY: the weak link (see RawWatcher::weak_shared) is Some
+            // exactly while the Shared is allocated; it can only be freed by
+            // dropping the last `Loop`, which takes user code, and callers
+            // run none while holding the reference.
+            unsafe { W::weak_shared(self.raw()).map(|p| &*p.as_ptr()) }
+        } else {
+            // SAFETY: `link` is a loop this node holds a strong count of, so
+            // it and its Shared are alive while the node is.
+            Some(unsafe { Shared::from_raw(self.link.cast_mut().cast()) })
         }
     }
 
-    /// The loop handle (`None` only for a `Cleanup` whose loop is gone or
-    /// being destroyed).
+    /// The raw loop for a hot path: no lookup for ordinary watchers, the
+    /// reschedule guard for `GUARDED` ones, liveness for `WEAK_LOOP` ones.
+    #[inline(always)]
+    pub(crate) fn hot_loop(&self) -> Option<*mut sys::ev_loop> {
+        if W::WEAK_LOOP || W::GUARDED {
+            let lp = self.shared()?;
+            lp.check_unlocked();
+            Some(lp.raw())
+        } else {
+            Some(self.link.cast_mut().cast())
+        }
+    }
+
+    /// A handle to the loop (`None` only for a `Cleanup` whose loop is gone
+    /// or being destroyed).
     pub(crate) fn loop_handle(&self) -> Option<Loop> {
-        match &self.link {
-            LoopLink::Strong(lp) => Some(lp.clone()),
-            LoopLink::Weak { inner, .. } => inner.upgrade().map(|inner| Loop { inner }),
+        // SAFETY: `link` is as documented on the field and we still own its
+        // count: borrow it without giving it back.
+        unsafe {
+            if W::WEAK_LOOP {
+                ManuallyDrop::new(Weak::from_raw(self.link.cast::<LoopInner>()))
+                    .upgrade()
+                    .map(|inner| Loop { inner })
+            } else {
+                let inner = Shared::from_raw(self.link.cast_mut().cast()).inner.get();
+                Rc::increment_strong_count(inner);
+                Some(Loop { inner: Rc::from_raw(inner) })
+            }
         }
     }
 
-    /// The raw loop, after checking we may call libev.
     #[inline]
-    fn usable_loop(&self) -> Option<*mut sys::ev_loop> {
-        let lp = self.shared()?;
-        lp.check_unlocked();
-        Some(lp.raw())
+    fn flag(&self, f: u8) -> bool {
+        self.flags.get() & f != 0
+    }
+
+    #[inline]
+    fn set_flag(&self, f: u8, on: bool) {
+        let flags = self.flags.get();
+        self.flags.set(if on { flags | f } else { flags & !f });
     }
 
     #[inline]
     pub(crate) fn start(&self) {
-        let Some(lp) = self.shared() else { return };
-        lp.check_unlocked();
-        // libev forbids starting cleanup watchers while it destroys the loop.
-        if self.is_active() || lp.destroying() {
+        let Some(l) = self.hot_loop() else { return };
+        if self.is_active() {
             return;
         }
-        let l = lp.raw();
-        // SAFETY: the node is pinned in its Rc and outlives its activity
-        // (dropping it stops it); `l` is its live loop.
+        // libev forbids starting cleanup watchers while it destroys the loop.
+        if W::WEAK_LOOP && self.shared().is_none_or(Shared::destroying) {
+            return;
+        }
+        // SAFETY: the node never moves and outlives its activity (dropping
+        // it stops it); `l` is its live loop.
         unsafe { W::start(l, self.raw()) };
-        if self.unref.get() && !self.unref_applied.get() {
+        if self.flags.get() & (UNREF | UNREF_APPLIED) == UNREF {
             // SAFETY: live loop; balanced by `ev_ref` in stop/fix_ref.
             unsafe { sys::ev_unref(l) };
-            self.unref_applied.set(true);
+            self.set_flag(UNREF_APPLIED, true);
         }
     }
 
     #[inline]
     pub(crate) fn stop(&self) {
-        let Some(l) = self.usable_loop() else { return };
+        let Some(l) = self.hot_loop() else { return };
         self.restore_ref(l);
         // SAFETY: `l` is the loop the watcher was started on; stopping an
         // inactive watcher only clears a pending event.
@@ -222,7 +423,8 @@ impl<W: RawWatcher> Core<W> {
 
     #[inline]
     fn restore_ref(&self, l: *mut sys::ev_loop) {
-        if self.unref_applied.replace(false) {
+        if self.flag(UNREF_APPLIED) {
+            self.set_flag(UNREF_APPLIED, false);
             // SAFETY: live loop; pays back our earlier ev_unref.
             unsafe { sys::ev_ref(l) };
         }
@@ -232,7 +434,7 @@ impl<W: RawWatcher> Core<W> {
     /// an io watcher with a bad fd): pay back our `ev_unref` then.
     #[inline]
     fn fix_ref(&self, l: *mut sys::ev_loop) {
-        if self.unref_applied.get() && !self.is_active() {
+        if self.flag(UNREF_APPLIED) && !self.is_active() {
             self.restore_ref(l);
         }
     }
@@ -244,10 +446,10 @@ impl<W: RawWatcher> Core<W> {
         let l = lp.raw();
         if !self.is_active() {
             self.restore_ref(l);
-        } else if !was_active && self.unref.get() && !self.unref_applied.get() {
+        } else if !was_active && self.flags.get() & (UNREF | UNREF_APPLIED) == UNREF {
             // SAFETY: live loop; balanced by restore_ref.
             unsafe { sys::ev_unref(l) };
-            self.unref_applied.set(true);
+            self.set_flag(UNREF_APPLIED, true);
         }
     }
 
@@ -263,6 +465,7 @@ impl<W: RawWatcher> Core<W> {
         unsafe { sys::ev_is_pending(self.raw()) }
     }
 
+    #[inline]
     pub(crate) fn priority(&self) -> i32 {
         // SAFETY: reads the header of our live watcher.
         unsafe { sys::ev_priority(self.raw()) }
@@ -287,11 +490,17 @@ impl<W: RawWatcher> Core<W> {
 
     /// Runs `f` with the watcher stopped and not pending, then restores
     /// both states (libev forbids changing most parameters otherwise).
+    #[inline]
     pub(crate) fn while_stopped<R>(&self, f: impl FnOnce() -> R) -> R {
-        let Some(l) = self.usable_loop() else {
-            return f();
-        };
         let was_active = self.is_active();
+        if !was_active && !self.is_pending() {
+            return f();
+        }
+        self.while_stopped_slow(was_active, f)
+    }
+
+    fn while_stopped_slow<R>(&self, was_active: bool, f: impl FnOnce() -> R) -> R {
+        let Some(l) = self.hot_loop() else { return f() };
         // SAFETY: our watcher on its live loop.
         let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) };
         if was_active {
@@ -309,31 +518,33 @@ impl<W: RawWatcher> Core<W> {
     }
 
     pub(crate) fn set_keeps_loop_alive(&self, keep: bool) {
-        self.unref.set(!keep);
-        let Some(l) = self.usable_loop() else { return };
+        self.set_flag(UNREF, !keep);
+        let Some(lp) = self.shared() else { return };
+        let l = lp.raw();
         if keep {
             self.restore_ref(l);
-        } else if self.is_active() && !self.unref_applied.get() {
+        } else if self.is_active() && !self.flag(UNREF_APPLIED) {
             // SAFETY: live loop; balanced by restore_ref.
             unsafe { sys::ev_unref(l) };
-            self.unref_applied.set(true);
+            self.set_flag(UNREF_APPLIED, true);
         }
     }
 
     pub(crate) fn keeps_loop_alive(&self) -> bool {
-        !self.unref.get()
+        !self.flag(UNREF)
     }
 
+    /// Feeding and clearing events touch only libev's pending queues, never
+    /// the periodic heap, so they are fine even in a reschedule callback.
+    #[inline]
     pub(crate) fn feed_event(&self, events: Events) {
-        let Some(l) = self.usable_loop() else { return };
+        let Some(l) = self.hot_loop() else { return };
         // SAFETY: our pinned watcher; dropping it clears the pending event.
         unsafe { sys::ev_feed_event(l, self.raw().cast(), events.to_revents()) }
     }
 
     pub(crate) fn clear_pending(&self) -> Events {
-        let Some(l) = self.usable_loop() else {
-            return Events::empty();
-        };
+        let Some(l) = self.hot_loop() else { return Events::empty() };
         // SAFETY: our watcher on its live loop.
         Events::from_revents(unsafe { sys::ev_clear_pending(l, self.raw().cast()) })
     }
@@ -348,90 +559,88 @@ impl<W: RawWatcher> Core<W> {
     }
 }
 
-impl<W: RawWatcher> Drop for Core<W> {
-    fn drop(&mut self) {
-        if let Some(lp) = self.shared() {
-            let l = lp.raw();
-            self.restore_ref(l);
-            // SAFETY: stops (and clears any pending event of) our watcher on
-            // its live loop, so libev keeps no pointer to it.
-            unsafe { W::stop(l, self.raw()) };
-        }
-        // SAFETY: the watcher is stopped (or its loop is gone) for good.
-        unsafe { W::release(self.raw()) };
-    }
-}
-
-/// Implemented by each public watcher type, owner of an `Rc<Node<..>>`.
-pub(crate) trait Owner: Sized {
+/// Implemented by each public watcher type, a `#[repr(transparent)]`
+/// wrapper of a [`NodeRef`].
+///
+/// # Safety
+///
+/// `Self` must be `#[repr(transparent)]` over `NodeRef<Self::Raw>`.
+pub(crate) unsafe trait Owner: Sized {
     type Raw: RawWatcher;
-    type Cb: ?Sized;
-    fn node(&self) -> &Rc<Node<Self::Raw, Self::Cb>>;
 }
 
 /// The body of every trampoline: runs the closure of the node that owns
 /// `w`, with the re-entrancy, lifetime and panic rules described above.
+/// Called with a null `l` by [`Header::dec_ref`], it drops the node instead.
 ///
 /// # Safety
 ///
-/// `w` must be the `raw` field of the `Core` of a live `Node<W, F>` held in
-/// an `Rc`, and `wrap` must build the owner type around that same node.
-pub(crate) unsafe fn dispatch<W, F, T>(
-    l: *mut sys::ev_loop,
-    w: *mut W,
-    revents: c_int,
-    wrap: impl FnOnce(Rc<Node<W, F>>) -> T,
-) where
+/// `w` must be the `ev_*` struct of a live `Node<W, F>` made by
+/// [`NodeRef::new`], and `l` its loop, or null when the node's last
+/// reference was just given up.
+#[inline]
+pub(crate) unsafe fn dispatch<W, F, T>(l: *mut sys::ev_loop, w: *mut W, revents: c_int)
+where
     W: RawWatcher,
     F: FnMut(&T, Events) + 'static,
     T: Owner<Raw = W>,
 {
-    let offset = offset_of!(Node<W, F>, core) + offset_of!(Core<W>, raw);
-    // SAFETY: per the contract, `w` lies `offset` bytes into a Node<W, F>.
-    let node = unsafe { w.cast::<u8>().sub(offset).cast::<Node<W, F>>() };
-    // SAFETY: the node lives in an Rc (contract); this extra strong count
-    // keeps it alive for the whole callback, whatever the callback drops.
-    let guard = unsafe {
-        Rc::increment_strong_count(node);
-        Rc::from_raw(node)
-    };
-    // SAFETY: libev calls back only for loops made by `Loop`, while they
-    // exist. The Shared outlives this call even after `guard` is dropped:
-    // whoever entered libev (`run`, `invoke`, or the loop's own Drop) holds
-    // the loop for the duration.
-    let lp = unsafe { Shared::from_raw(l) };
-    let core = &guard.core;
-    core.fix_ref(l);
-    if core.busy.replace(true) {
-        // Re-entered (nested run or invoke from its own callback): keep the
-        // events for later rather than alias the running closure.
-        core.missed.set(core.missed.get() | revents);
+    // SAFETY: per the contract, `w` lies RAW_OFFSET bytes into a node.
+    let ptr = unsafe { NonNull::new_unchecked(w.byte_sub(Header::<W>::RAW_OFFSET)).cast::<Header<W>>() };
+    if l.is_null() {
+        // Dropping runs user destructors, whose panics must not unwind out
+        // of this extern "C" function: `dec_ref` re-raises them.
+        // SAFETY: the contract: the last reference is gone.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_node::<W, F>(ptr) })) {
+            DROP_PANIC.set(Some(payload));
+        }
         return;
     }
-    let cb = guard.cb.get();
-    // The owner type as the callback's view; never dropped as an owner (that
-    // would stop the watcher), only as the Rc it wraps.
-    let view = ManuallyDrop::new(wrap(guard.clone()));
-    // SAFETY: `busy` guarantees this is the only live reference to the
-    // closure, which the node keeps alive.
-    let result = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-        (*cb)(&view, Events::from_revents(revents))
+    // SAFETY: the node is alive (contract); this counted reference keeps it
+    // so for the whole callback, whatever the callback drops.
+    let header = unsafe { ptr.as_ref() };
+    header.inc_ref();
+    header.fix_ref(l);
+    if header.flag(BUSY) {
+        // Re-entered (nested run or invoke from its own callback): keep the
+        // events for later rather than alias the running closure.
+        header.missed.set(header.missed.get() | revents);
+        // SAFETY: gives back the reference taken above; the running outer
+        // call holds another, so the node survives.
+        unsafe { Header::dec_ref(ptr) };
+        return;
+    }
+    header.set_flag(BUSY, true);
+    // SAFETY: libev calls back only for loops made by `Loop`, while they
+    // exist. The Shared outlives this call even after the node is released:
+    // whoever entered libev (`run`, `invoke`, `sweep`, or the loop's own
+    // Drop) holds the loop for the duration. Looked up only on a panic.
+    let lp = || unsafe { Shared::from_raw(l) };
+    let cb = ptr.cast::<Node<W, F>>();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `T` is repr(transparent) over NodeRef<W>, itself over
+        // NonNull<Header<W>>, so `&ptr` is a valid `&T`: a view that is never
+        // dropped, so it neither stops the watcher nor touches the count.
+        let view = unsafe { &*(&ptr as *const NonNull<Header<W>>).cast::<T>() };
+        // SAFETY: BUSY guarantees this is the only live reference to the
+        // closure, which the node (kept alive above) owns.
+        let f = unsafe { &mut *(*cb.as_ptr()).cb.get() };
+        f(view, Events::from_revents(revents))
     }));
-    core.busy.set(false);
-    let missed = core.missed.replace(0);
-    if missed != 0 && core.is_active() {
-        core.feed_event(Events::from_revents(missed));
+    header.set_flag(BUSY, false);
+    let missed = header.missed.replace(0);
+    if missed != 0 && header.is_active() {
+        // SAFETY: our pinned watcher on its live loop.
+        unsafe { sys::ev_feed_event(l, w.cast(), missed) };
     }
-    // SAFETY: `view` is never used again; take its Rc without running the
-    // owner's Drop.
-    drop(unsafe { std::ptr::read(view.node()) });
     if let Err(payload) = result {
-        lp.handle_panic(payload);
+        lp().handle_panic(payload);
     }
-    // Releasing the guard may free the node (its owner is gone), running
-    // user destructors: keep their panics out of C as well.
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(guard))) {
-        lp.handle_panic(payload);
+    // Releasing our reference may free the node (its owner is gone),
+    // running user destructors: keep their panics out of C as well.
+    // SAFETY: gives back the reference taken above.
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { Header::dec_ref(ptr) })) {
+        lp().handle_panic(payload);
     }
 }
 
@@ -443,24 +652,22 @@ macro_rules! watcher_type {
         $name:ident, $raw:ident, $cb:ident
     ) => {
         $(#[$meta])*
+        #[repr(transparent)]
         pub struct $name {
-            node: std::rc::Rc<crate::watcher::Node<libev_sys::$raw, $cb>>,
+            node: crate::watcher::NodeRef<libev_sys::$raw>,
         }
 
         #[doc = concat!("The closure type a [`", stringify!($name), "`] calls: it receives the watcher and the events.")]
         pub type $cb = dyn FnMut(&$name, crate::Events) + 'static;
 
-        impl crate::watcher::Owner for $name {
+        // SAFETY: repr(transparent) over NodeRef<$raw>, just above.
+        unsafe impl crate::watcher::Owner for $name {
             type Raw = libev_sys::$raw;
-            type Cb = $cb;
-            fn node(&self) -> &std::rc::Rc<crate::watcher::Node<libev_sys::$raw, $cb>> {
-                &self.node
-            }
         }
 
         impl $name {
             /// Builds the node around a concrete closure.
-            fn from_closure<F>(link: crate::watcher::LoopLink, f: F, init: impl FnOnce(*mut libev_sys::$raw)) -> $name
+            fn from_closure<F>(lp: &crate::Loop, f: F, init: impl FnOnce(*mut libev_sys::$raw)) -> $name
             where
                 F: FnMut(&$name, crate::Events) + 'static,
             {
@@ -472,37 +679,36 @@ macro_rules! watcher_type {
                     F: FnMut(&$name, crate::Events) + 'static,
                 {
                     // SAFETY: libev passes back the watcher we started, which
-                    // is the core of a live `Node<_, F>` built below.
-                    unsafe { crate::watcher::dispatch::<libev_sys::$raw, F, $name>(l, w, revents, |node| $name { node }) }
+                    // is the start of a live `Node<_, F>` built below.
+                    unsafe { crate::watcher::dispatch::<libev_sys::$raw, F, $name>(l, w, revents) }
                 }
-                let node = std::rc::Rc::new(crate::watcher::Node {
-                    core: crate::watcher::Core::new(link, Some(trampoline::<F>)),
-                    cb: std::cell::UnsafeCell::new(f),
-                });
-                init(node.core.raw());
-                $name { node }
+                $name { node: crate::watcher::NodeRef::new(lp, Some(trampoline::<F>), f, init) }
             }
 
             /// Stops watching (libev's `ev_*_stop`) and cancels a pending event;
             /// does nothing if inactive.
+            #[inline]
             pub fn stop(&self) {
-                self.node.core.stop()
+                self.node.stop()
             }
 
             /// Whether the watcher was started and not yet stopped (by you, or
             /// by libev: a non-repeating timer stops when it fires).
+            #[inline]
             pub fn is_active(&self) -> bool {
-                self.node.core.is_active()
+                self.node.is_active()
             }
 
             /// Whether an event is waiting for the callback to run.
+            #[inline]
             pub fn is_pending(&self) -> bool {
-                self.node.core.is_pending()
+                self.node.is_pending()
             }
 
             /// The priority, -2 (lowest) to 2 (highest); default 0.
+            #[inline]
             pub fn priority(&self) -> i32 {
-                self.node.core.priority()
+                self.node.priority()
             }
 
             /// Sets the priority, -2..=2: among pending watchers, higher ones run
@@ -510,30 +716,31 @@ macro_rules! watcher_type {
             /// stopped and restarted around the change, keeping its events).
             /// Fails with [`InvalidInput`](std::io::ErrorKind::InvalidInput) out of range.
             pub fn set_priority(&self, priority: i32) -> std::io::Result<()> {
-                self.node.core.set_priority(priority)
+                self.node.set_priority(priority)
             }
 
             /// gevent's `ref`: whether this watcher, while active, keeps
             /// [`Loop::run`](crate::Loop::run) from returning (default `true`).
             pub fn set_keeps_loop_alive(&self, keep: bool) {
-                self.node.core.set_keeps_loop_alive(keep)
+                self.node.set_keeps_loop_alive(keep)
             }
 
             /// See [`set_keeps_loop_alive`](Self::set_keeps_loop_alive).
             pub fn keeps_loop_alive(&self) -> bool {
-                self.node.core.keeps_loop_alive()
+                self.node.keeps_loop_alive()
             }
 
             /// Makes the watcher pending with `events`, as if they had happened;
             /// the callback runs in the loop's next pending-processing phase.
             /// Works on inactive watchers too.
+            #[inline]
             pub fn feed_event(&self, events: crate::Events) {
-                self.node.core.feed_event(events)
+                self.node.feed_event(events)
             }
 
             /// Cancels a pending event; returns the events it had (empty if none).
             pub fn clear_pending(&self) -> crate::Events {
-                self.node.core.clear_pending()
+                self.node.clear_pending()
             }
 
             /// Calls the callback now with `events` (libev's `ev_invoke`). From
@@ -544,13 +751,14 @@ macro_rules! watcher_type {
             ///
             /// Re-raises a panic from the callback.
             pub fn invoke(&self, events: crate::Events) {
-                self.node.core.invoke(events)
+                self.node.invoke(events)
             }
         }
 
         impl Drop for $name {
+            #[inline]
             fn drop(&mut self) {
-                self.node.core.stop();
+                self.node.stop();
             }
         }
 
@@ -574,16 +782,14 @@ macro_rules! plain_start {
             /// Starts watching (libev's `ev_*_start`); does nothing if already
             /// active. While active it keeps [`Loop::run`](crate::Loop::run)
             /// going, unless [`set_keeps_loop_alive(false)`](Self::set_keeps_loop_alive).
+            #[inline]
             pub fn start(&self) {
-                self.node.core.start()
+                self.node.start()
             }
 
             /// The loop this watcher belongs to.
             pub fn loop_handle(&self) -> crate::Loop {
-                self.node
-                    .core
-                    .loop_handle()
-                    .expect("only Cleanup watchers outlive their loop")
+                self.node.loop_handle().expect("only Cleanup watchers outlive their loop")
             }
         }
     };

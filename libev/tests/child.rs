@@ -28,6 +28,7 @@ fn child_exit_status_is_reported() {
     drop(proc);
 
     // pid 0 watches any child.
+    #[allow(clippy::zombie_processes)] // libev reaps it
     let proc = std::process::Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
     let any = Child::new(&def, 0, false, |c, _| c.stop()).unwrap();
     any.start();

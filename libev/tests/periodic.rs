@@ -102,7 +102,8 @@ fn calling_libev_from_a_reschedule_closure_panics_cleanly() {
         lp.run();
     }))
     .unwrap_err();
-    let msg = err.downcast_ref::<&str>().copied().or(err.downcast_ref::<String>().map(|s| s.as_str())).unwrap();
+    let msg =
+        err.downcast_ref::<&str>().copied().or(err.downcast_ref::<String>().map(|s| s.as_str())).unwrap();
     assert!(msg.contains("reschedule"), "{msg}");
     drop(p);
     SMUGGLED.with(|s| s.borrow_mut().take());

@@ -59,19 +59,14 @@ fn callback_drops_its_own_watcher() {
     // The closure owns a big capture, so freeing it early would be visible
     // to valgrind/ASan.
     let payload = vec![7u8; 4096];
-    let io = Io::new(
-        &lp,
-        std::os::fd::AsRawFd::as_raw_fd(&r),
-        Events::READ,
-        move |io, _| {
-            c.bump();
-            drop(s.borrow_mut().take()); // drops the owner of this very watcher
-            // The watcher is stopped at once, but its memory (and this closure)
-            // live until the callback returns.
-            assert!(!io.is_active());
-            assert_eq!(payload.iter().map(|&b| b as usize).sum::<usize>(), 7 * 4096);
-        },
-    )
+    let io = Io::new(&lp, std::os::fd::AsRawFd::as_raw_fd(&r), Events::READ, move |io, _| {
+        c.bump();
+        drop(s.borrow_mut().take()); // drops the owner of this very watcher
+        // The watcher is stopped at once, but its memory (and this closure)
+        // live until the callback returns.
+        assert!(!io.is_active());
+        assert_eq!(payload.iter().map(|&b| b as usize).sum::<usize>(), 7 * 4096);
+    })
     .unwrap();
     io.start();
     *slot.borrow_mut() = Some(io);
@@ -233,11 +228,7 @@ fn nested_run_defers_the_running_watchers_own_events() {
     write_byte(&w, 9);
     lp.run();
     assert_eq!(inner_timer_fired.get(), 1);
-    assert_eq!(
-        calls.get(),
-        2,
-        "the deferred event was delivered afterwards"
-    );
+    assert_eq!(calls.get(), 2, "the deferred event was delivered afterwards");
 }
 
 #[test]
@@ -268,22 +259,17 @@ fn invoke_from_own_callback_is_deferred() {
     let l = log2.clone();
     let n = Counter::new();
     let c = n.clone();
-    let t2 = Timer::new(
-        &lp,
-        Duration::ZERO,
-        Duration::from_secs(3600),
-        move |t, ev| {
-            c.bump();
-            if ev.contains(Events::CUSTOM) {
-                l.borrow_mut().push("custom");
-                t.stop();
-            } else {
-                l.borrow_mut().push("enter");
-                t.invoke(Events::CUSTOM);
-                l.borrow_mut().push("leave");
-            }
-        },
-    );
+    let t2 = Timer::new(&lp, Duration::ZERO, Duration::from_secs(3600), move |t, ev| {
+        c.bump();
+        if ev.contains(Events::CUSTOM) {
+            l.borrow_mut().push("custom");
+            t.stop();
+        } else {
+            l.borrow_mut().push("enter");
+            t.invoke(Events::CUSTOM);
+            l.borrow_mut().push("leave");
+        }
+    });
     t2.start();
     lp.run();
     assert_eq!(*log2.borrow(), ["enter", "leave", "custom"]);
@@ -316,12 +302,7 @@ fn watcher_keeps_its_loop_alive() {
 #[test]
 fn dropping_an_active_watcher_stops_it() {
     let lp = Loop::new().unwrap();
-    let t = Timer::new(
-        &lp,
-        Duration::from_secs(3600),
-        Duration::ZERO,
-        |_, _| unreachable!(),
-    );
+    let t = Timer::new(&lp, Duration::from_secs(3600), Duration::ZERO, |_, _| unreachable!());
     t.start();
     t.feed_event(Events::TIMER); // pending too: dropping must clear that
     assert!(t.is_pending());
@@ -333,12 +314,7 @@ fn dropping_an_active_watcher_stops_it() {
 #[test]
 fn unreferenced_watcher_does_not_keep_run_alive() {
     let lp = Loop::new().unwrap();
-    let never = Timer::new(
-        &lp,
-        Duration::from_secs(3600),
-        Duration::ZERO,
-        |_, _| unreachable!(),
-    );
+    let never = Timer::new(&lp, Duration::from_secs(3600), Duration::ZERO, |_, _| unreachable!());
     never.set_keeps_loop_alive(false);
     never.start();
     let n = Counter::new();

@@ -91,7 +91,9 @@ fn set_repeat_while_active_takes_effect_at_next_expiry() {
     });
     t.start();
     lp.run();
-    assert_eq!(n.get(), 2, "repeat 0 set during the 2nd call stops it there");
+    // libev re-arms a repeating timer before its callback runs, so the
+    // change made in the 2nd call applies after the 3rd expiry.
+    assert_eq!(n.get(), 3);
     assert_eq!(t.repeat(), Duration::ZERO);
 }
 

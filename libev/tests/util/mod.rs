@@ -9,10 +9,7 @@ use std::rc::Rc;
 pub fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for two descriptors.
-    assert_eq!(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
-        0
-    );
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
     // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
@@ -20,10 +17,7 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
 /// Writes one byte to `fd`.
 pub fn write_byte(fd: &impl AsRawFd, b: u8) {
     // SAFETY: writes one byte from a live local.
-    assert_eq!(
-        unsafe { libc::write(fd.as_raw_fd(), (&b as *const u8).cast(), 1) },
-        1
-    );
+    assert_eq!(unsafe { libc::write(fd.as_raw_fd(), (&b as *const u8).cast(), 1) }, 1);
 }
 
 /// Reads one byte from `fd`, if there is one.
