@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     /// Taken out while it runs, so a re-entrant panic cannot alias it.
     error_handler: Cell<Option<ErrorHandler>>,
     pub(crate) callbacks: CallbackQueue,
+    /// Memory for this loop's watcher nodes.
+    pub(crate) slab: crate::slab::Slab,
 }
 
 const LOCKED: u8 = 1;
@@ -188,6 +190,7 @@ impl Loop {
             panic: Cell::new(None),
             error_handler: Cell::new(None),
             callbacks: CallbackQueue::new(),
+            slab: crate::slab::Slab::new(),
         })));
         // SAFETY: `shared` stays at this address until LoopInner's Drop frees
         // it, after destroying the loop; trampolines find it here.

@@ -53,6 +53,7 @@ mod hooks;
 mod io_watcher;
 mod periodic;
 mod signal;
+mod slab;
 mod stat;
 mod timer;
 mod watcher;

@@ -29,13 +29,14 @@
 use crate::event_loop::{Loop, LoopInner, Shared};
 use crate::flags::Events;
 use libev_sys as sys;
+use std::alloc::{self, Layout};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_int;
 use std::io;
-use std::marker::PhantomPinned;
+use std::marker::{PhantomData, PhantomPinned};
 use std::mem::{ManuallyDrop, MaybeUninit, offset_of};
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::rc::{Rc, Weak};
 
 /// An `ev_*` watcher struct with its start and stop functions.
@@ -134,13 +135,14 @@ const BUSY: u8 = 4;
 /// The part of a node that does not depend on the closure type.
 ///
 /// Laid out for the cache: the fields every operation touches (the loop,
-/// the flags, the `ev_*` struct) start the node, which is aligned to a cache
-/// line, so a timer with a capture-free closure is exactly one line.
+/// the flags, the `ev_*` struct) start the node, which the loop's slab
+/// places on a cache line, so a timer with a capture-free closure is
+/// exactly one line.
 ///
 /// There is no drop function pointer: the `ev_*` struct's `cb` field holds
 /// the trampoline monomorphised for the node's closure type, and calling it
 /// with a null loop means "drop this node" (see [`dispatch`]).
-#[repr(C, align(64))]
+#[repr(C)]
 pub(crate) struct Header<W: RawWatcher> {
     /// The loop. Normally the raw `ev_loop` (what hot paths need), and the
     /// node owns one strong count of the `Rc<LoopInner>` that the loop's
@@ -199,7 +201,7 @@ impl<W: RawWatcher> NodeRef<W> {
         let mut raw: W = unsafe { MaybeUninit::zeroed().assume_init() };
         // SAFETY: `raw` is a local, inactive watcher.
         unsafe { sys::ev_init(&mut raw, tramp) };
-        let node = Box::new(Node {
+        let node = Node {
             header: Header {
                 raw: UnsafeCell::new(raw),
                 link,
@@ -209,8 +211,19 @@ impl<W: RawWatcher> NodeRef<W> {
                 _pinned: PhantomPinned,
             },
             cb: UnsafeCell::new(f),
-        });
-        let ptr = NonNull::from(Box::leak(node)).cast::<Header<W>>();
+        };
+        let mem = if W::WEAK_LOOP {
+            // Weak nodes may outlive the loop's slab.
+            // SAFETY: a node is never zero-sized (it holds a watcher).
+            NonNull::new(unsafe { alloc::alloc(Layout::new::<Node<W, F>>()) })
+                .unwrap_or_else(|| alloc::handle_alloc_error(Layout::new::<Node<W, F>>()))
+        } else {
+            lp.shared().slab.alloc(Layout::new::<Node<W, F>>())
+        };
+        let mem = mem.cast::<Node<W, F>>();
+        // SAFETY: fresh memory with the node's layout.
+        unsafe { mem.write(node) };
+        let ptr = mem.cast::<Header<W>>();
         let node = NodeRef { ptr };
         init(node.raw());
         node
@@ -253,10 +266,8 @@ impl<W: RawWatcher> Drop for NodeRef<W> {
 ///
 /// `ptr` is such a node and its last reference was just given up.
 unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
-    // SAFETY: made by Box::leak in `NodeRef::new` with this very `F`, and
-    // the count just reached zero, so nothing else refers to it.
-    let node = unsafe { Box::from_raw(ptr.cast::<Node<W, F>>().as_ptr()) };
-    let header = &node.header;
+    // SAFETY: per the contract the node is alive and ours alone.
+    let header = unsafe { ptr.as_ref() };
     if let Some(lp) = header.shared() {
         if W::GUARDED {
             // Dropping a periodic from its own reschedule callback (reached
@@ -272,19 +283,44 @@ unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
     }
     // SAFETY: the watcher is stopped (or its loop is gone) for good.
     unsafe { W::release(header.raw()) };
-    let link = header.link;
-    // The closure goes first: its captures may hold other watchers of this
-    // loop, and the loop ref released last may destroy the loop.
-    drop(node);
-    // SAFETY: gives back the count taken in `NodeRef::new`, exactly once:
-    // a Weak from Weak::into_raw, or a strong count of Shared::inner's Rc
-    // (alive, since that very count keeps it so).
-    unsafe {
-        if W::WEAK_LOOP {
-            drop(Weak::from_raw(link.cast::<LoopInner>()));
-        } else {
-            let shared = Shared::from_raw(link.cast_mut().cast::<sys::ev_loop>());
-            drop(Rc::from_raw(shared.inner.get()));
+    // Free the memory and give back the loop count even if the closure's
+    // destructor panics. The closure goes first: its captures may hold
+    // other watchers of this loop, and the loop count, released last, may
+    // destroy the loop (and the slab).
+    let _finish = FreeNode::<W> {
+        mem: ptr.cast(),
+        layout: Layout::new::<Node<W, F>>(),
+        link: header.link,
+        _w: PhantomData,
+    };
+    // SAFETY: drops the node in place, once; `_finish` frees it afterwards.
+    unsafe { ptr::drop_in_place(ptr.cast::<Node<W, F>>().as_ptr()) };
+}
+
+/// Frees a dropped node's memory and gives back its loop count.
+struct FreeNode<W: RawWatcher> {
+    mem: NonNull<u8>,
+    layout: Layout,
+    link: *const (),
+    _w: PhantomData<W>,
+}
+
+impl<W: RawWatcher> Drop for FreeNode<W> {
+    fn drop(&mut self) {
+        // SAFETY: `mem` was allocated in `NodeRef::new` with `layout`, from
+        // the global allocator for weak nodes, else from the slab of the
+        // loop in `link`, which our count keeps alive until the end. That
+        // count is given back exactly once: a Weak from Weak::into_raw, or a
+        // strong count of Shared::inner's Rc.
+        unsafe {
+            if W::WEAK_LOOP {
+                alloc::dealloc(self.mem.as_ptr(), self.layout);
+                drop(Weak::from_raw(self.link.cast::<LoopInner>()));
+            } else {
+                let shared = Shared::from_raw(self.link.cast_mut().cast::<sys::ev_loop>());
+                shared.slab.free(self.mem, self.layout);
+                drop(Rc::from_raw(shared.inner.get()));
+            }
         }
     }
 }
