@@ -1,7 +1,7 @@
 //! [`Async`] and [`AsyncSender`]: waking a loop from another thread.
 
 use crate::event_loop::Loop;
-use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -30,28 +30,22 @@ impl Target {
     }
 }
 
-// SAFETY: libev's own functions; `release` drops only the `Arc<Target>`
+// libev's own functions; `release` drops only the `Arc<Target>`
 // we leaked into `data`, after disconnecting it.
-unsafe impl RawWatcher for sys::ev_async {
-    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_async_start(l, w) }
-    }
-    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_async_stop(l, w) }
-    }
-    unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is null or an `Arc<Target>` we leaked.
-        unsafe {
-            let data = (*w).data.cast::<Target>();
-            if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
-                let target = Arc::from_raw(data);
-                *target.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+raw_watchers! {
+    ev_async => ev_async_start, ev_async_stop {
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `data` is null or an `Arc<Target>` we leaked.
+            unsafe {
+                let data = (*w).data.cast::<Target>();
+                if !data.is_null() {
+                    (*w).data = std::ptr::null_mut();
+                    let target = Arc::from_raw(data);
+                    *target.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
             }
         }
-    }
+    };
 }
 
 watcher_type! {

@@ -1,34 +1,28 @@
 //! [`Embed`]: one loop inside another.
 
 use crate::event_loop::{Loop, LoopInner};
-use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::rc::Rc;
 
-// SAFETY: libev's own functions; `release` drops only the handle to the
+// libev's own functions; `release` drops only the handle to the
 // embedded loop we leaked into `data`.
-unsafe impl RawWatcher for sys::ev_embed {
-    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_embed_start(l, w) }
-    }
-    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_embed_stop(l, w) }
-    }
-    unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is null or an `Rc<LoopInner>` we leaked; the
-        // watcher is stopped, so libev no longer touches the embedded loop
-        // through it.
-        unsafe {
-            let data = (*w).data.cast::<LoopInner>();
-            if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
-                drop(Rc::from_raw(data));
+raw_watchers! {
+    ev_embed => ev_embed_start, ev_embed_stop {
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `data` is null or an `Rc<LoopInner>` we leaked; the
+            // watcher is stopped, so libev no longer touches the embedded loop
+            // through it.
+            unsafe {
+                let data = (*w).data.cast::<LoopInner>();
+                if !data.is_null() {
+                    (*w).data = std::ptr::null_mut();
+                    drop(Rc::from_raw(data));
+                }
             }
         }
-    }
+    };
 }
 
 watcher_type! {

@@ -2,8 +2,7 @@
 //! [`Cleanup`].
 
 use crate::event_loop::{Loop, Shared};
-use crate::watcher::{RawWatcher, plain_start, watcher_type};
-use libev_sys as sys;
+use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -12,37 +11,29 @@ use std::rc::Rc;
 /// while the C loop exists (including while it is being destroyed).
 type LiveCell = Cell<Option<NonNull<Shared>>>;
 
-// SAFETY: libev's own functions; `release` drops only the `Rc<LiveCell>`
+// libev's own functions; `release` drops only the `Rc<LiveCell>`
 // we leaked into `data`.
-unsafe impl RawWatcher for sys::ev_cleanup {
-    const WEAK_LOOP: bool = true;
-    #[inline]
-    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_cleanup_start(l, w) }
-    }
-    #[inline]
-    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_cleanup_stop(l, w) }
-    }
-    unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
-        unsafe {
-            let data = (*w).data.cast::<LiveCell>();
-            if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
-                drop(Rc::from_raw(data));
+raw_watchers! {
+    ev_cleanup => ev_cleanup_start, ev_cleanup_stop {
+        const WEAK_LOOP: bool = true;
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
+            unsafe {
+                let data = (*w).data.cast::<LiveCell>();
+                if !data.is_null() {
+                    (*w).data = std::ptr::null_mut();
+                    drop(Rc::from_raw(data));
+                }
             }
         }
-    }
-    unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
-        // SAFETY: `data` holds our Rc<LiveCell> until `release`.
-        unsafe {
-            let data = (*w).data.cast::<LiveCell>();
-            if data.is_null() { None } else { (*data).get() }
+        unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
+            // SAFETY: `data` holds our Rc<LiveCell> until `release`.
+            unsafe {
+                let data = (*w).data.cast::<LiveCell>();
+                if data.is_null() { None } else { (*data).get() }
+            }
         }
-    }
+    };
 }
 
 watcher_type! {

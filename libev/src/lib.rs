@@ -40,6 +40,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+//!
+//! Watchers, like loops, stay on their loop's thread:
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<libev::Timer>();
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<libev::Io>();
+//! ```
+//!
+//! Only [`AsyncSender`] crosses threads:
+//!
+//! ```
+//! fn assert_send_sync<T: Send + Sync>() {}
+//! assert_send_sync::<libev::AsyncSender>();
+//! ```
+
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

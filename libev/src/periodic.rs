@@ -1,7 +1,7 @@
 //! [`Periodic`]: wall-clock (UTC) schedules.
 
 use crate::event_loop::{Loop, Shared};
-use crate::watcher::{RawWatcher, watcher_type};
+use crate::watcher::{raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -49,29 +49,23 @@ struct Reschedule {
     loop_shared: NonNull<Shared>,
 }
 
-// SAFETY: libev's own functions; `release` frees only the `Reschedule` we
+// libev's own functions; `release` frees only the `Reschedule` we
 // boxed into `data`.
-unsafe impl RawWatcher for sys::ev_periodic {
-    const GUARDED: bool = true;
-    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_periodic_start(l, w) }
-    }
-    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_periodic_stop(l, w) }
-    }
-    unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is null or a Box<Reschedule> we leaked; the watcher
-        // is stopped, so libev will not call the reschedule callback again.
-        unsafe {
-            let data = (*w).data.cast::<Reschedule>();
-            if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
-                drop(Box::from_raw(data));
+raw_watchers! {
+    ev_periodic => ev_periodic_start, ev_periodic_stop {
+        const GUARDED: bool = true;
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `data` is null or a Box<Reschedule> we leaked; the watcher
+            // is stopped, so libev will not call the reschedule callback again.
+            unsafe {
+                let data = (*w).data.cast::<Reschedule>();
+                if !data.is_null() {
+                    (*w).data = std::ptr::null_mut();
+                    drop(Box::from_raw(data));
+                }
             }
         }
-    }
+    };
 }
 
 /// libev's reschedule callback: runs the closure with libev locked,

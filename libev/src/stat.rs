@@ -1,7 +1,7 @@
 //! [`Stat`]: changes to a path's attributes.
 
 use crate::event_loop::Loop;
-use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::ffi::{CStr, CString};
 use std::io;
@@ -9,28 +9,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-// SAFETY: libev's own functions; `release` frees only the path CString we
+// libev's own functions; `release` frees only the path CString we
 // leaked into the watcher.
-unsafe impl RawWatcher for sys::ev_stat {
-    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_stat_start(l, w) }
-    }
-    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { sys::ev_stat_stop(l, w) }
-    }
-    unsafe fn release(w: *mut Self) {
-        // SAFETY: `path` is null or a CString we leaked; the watcher is
-        // stopped, so libev no longer reads it.
-        unsafe {
-            let path = (*w).path.cast_mut();
-            if !path.is_null() {
-                (*w).path = std::ptr::null();
-                drop(CString::from_raw(path));
+raw_watchers! {
+    ev_stat => ev_stat_start, ev_stat_stop {
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `path` is null or a CString we leaked; the watcher is
+            // stopped, so libev no longer reads it.
+            unsafe {
+                let path = (*w).path.cast_mut();
+                if !path.is_null() {
+                    (*w).path = std::ptr::null();
+                    drop(CString::from_raw(path));
+                }
             }
         }
-    }
+    };
 }
 
 watcher_type! {

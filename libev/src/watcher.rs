@@ -90,25 +90,31 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     }
 }
 
+/// Implements [`RawWatcher`] with libev's start and stop functions for
+/// each type, plus any extra items given in braces (`release`, flags).
 macro_rules! raw_watchers {
-    ($($t:ident => $start:ident, $stop:ident;)*) => {
+    ($($t:ident => $start:ident, $stop:ident $({ $($extra:tt)* })?;)*) => {
         $(
-            // SAFETY: these are libev's own start/stop functions for the type.
-            unsafe impl RawWatcher for sys::$t {
+            // SAFETY: these are libev's own start/stop functions for the
+            // type; extra items uphold the trait's contract where written.
+            unsafe impl crate::watcher::RawWatcher for libev_sys::$t {
                 #[inline]
-                unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+                unsafe fn start(l: *mut libev_sys::ev_loop, w: *mut Self) {
                     // SAFETY: forwarded from the caller.
-                    unsafe { sys::$start(l, w) }
+                    unsafe { libev_sys::$start(l, w) }
                 }
                 #[inline]
-                unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+                unsafe fn stop(l: *mut libev_sys::ev_loop, w: *mut Self) {
                     // SAFETY: forwarded from the caller.
-                    unsafe { sys::$stop(l, w) }
+                    unsafe { libev_sys::$stop(l, w) }
                 }
+                $($($extra)*)?
             }
         )*
     };
 }
+pub(crate) use raw_watchers;
+
 raw_watchers! {
     ev_io => ev_io_start, ev_io_stop;
     ev_timer => ev_timer_start, ev_timer_stop;
