@@ -144,7 +144,9 @@ impl Loop {
     ///
     /// There is one per process, owned by the first thread that asks for it
     /// until every handle to it is dropped; a call from another thread in
-    /// the meantime fails with [`io::ErrorKind::ResourceBusy`].
+    /// the meantime fails with [`io::ErrorKind::ResourceBusy`]. So does
+    /// creating it while another loop watches SIGCHLD, which the default
+    /// loop needs for child watchers.
     pub fn default_loop() -> io::Result<Loop> {
         Loop::default_loop_with_flags(LoopFlags::empty(), Backend::empty())
     }
@@ -167,16 +169,22 @@ impl Loop {
             }
             _ => {}
         }
-        // SAFETY: the owner lock makes this thread the only one using the
-        // default loop until it is destroyed.
-        let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
-        let raw = NonNull::new(raw).ok_or_else(|| {
-            let os = io::Error::last_os_error();
-            io::Error::new(os.kind(), format!("libev could not create the default loop: {os}"))
+        let raw = crate::signal::create_default_loop(|| {
+            // SAFETY: the owner lock makes this thread the only one using the
+            // default loop until it is destroyed.
+            let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
+            if raw.is_null() {
+                let os = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    os.kind(),
+                    format!("libev could not create the default loop: {os}"),
+                ));
+            }
+            Ok(raw)
         })?;
+        let raw = NonNull::new(raw).expect("checked above");
         *owner = Some(me);
         drop(owner);
-        crate::signal::reserve_sigchld(raw.as_ptr());
         let lp = Loop::from_raw(raw, true);
         DEFAULT_LOOP.with(|d| *d.borrow_mut() = Rc::downgrade(&lp.inner));
         Ok(lp)

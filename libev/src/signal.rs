@@ -51,12 +51,27 @@ fn release(signum: i32) {
     }
 }
 
-/// The default loop watches SIGCHLD for child watchers while it exists.
-pub(crate) fn reserve_sigchld(l: *mut sys::ev_loop) {
-    claim(libc::SIGCHLD, l);
+/// Creates the default loop with `create`, which libev makes watch
+/// SIGCHLD (for child watchers) while it exists. Fails with
+/// [`ResourceBusy`](io::ErrorKind::ResourceBusy), without calling `create`,
+/// if another loop watches SIGCHLD: libev would mix the two loops' watchers.
+pub(crate) fn create_default_loop(
+    create: impl FnOnce() -> io::Result<*mut sys::ev_loop>,
+) -> io::Result<*mut sys::ev_loop> {
+    let mut owners = owners();
+    let slot = &mut owners[libc::SIGCHLD as usize];
+    if slot.1 > 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "another loop watches SIGCHLD, which the default loop needs for child watchers",
+        ));
+    }
+    let l = create()?;
+    *slot = (l as usize, 1);
+    Ok(l)
 }
 
-/// Undoes [`reserve_sigchld`] when the default loop is destroyed.
+/// Undoes [`create_default_loop`]'s claim when the default loop is destroyed.
 pub(crate) fn release_sigchld() {
     release(libc::SIGCHLD);
 }

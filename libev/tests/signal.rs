@@ -94,6 +94,7 @@ fn many_deliveries_coalesce_into_callbacks() {
 fn sigchld_belongs_to_the_default_loop() {
     // Runs in its own thread so that owning the default loop does not
     // collide with other tests of this binary.
+    let _g = SIGCHLD_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::spawn(|| {
         let def = Loop::default_loop().unwrap();
         let other = Loop::new().unwrap();
@@ -105,3 +106,25 @@ fn sigchld_belongs_to_the_default_loop() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn default_loop_refuses_to_start_while_another_loop_holds_sigchld() {
+    // Own thread: the default loop must not exist yet for this check, and
+    // other tests of this binary create it on their own threads only after
+    // this one gave it up (the owner is released when the thread's handles
+    // drop). Serialised with the other SIGCHLD test by a lock.
+    let _g = SIGCHLD_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::spawn(|| {
+        let other = Loop::new().unwrap();
+        let s = Signal::new(&other, libc::SIGCHLD, |_, _| {}).unwrap();
+        s.start().unwrap();
+        let err = Loop::default_loop().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceBusy);
+        drop(s);
+        assert!(Loop::default_loop().unwrap().is_default());
+    })
+    .join()
+    .unwrap();
+}
+
+static SIGCHLD_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
