@@ -69,6 +69,8 @@ mod child;
 mod embed;
 mod event_loop;
 mod flags;
+#[cfg(feature = "green")]
+pub mod green;
 mod hooks;
 mod io_watcher;
 mod periodic;

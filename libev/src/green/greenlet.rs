@@ -1,0 +1,252 @@
+//! [`Greenlet`]: spawning, joining and killing green threads.
+
+use super::hub::with_hub;
+use super::task::{Interrupt, KillSignal, State, Task};
+use crate::PanicPayload;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Default stack size of a greenlet: 256 KiB of address space. Only the
+/// pages a greenlet touches cost memory, so this is generous for deep call
+/// chains (formatting, parsers, TLS) while a typical greenlet uses a few
+/// KiB of it; each stack has a guard page below it, so an overflow faults
+/// instead of corrupting memory.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// How a greenlet ended without a value.
+#[non_exhaustive]
+pub enum GreenletError {
+    /// Its closure panicked; the payload is what `catch_unwind` returns.
+    Panicked(PanicPayload),
+    /// It was killed with [`Greenlet::kill`] before it finished.
+    Killed,
+}
+
+impl fmt::Debug for GreenletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GreenletError::Panicked(p) => f.debug_tuple("Panicked").field(&panic_message(p)).finish(),
+            GreenletError::Killed => f.write_str("Killed"),
+        }
+    }
+}
+
+impl fmt::Display for GreenletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GreenletError::Panicked(p) => write!(f, "greenlet panicked: {}", panic_message(p)),
+            GreenletError::Killed => f.write_str("greenlet was killed"),
+        }
+    }
+}
+
+impl std::error::Error for GreenletError {}
+
+fn panic_message(p: &PanicPayload) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>")
+}
+
+type Slot<T> = Rc<RefCell<Option<Result<T, GreenletError>>>>;
+
+/// A handle to a green thread, like std's `JoinHandle`. Dropping it
+/// detaches the greenlet (it keeps running).
+///
+/// Greenlets never move between threads, so handles stay on theirs:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<libev::green::Greenlet<()>>();
+/// ```
+pub struct Greenlet<T> {
+    task: Rc<Task>,
+    result: Slot<T>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// Configures a greenlet before spawning it.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default settings: no name, [`DEFAULT_STACK_SIZE`].
+    pub fn new() -> Builder {
+        Builder { name: None, stack_size: DEFAULT_STACK_SIZE }
+    }
+
+    /// Names the greenlet (for diagnostics).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the stack size in bytes (rounded up to whole pages; at least
+    /// 16 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes.max(16 * 1024);
+        self
+    }
+
+    /// Spawns `f` on a new greenlet of this thread; it runs once the
+    /// current greenlet blocks or yields. Fails if no stack can be mapped.
+    pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
+        let result: Slot<T> = Rc::new(RefCell::new(None));
+        let slot = result.clone();
+        with_hub(|hub| {
+            let stack = hub.take_stack(self.stack_size)?;
+            let id = hub.next_id();
+            let body = move || {
+                let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+                    if p.is::<KillSignal>() { GreenletError::Killed } else { GreenletError::Panicked(p) }
+                });
+                *slot.borrow_mut() = Some(r);
+                let me = with_hub(|h| h.current());
+                finish(&me);
+            };
+            let task = Task::new(id, self.name, stack, self.stack_size, body);
+            hub.schedule(task.clone());
+            Ok(Greenlet { task, result, _not_send: PhantomData })
+        })
+    }
+}
+
+/// Marks `task` done and runs its links (join wake-ups among them).
+fn finish(task: &Task) {
+    task.state.set(State::Done);
+    let links = std::mem::take(&mut *task.links.borrow_mut());
+    for link in links {
+        link();
+    }
+}
+
+/// Spawns `f` on a new greenlet of this thread (gevent's `spawn`); it
+/// starts once the current greenlet blocks or yields.
+///
+/// ```
+/// use libev::green;
+/// let g = green::spawn(|| 6 * 7);
+/// assert_eq!(g.join().unwrap(), 42);
+/// ```
+///
+/// # Panics
+///
+/// If no stack can be mapped for it (see [`Builder::spawn`]).
+pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("libev::green::spawn: no stack: {e}"))
+}
+
+/// Spawns `f` to start after `delay` (gevent's `spawn_later`).
+pub fn spawn_later<T: 'static>(delay: Duration, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
+    spawn(move || {
+        super::sleep(delay);
+        f()
+    })
+}
+
+/// Waits for every greenlet and returns their results in order.
+pub fn joinall<T: 'static>(
+    greenlets: impl IntoIterator<Item = Greenlet<T>>,
+) -> Vec<Result<T, GreenletError>> {
+    greenlets.into_iter().map(Greenlet::join).collect()
+}
+
+impl<T> Greenlet<T> {
+    /// Waits for the greenlet to end (blocking only the calling greenlet)
+    /// and returns its value, or how it failed.
+    ///
+    /// # Panics
+    ///
+    /// When a greenlet joins itself, or when the root would wait forever.
+    pub fn join(self) -> Result<T, GreenletError> {
+        self.wait();
+        self.result.borrow_mut().take().expect("a finished greenlet has a result")
+    }
+
+    fn wait(&self) {
+        with_hub(|hub| {
+            let me = hub.current();
+            assert!(!Rc::ptr_eq(&me, &self.task), "a greenlet cannot join itself");
+            while self.task.state.get() != State::Done {
+                let waiter = me.clone();
+                self.task.links.borrow_mut().push(Box::new(move || {
+                    with_hub(|h| h.wake(&waiter, super::task::Wake::Normal));
+                }));
+                hub.block(&format!("join of greenlet {}", self.task.id));
+            }
+        })
+    }
+
+    /// Whether the greenlet has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.state.get() == State::Done
+    }
+
+    /// Kills the greenlet: it unwinds from wherever it is blocked (running
+    /// its destructors) and [`join`](Greenlet::join) returns
+    /// `Err(Killed)`. A greenlet that never started just never runs. Waits
+    /// until the greenlet has ended, unless it is the caller itself, which
+    /// unwinds at once.
+    pub fn kill(&self) {
+        if self.task.state.get() == State::Done {
+            return;
+        }
+        with_hub(|hub| {
+            if Rc::ptr_eq(&hub.current(), &self.task) {
+                panic::resume_unwind(Box::new(KillSignal));
+            }
+            if self.task.not_started() {
+                self.task.discard();
+                *self.result.borrow_mut() = Some(Err(GreenletError::Killed));
+                finish(&self.task);
+                return;
+            }
+            hub.interrupt(&self.task, Interrupt::Kill);
+        });
+        self.wait();
+    }
+
+    /// Runs `f` when the greenlet ends (at once if it has), in the hub's
+    /// context: `f` must not block.
+    pub fn link(&self, f: impl FnOnce() + 'static) {
+        if self.is_finished() {
+            f();
+        } else {
+            self.task.links.borrow_mut().push(Box::new(f));
+        }
+    }
+
+    /// The greenlet's number, unique within its thread.
+    pub fn id(&self) -> u64 {
+        self.task.id
+    }
+
+    /// The name given with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name)
+            .field("state", &self.task.state.get())
+            .finish()
+    }
+}

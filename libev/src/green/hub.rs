@@ -1,0 +1,238 @@
+//! The hub: one per OS thread, owning the thread's loop, the queue of
+//! ready greenlets and the scheduler.
+//!
+//! The thread's own stack is the root greenlet. When the root blocks it
+//! runs the scheduler: it resumes ready greenlets in FIFO order and, when
+//! none is ready, runs one iteration of the loop, whose callbacks only mark
+//! greenlets ready (they never switch). So only the root runs `ev_run`, and
+//! greenlet stacks never hold a loop frame. A greenlet blocks by suspending
+//! back to the scheduler.
+
+use super::task::{Interrupt, State, Task, Wake};
+use crate::Loop;
+use corosensei::stack::DefaultStack;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// After this many greenlet resumptions in a row the scheduler polls for
+/// I/O without blocking, so greenlets that keep yielding cannot starve
+/// watchers.
+const POLL_EVERY: u32 = 64;
+
+/// At most this many idle stacks are kept for reuse, per thread.
+const STACK_POOL_MAX: usize = 1024;
+
+pub(crate) struct Hub {
+    pub(crate) lp: Loop,
+    ready: RefCell<VecDeque<Rc<Task>>>,
+    /// The running greenlet (the root's task when the root runs).
+    current: RefCell<Rc<Task>>,
+    root: Rc<Task>,
+    /// The root is inside the scheduler (resuming greenlets or running the
+    /// loop), so it cannot block again.
+    in_scheduler: Cell<bool>,
+    stacks: RefCell<Vec<(usize, DefaultStack)>>,
+    next_id: Cell<u64>,
+}
+
+thread_local! {
+    static HUB: Hub = Hub::new();
+}
+
+/// Runs `f` with this thread's hub, creating it on first use.
+pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    HUB.with(f)
+}
+
+impl Hub {
+    fn new() -> Hub {
+        // The main thread's hub runs on the default loop, where child and
+        // signal watchers live; other threads get loops of their own.
+        let lp = if std::thread::current().name() == Some("main") {
+            Loop::default_loop().or_else(|_| Loop::new())
+        } else {
+            Loop::new()
+        }
+        .unwrap_or_else(|e| panic!("libev::green: cannot create this thread's event loop: {e}"));
+        let root = Rc::new(Task::root());
+        Hub {
+            lp,
+            ready: RefCell::new(VecDeque::new()),
+            current: RefCell::new(root.clone()),
+            root,
+            in_scheduler: Cell::new(false),
+            stacks: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+        }
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    pub(crate) fn current(&self) -> Rc<Task> {
+        self.current.borrow().clone()
+    }
+
+    /// Makes `task` ready (if it was blocked) with `why`; an interrupt also
+    /// upgrades the wake of a task that is already ready.
+    pub(crate) fn wake(&self, task: &Rc<Task>, why: Wake) {
+        match task.state.get() {
+            State::Blocked => {
+                task.state.set(State::Ready);
+                task.wake.set(why);
+                self.ready.borrow_mut().push_back(task.clone());
+            }
+            State::Ready if why == Wake::Interrupt => task.wake.set(Wake::Interrupt),
+            _ => {}
+        }
+    }
+
+    /// Queues a new or yielding task at the back of the ready queue.
+    pub(crate) fn schedule(&self, task: Rc<Task>) {
+        task.state.set(State::Ready);
+        self.ready.borrow_mut().push_back(task);
+    }
+
+    /// Blocks the current greenlet until something wakes it; `what` names
+    /// the wait in error reports. The caller has arranged the wake-up.
+    ///
+    /// # Panics
+    ///
+    /// Unwinds with the greenlet's pending interrupt (kill, timeout) if one
+    /// arrives; panics if called from inside a libev callback, or if the
+    /// root would wait forever (gevent's LoopExit).
+    pub(crate) fn block(&self, what: &str) {
+        let me = self.current();
+        me.raise_pending();
+        me.state.set(State::Blocked);
+        me.wake.set(Wake::Normal);
+        self.switch_out(&me, what);
+        if me.wake.get() == Wake::Interrupt {
+            me.raise_pending();
+        }
+    }
+
+    /// `gevent.sleep(0)`: lets every other ready greenlet run once.
+    pub(crate) fn yield_now(&self) {
+        let me = self.current();
+        me.raise_pending();
+        self.schedule(me.clone());
+        me.wake.set(Wake::Normal);
+        self.switch_out(&me, "yield_now");
+        if me.wake.get() == Wake::Interrupt {
+            me.raise_pending();
+        }
+    }
+
+    fn switch_out(&self, me: &Rc<Task>, what: &str) {
+        if Rc::ptr_eq(me, &self.root) {
+            if self.in_scheduler.get() || self.lp.depth() > 0 {
+                me.state.set(State::Running);
+                panic!(
+                    "libev::green: blocking call ({what}) inside a libev callback; \
+                     callbacks run on the hub and must not block (BlockingSwitchOutError)"
+                );
+            }
+            self.run_scheduler(what);
+        } else {
+            me.suspend();
+        }
+    }
+
+    /// The root's wait: run greenlets and the loop until the root is ready.
+    fn run_scheduler(&self, what: &str) {
+        self.in_scheduler.set(true);
+        struct Leave<'a>(&'a Cell<bool>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _leave = Leave(&self.in_scheduler);
+        let mut streak = 0;
+        loop {
+            let next = self.ready.borrow_mut().pop_front();
+            match next {
+                Some(task) if Rc::ptr_eq(&task, &self.root) => {
+                    task.state.set(State::Running);
+                    return;
+                }
+                Some(task) => {
+                    self.resume(task);
+                    streak += 1;
+                    if streak == POLL_EVERY {
+                        streak = 0;
+                        self.lp.run_nowait();
+                    }
+                }
+                None => {
+                    streak = 0;
+                    let more = self.lp.run_once();
+                    if !more && self.ready.borrow().is_empty() {
+                        self.root.state.set(State::Running);
+                        panic!(
+                            "libev::green: the main greenlet waits on {what}, but no greenlet \
+                             is ready and no watcher can wake it (LoopExit)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn resume(&self, task: Rc<Task>) {
+        if task.state.get() != State::Ready {
+            // Killed before it ever ran, and left in the queue.
+            return;
+        }
+        task.state.set(State::Running);
+        let prev = self.current.replace(task.clone());
+        let done = task.resume();
+        *self.current.borrow_mut() = prev;
+        if let Some(stack) = done {
+            let mut stacks = self.stacks.borrow_mut();
+            if stacks.len() < STACK_POOL_MAX {
+                stacks.push((task.stack_size, stack));
+            }
+        }
+    }
+
+    /// A stack of `size` bytes, from the pool if one is there.
+    pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<DefaultStack> {
+        let mut stacks = self.stacks.borrow_mut();
+        if let Some(i) = stacks.iter().rposition(|(s, _)| *s == size) {
+            return Ok(stacks.swap_remove(i).1);
+        }
+        drop(stacks);
+        DefaultStack::new(size)
+    }
+
+    /// Delivers `interrupt` to `task`: at once if it is blocked, else at
+    /// its next blocking call.
+    pub(crate) fn interrupt(&self, task: &Rc<Task>, interrupt: Interrupt) {
+        task.add_interrupt(interrupt);
+        self.wake(task, Wake::Interrupt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_waiting_on_nothing_gets_loop_exit_naming_the_wait() {
+        // A spawned greenlet that finishes does not help: once it is gone,
+        // nothing can wake the root.
+        let g = crate::green::spawn(|| ());
+        let err = std::panic::catch_unwind(|| with_hub(|h| h.block("a test wait"))).unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("LoopExit") && msg.contains("a test wait"), "{msg}");
+        assert!(g.is_finished());
+        // The hub is usable afterwards.
+        assert_eq!(crate::green::spawn(|| 3).join().unwrap(), 3);
+    }
+}

@@ -1,0 +1,62 @@
+//! gevent's programming model: green threads on the thread's libev loop.
+//!
+//! Blocking-style code runs on greenlets (stackful coroutines) that switch
+//! whenever they wait. Each OS thread has a hub, created on first use; on
+//! the main thread it runs on libev's default loop. The thread's own stack
+//! is the root greenlet: `join`, `sleep` and the other blocking calls work
+//! from `main` too, running the hub until they are woken.
+//!
+//! ```
+//! use libev::green;
+//! use std::time::Duration;
+//!
+//! let a = green::spawn(|| { green::sleep(Duration::from_millis(2)); "a" });
+//! let b = green::spawn(|| "b");
+//! assert_eq!(green::joinall([a, b]).into_iter().map(Result::unwrap).collect::<Vec<_>>(), ["a", "b"]);
+//! ```
+
+mod greenlet;
+mod hub;
+mod task;
+mod timeout;
+
+pub use greenlet::{Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, joinall, spawn, spawn_later};
+pub use timeout::{Elapsed, with_timeout};
+
+use crate::Timer;
+use hub::with_hub;
+use std::time::Duration;
+
+/// Blocks the current greenlet for at least `duration`, measured from the
+/// call (libev's cached time is refreshed first). Zero yields instead.
+///
+/// # Panics
+///
+/// Unwinds if the greenlet is killed or its timeout expires meanwhile.
+pub fn sleep(duration: Duration) {
+    if duration.is_zero() {
+        return yield_now();
+    }
+    with_hub(|hub| {
+        let me = hub.current();
+        let timer = Timer::new(&hub.lp, duration, Duration::ZERO, move |_, _| {
+            with_hub(|h| h.wake(&me, task::Wake::Normal));
+        });
+        hub.lp.update_now();
+        timer.start();
+        hub.block("sleep");
+    })
+}
+
+/// This thread's hub loop, for raw watchers that should run alongside the
+/// greenlets. Their callbacks run on the hub and must not block: a
+/// blocking green call from one panics (gevent's BlockingSwitchOutError).
+pub fn hub_loop() -> crate::Loop {
+    with_hub(|hub| hub.lp.clone())
+}
+
+/// Lets every other ready greenlet run before the caller continues
+/// (gevent's `sleep(0)`).
+pub fn yield_now() {
+    with_hub(|hub| hub.yield_now())
+}

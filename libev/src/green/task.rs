@@ -1,0 +1,183 @@
+//! A task: the hub's record of one greenlet (or of the root), with its
+//! coroutine, state and pending interrupts.
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::cell::{Cell, RefCell};
+use std::panic;
+use std::rc::Rc;
+
+pub(crate) type Co = Coroutine<(), (), (), DefaultStack>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Queued to run (new, yielded, or woken).
+    Ready,
+    Running,
+    /// Waiting for a wake-up.
+    Blocked,
+    Done,
+}
+
+/// Why a blocked task was made ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    Normal,
+    /// An interrupt is pending: raise it where the task blocked.
+    Interrupt,
+}
+
+/// What unwinds a greenlet's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    Kill,
+    /// The `with_timeout` scope with this id expired.
+    Timeout(u64),
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        // A greenlet dropped while suspended can never be woken (nothing
+        // refers to it). Forcing its stack to unwind here could run its
+        // destructors inside the scheduler or during thread-local teardown,
+        // so its stack is leaked instead, like a blocked thread's.
+        if let Some(co) = self.co.get_mut().take() {
+            if co.started() && !co.done() {
+                std::mem::forget(co);
+            }
+        }
+    }
+}
+
+/// The private panic payloads interrupts unwind with (`resume_unwind`, so
+/// no panic message is printed).
+pub(crate) struct KillSignal;
+pub(crate) struct TimeoutSignal(pub(crate) u64);
+
+pub(crate) struct Task {
+    pub(crate) id: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) state: Cell<State>,
+    pub(crate) wake: Cell<Wake>,
+    interrupts: RefCell<Vec<Interrupt>>,
+    /// Taken out while it runs (so the greenlet may touch its own task).
+    co: RefCell<Option<Co>>,
+    /// Valid while the coroutine runs: where `suspend` goes.
+    yielder: Cell<*const Yielder<(), ()>>,
+    pub(crate) stack_size: usize,
+    /// Run when the greenlet ends (join wake-ups and user links).
+    pub(crate) links: RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+impl Task {
+    pub(crate) fn root() -> Task {
+        Task::with(0, Some("root".to_owned()), 0, State::Running)
+    }
+
+    fn with(id: u64, name: Option<String>, stack_size: usize, state: State) -> Task {
+        Task {
+            id,
+            name,
+            state: Cell::new(state),
+            wake: Cell::new(Wake::Normal),
+            interrupts: RefCell::new(Vec::new()),
+            co: RefCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            stack_size,
+            links: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A task that will run `body` on `stack` once resumed.
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        stack: DefaultStack,
+        stack_size: usize,
+        body: impl FnOnce() + 'static,
+    ) -> Rc<Task> {
+        let task = Rc::new(Task::with(id, name, stack_size, State::Ready));
+        let weak = Rc::downgrade(&task);
+        let co = Co::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+            if let Some(t) = weak.upgrade() {
+                t.yielder.set(yielder);
+            }
+            drop(weak);
+            // `body` catches everything itself (see greenlet.rs); this guard
+            // keeps a bug there from unwinding into the scheduler.
+            if panic::catch_unwind(panic::AssertUnwindSafe(body)).is_err() {
+                eprintln!("libev::green: internal error: a greenlet body unwound");
+            }
+        });
+        *task.co.borrow_mut() = Some(co);
+        task
+    }
+
+    /// Runs the coroutine until it suspends or ends; on its end, returns its
+    /// stack for reuse.
+    pub(crate) fn resume(&self) -> Option<DefaultStack> {
+        let mut co = self.co.borrow_mut().take().expect("a ready greenlet has its coroutine");
+        match co.resume(()) {
+            CoroutineResult::Yield(()) => {
+                *self.co.borrow_mut() = Some(co);
+                None
+            }
+            CoroutineResult::Return(()) => {
+                self.state.set(State::Done);
+                self.yielder.set(std::ptr::null());
+                Some(co.into_stack())
+            }
+        }
+    }
+
+    /// Suspends the running greenlet back to the scheduler.
+    pub(crate) fn suspend(&self) {
+        let y = self.yielder.get();
+        assert!(!y.is_null(), "suspend outside the greenlet's coroutine");
+        // SAFETY: `yielder` was set by the coroutine body, which is running
+        // (we are on its stack), so the Yielder it points to is alive.
+        unsafe { (*y).suspend(()) }
+    }
+
+    /// Whether the coroutine was never resumed.
+    pub(crate) fn not_started(&self) -> bool {
+        self.co.borrow().as_ref().is_some_and(|c| !c.started())
+    }
+
+    /// Drops the coroutine of a task that never ran (its closure with it).
+    pub(crate) fn discard(&self) {
+        let co = self.co.borrow_mut().take();
+        self.state.set(State::Done);
+        drop(co);
+    }
+
+    pub(crate) fn add_interrupt(&self, i: Interrupt) {
+        self.interrupts.borrow_mut().push(i);
+    }
+
+    pub(crate) fn remove_timeout(&self, id: u64) {
+        self.interrupts.borrow_mut().retain(|i| *i != Interrupt::Timeout(id));
+    }
+
+    /// Unwinds with the most important pending interrupt: a kill, else the
+    /// outermost (oldest) expired timeout. A kill stays pending, so a
+    /// greenlet that catches it is killed again at its next blocking call.
+    pub(crate) fn raise_pending(&self) {
+        let pick = {
+            let ints = self.interrupts.borrow();
+            if ints.contains(&Interrupt::Kill) {
+                Some(Interrupt::Kill)
+            } else {
+                ints.iter()
+                    .filter_map(|i| if let Interrupt::Timeout(id) = i { Some(*id) } else { None })
+                    .min()
+                    .map(Interrupt::Timeout)
+            }
+        };
+        match pick {
+            Some(Interrupt::Kill) => panic::resume_unwind(Box::new(KillSignal)),
+            Some(Interrupt::Timeout(id)) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
+            None => {}
+        }
+    }
+}

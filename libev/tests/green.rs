@@ -1,0 +1,238 @@
+//! libev::green: spawn, join, yield, sleep, kill, timeouts, panics.
+//! Each test runs on its own thread, so each has its own hub.
+
+use libev::green::{self, GreenletError};
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn spawn_and_join_from_the_root() {
+    let g = green::spawn(|| 40 + 2);
+    assert!(!g.is_finished());
+    assert_eq!(g.join().unwrap(), 42);
+    let named = green::Builder::new().name("worker").stack_size(64 * 1024).spawn(|| "ok").unwrap();
+    assert_eq!(named.name(), Some("worker"));
+    assert_eq!(named.join().unwrap(), "ok");
+}
+
+#[test]
+fn yield_now_runs_every_other_ready_greenlet_in_order() {
+    let log: Rc<RefCell<Vec<(char, u32)>>> = Rc::default();
+    let gs: Vec<_> = ['a', 'b', 'c']
+        .into_iter()
+        .map(|name| {
+            let log = log.clone();
+            green::spawn(move || {
+                for round in 0..3 {
+                    log.borrow_mut().push((name, round));
+                    green::yield_now();
+                }
+            })
+        })
+        .collect();
+    for r in green::joinall(gs) {
+        r.unwrap();
+    }
+    let expect: Vec<_> = (0..3).flat_map(|r| ['a', 'b', 'c'].map(|n| (n, r))).collect();
+    assert_eq!(*log.borrow(), expect);
+}
+
+#[test]
+fn root_yield_lets_greenlets_run() {
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let _g = green::spawn(move || r.set(r.get() + 1));
+    green::yield_now();
+    assert_eq!(ran.get(), 1);
+}
+
+#[test]
+fn sleep_never_returns_early() {
+    for d in [MS, MS * 5, MS * 20] {
+        let t0 = Instant::now();
+        green::sleep(d);
+        assert!(t0.elapsed() >= d, "root slept {:?} < {d:?}", t0.elapsed());
+    }
+    let g = green::spawn(|| {
+        let t0 = Instant::now();
+        green::sleep(MS * 15);
+        t0.elapsed()
+    });
+    assert!(g.join().unwrap() >= MS * 15);
+}
+
+#[test]
+fn sleepers_wake_in_deadline_order() {
+    let log: Rc<RefCell<Vec<u32>>> = Rc::default();
+    let gs: Vec<_> = [30u32, 10, 20]
+        .into_iter()
+        .map(|ms| {
+            let log = log.clone();
+            green::spawn(move || {
+                green::sleep(MS * ms);
+                log.borrow_mut().push(ms);
+            })
+        })
+        .collect();
+    green::joinall(gs);
+    assert_eq!(*log.borrow(), [10, 20, 30]);
+}
+
+#[test]
+fn spawn_later_starts_after_its_delay() {
+    let t0 = Instant::now();
+    let g = green::spawn_later(MS * 10, move || t0.elapsed());
+    assert!(g.join().unwrap() >= MS * 10);
+}
+
+struct SetOnDrop(Rc<Cell<bool>>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn kill_unwinds_a_greenlet_blocked_in_sleep_running_destructors() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let g = green::spawn(move || {
+        let _guard = SetOnDrop(d);
+        green::sleep(Duration::from_secs(3600));
+        unreachable!()
+    });
+    green::yield_now(); // let it start and block
+    g.kill();
+    assert!(g.is_finished());
+    assert!(dropped.get(), "destructors on the killed stack ran");
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+}
+
+#[test]
+fn kill_a_greenlet_blocked_in_join() {
+    let sleeper = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    let joiner = green::spawn(move || {
+        let _ = sleeper.join();
+        unreachable!()
+    });
+    green::yield_now();
+    joiner.kill();
+    assert!(matches!(joiner.join(), Err(GreenletError::Killed)));
+}
+
+#[test]
+fn kill_a_greenlet_blocked_in_a_timeout() {
+    let g = green::spawn(|| {
+        green::with_timeout(Duration::from_secs(3600), || green::sleep(Duration::from_secs(3600)))
+    });
+    green::yield_now();
+    g.kill();
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+}
+
+#[test]
+fn kill_before_start_never_runs_it_and_drops_the_closure() {
+    let token = Rc::new(());
+    let t = token.clone();
+    let g = green::spawn(move || {
+        let _ = &t;
+        unreachable!()
+    });
+    assert_eq!(Rc::strong_count(&token), 2);
+    g.kill();
+    assert_eq!(Rc::strong_count(&token), 1);
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+}
+
+#[test]
+fn a_greenlet_can_kill_itself() {
+    let slot: Rc<RefCell<Option<green::Greenlet<()>>>> = Rc::default();
+    let (mine, after, dropped) = (slot.clone(), Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+    let (a, d) = (after.clone(), dropped.clone());
+    let g = green::spawn(move || {
+        let _guard = SetOnDrop(d);
+        let me = mine.borrow_mut().take().unwrap();
+        me.kill(); // unwinds at once
+        a.set(true);
+    });
+    let ended = Rc::new(Cell::new(false));
+    let e = ended.clone();
+    g.link(move || e.set(true));
+    *slot.borrow_mut() = Some(g);
+    green::yield_now();
+    assert!(ended.get() && dropped.get());
+    assert!(!after.get(), "kill returned in the killed greenlet");
+}
+
+#[test]
+fn timeouts_nest_and_resolve_at_their_owner() {
+    // Inner fires: the inner scope fails, the outer succeeds.
+    let r = green::with_timeout(MS * 500, || {
+        green::with_timeout(MS * 2, || green::sleep(Duration::from_secs(5)))
+    });
+    assert!(matches!(r, Ok(Err(green::Elapsed { .. }))), "{r:?}");
+    // Outer fires: the outer scope fails, unwinding through the inner one.
+    let inner_done = Rc::new(Cell::new(false));
+    let i = inner_done.clone();
+    let r = green::with_timeout(MS * 2, || {
+        let x = green::with_timeout(MS * 500, || green::sleep(Duration::from_secs(5)));
+        i.set(true);
+        x
+    });
+    assert!(r.is_err());
+    assert!(!inner_done.get());
+    // Both expire while blocked: the outer wins.
+    let r = green::with_timeout(MS * 3, || {
+        let x = green::with_timeout(MS * 3, || green::sleep(MS * 50));
+        (x, "inner scope continued")
+    });
+    assert!(r.is_err(), "the outer scope's deadline came first: {r:?}");
+    // Neither.
+    assert_eq!(green::with_timeout(MS * 500, || green::with_timeout(MS * 500, || 5)), Ok(Ok(5)));
+}
+
+#[test]
+fn a_timeout_after_its_scope_ended_does_nothing() {
+    assert_eq!(green::with_timeout(MS * 2, || 1), Ok(1));
+    // Sleep past the deadline of the finished scope: no interrupt arrives.
+    green::sleep(MS * 10);
+}
+
+#[test]
+fn timeout_of_a_computation_that_never_blocks_is_ignored() {
+    let r = green::with_timeout(Duration::ZERO, || (0..1000u64).sum::<u64>());
+    assert_eq!(r, Ok(499_500));
+}
+
+#[test]
+fn panics_come_back_from_join_with_their_payload() {
+    let g = green::spawn(|| -> u32 { std::panic::panic_any(17u8) });
+    match g.join() {
+        Err(GreenletError::Panicked(p)) => assert_eq!(p.downcast_ref::<u8>(), Some(&17)),
+        other => panic!("{other:?}"),
+    }
+    // Only that greenlet ended: others go on.
+    assert_eq!(green::spawn(|| 1).join().unwrap(), 1);
+}
+
+#[test]
+fn ten_thousand_greenlets_each_spawn_and_join_a_child() {
+    let gs: Vec<_> =
+        (0..10_000u64).map(|i| green::spawn(move || green::spawn(move || i * 2).join().unwrap())).collect();
+    let total: u64 = green::joinall(gs).into_iter().map(Result::unwrap).sum();
+    assert_eq!(total, 2 * (0..10_000u64).sum::<u64>());
+}
+
+#[test]
+fn blocking_inside_a_hub_callback_is_refused() {
+    let lp = green::hub_loop();
+    let t = libev::Timer::new(&lp, MS, Duration::ZERO, |_, _| green::sleep(MS));
+    t.start();
+    let err = catch_unwind(AssertUnwindSafe(|| green::sleep(MS * 20))).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("BlockingSwitchOutError"), "{msg}");
+}
