@@ -236,3 +236,63 @@ fn blocking_inside_a_hub_callback_is_refused() {
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("BlockingSwitchOutError"), "{msg}");
 }
+
+#[test]
+fn spawn_blocking_from_a_hundred_greenlets_at_once() {
+    let ticks = Rc::new(Cell::new(0u32));
+    let t = ticks.clone();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    // A greenlet that keeps running while the others are parked.
+    let ticker = green::spawn(move || {
+        while !d.get() {
+            t.set(t.get() + 1);
+            green::sleep(MS);
+        }
+    });
+    let gs: Vec<_> = (0..100u64)
+        .map(|i| {
+            green::spawn(move || {
+                green::spawn_blocking(move || {
+                    std::thread::sleep(MS * 5);
+                    (i, std::thread::current().name().map(str::to_owned))
+                })
+            })
+        })
+        .collect();
+    for (i, r) in green::joinall(gs).into_iter().enumerate() {
+        let (v, thread) = r.unwrap();
+        assert_eq!(v, i as u64);
+        assert_eq!(thread.as_deref(), Some("libev-blocking"));
+    }
+    done.set(true);
+    ticker.join().unwrap();
+    assert!(ticks.get() > 1, "the hub kept running greenlets while the pool worked");
+}
+
+#[test]
+fn spawn_blocking_reraises_the_jobs_panic_in_the_caller() {
+    let g = green::spawn(|| green::spawn_blocking(|| -> u8 { panic!("in the pool") }));
+    match g.join() {
+        Err(GreenletError::Panicked(p)) => assert_eq!(p.downcast_ref::<&str>(), Some(&"in the pool")),
+        other => panic!("{other:?}"),
+    }
+    // From the root too.
+    let err = catch_unwind(|| green::spawn_blocking(|| panic!("root job"))).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"root job"));
+}
+
+#[test]
+fn a_greenlet_killed_while_waiting_on_the_pool_ends_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let g = green::spawn(move || {
+        green::spawn_blocking(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        })
+    });
+    green::yield_now();
+    g.kill();
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+    tx.send(()).unwrap(); // the job finishes later; its result is dropped
+    green::sleep(MS * 5);
+}

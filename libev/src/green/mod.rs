@@ -15,11 +15,13 @@
 //! assert_eq!(green::joinall([a, b]).into_iter().map(Result::unwrap).collect::<Vec<_>>(), ["a", "b"]);
 //! ```
 
+mod blocking;
 mod greenlet;
 mod hub;
 mod task;
 mod timeout;
 
+pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, joinall, spawn, spawn_later};
 pub use timeout::{Elapsed, with_timeout};
 

@@ -1,0 +1,133 @@
+//! [`spawn_blocking`]: running blocking work on a thread pool.
+//!
+//! One process-wide pool of worker threads, started on demand up to a
+//! bound ([`set_blocking_threads`]), idle ones exiting after a while. The
+//! calling greenlet parks on an [`Async`](crate::Async) watcher of its
+//! hub, which the worker sends to when the job is done.
+
+use super::hub::with_hub;
+use super::task::Wake;
+use crate::Async;
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+/// Default bound on the pool's threads (gevent's threadpool default).
+pub const DEFAULT_BLOCKING_THREADS: usize = 10;
+
+/// How long an idle worker waits for a job before it exits.
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+    max: AtomicUsize,
+}
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+static POOL: Pool = Pool {
+    state: Mutex::new(PoolState { jobs: VecDeque::new(), threads: 0, idle: 0 }),
+    work: Condvar::new(),
+    max: AtomicUsize::new(DEFAULT_BLOCKING_THREADS),
+};
+
+fn lock() -> MutexGuard<'static, PoolState> {
+    POOL.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the most threads [`spawn_blocking`] may use at once (at least 1;
+/// default [`DEFAULT_BLOCKING_THREADS`]). Jobs beyond it wait their turn.
+pub fn set_blocking_threads(max: usize) {
+    POOL.max.store(max.max(1), Ordering::Relaxed);
+}
+
+fn submit(job: Job) -> std::io::Result<()> {
+    let mut st = lock();
+    st.jobs.push_back(job);
+    if st.idle > 0 {
+        POOL.work.notify_one();
+    } else if st.threads < POOL.max.load(Ordering::Relaxed) {
+        st.threads += 1;
+        drop(st);
+        if let Err(e) = thread::Builder::new().name("libev-blocking".into()).spawn(worker) {
+            let mut st = lock();
+            st.threads -= 1;
+            // The job stays queued for a running worker, if there is one.
+            if st.threads == 0 {
+                st.jobs.pop_back();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn worker() {
+    let mut st = lock();
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            job();
+            st = lock();
+            continue;
+        }
+        st.idle += 1;
+        let (guard, timeout) = POOL.work.wait_timeout(st, IDLE_EXIT).unwrap_or_else(|e| e.into_inner());
+        st = guard;
+        st.idle -= 1;
+        if timeout.timed_out() && st.jobs.is_empty() {
+            st.threads -= 1;
+            return;
+        }
+    }
+}
+
+/// Runs `f` on the blocking thread pool and parks only the calling
+/// greenlet until it returns (gevent's threadpool). Use it for work that
+/// would block the whole thread: file I/O, CPU-heavy computation, C
+/// libraries that block.
+///
+/// ```
+/// let n = libev::green::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0));
+/// assert!(n > 0);
+/// ```
+///
+/// # Panics
+///
+/// Re-raises a panic of `f` in the caller; panics if no worker thread
+/// can be started. If the greenlet is killed or times out while waiting,
+/// `f` still runs to completion on its thread and its result is dropped.
+pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let result: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let (watcher, sender) = with_hub(|hub| {
+        let me = hub.current();
+        let w = Async::new(&hub.lp, move |_, _| with_hub(|h| h.wake(&me, Wake::Normal)));
+        w.start();
+        let sender = w.sender();
+        (w, sender)
+    });
+    let slot = result.clone();
+    submit(Box::new(move || {
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        sender.send();
+    }))
+    .unwrap_or_else(|e| panic!("libev::green::spawn_blocking: cannot start a worker thread: {e}"));
+    loop {
+        if let Some(r) = result.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            drop(watcher);
+            return r.unwrap_or_else(|p| panic::resume_unwind(p));
+        }
+        with_hub(|hub| hub.block("spawn_blocking"));
+    }
+}
