@@ -10,11 +10,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Default stack size of a greenlet: 256 KiB of address space. Only the
-/// pages a greenlet touches cost memory, so this is generous for deep call
-/// chains (formatting, parsers, TLS) while a typical greenlet uses a few
-/// KiB of it; each stack has a guard page below it, so an overflow faults
-/// instead of corrupting memory.
+/// Default stack size of a greenlet: 256 KiB of address space. Stacks are
+/// mapped without reserving memory, and only the pages a greenlet touches
+/// cost memory, so this is generous for deep call chains (formatting,
+/// parsers, TLS) while a typical greenlet touches a page or two; a million
+/// parked greenlets take 256 GiB of address space, a small part of what a
+/// 64-bit process has. Each stack has a guard page below it, so an
+/// overflow faults instead of corrupting memory.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// How a greenlet ended without a value.

@@ -8,9 +8,9 @@
 //! greenlet stacks never hold a loop frame. A greenlet blocks by suspending
 //! back to the scheduler.
 
+use super::stack::{self, SlabStack};
 use super::task::{Interrupt, State, Task, Wake};
 use crate::Loop;
-use corosensei::stack::DefaultStack;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -18,10 +18,7 @@ use std::rc::Rc;
 /// After this many greenlet resumptions in a row the scheduler polls for
 /// I/O without blocking, so greenlets that keep yielding cannot starve
 /// watchers.
-const POLL_EVERY: u32 = 64;
-
-/// At most this many idle stacks are kept for reuse, per thread.
-const STACK_POOL_MAX: usize = 1024;
+const POLL_EVERY: u32 = 1024;
 
 pub(crate) struct Hub {
     pub(crate) lp: Loop,
@@ -32,7 +29,9 @@ pub(crate) struct Hub {
     /// The root is inside the scheduler (resuming greenlets or running the
     /// loop), so it cannot block again.
     in_scheduler: Cell<bool>,
-    stacks: RefCell<Vec<(usize, DefaultStack)>>,
+    /// Idle stacks by size; slabs are never unmapped, so every stack comes
+    /// back here when its greenlet ends.
+    stacks: RefCell<Vec<(usize, SlabStack)>>,
     next_id: Cell<u64>,
 }
 
@@ -190,25 +189,25 @@ impl Hub {
             return;
         }
         task.state.set(State::Running);
-        let prev = self.current.replace(task.clone());
-        let done = task.resume();
-        *self.current.borrow_mut() = prev;
+        // `current` holds the task's Rc while it runs (moved, not cloned).
+        let prev = self.current.replace(task);
+        let done = self.current.borrow().resume();
+        let task = self.current.replace(prev);
         if let Some(stack) = done {
-            let mut stacks = self.stacks.borrow_mut();
-            if stacks.len() < STACK_POOL_MAX {
-                stacks.push((task.stack_size, stack));
-            }
+            self.stacks.borrow_mut().push((task.stack_size, stack));
         }
     }
 
-    /// A stack of `size` bytes, from the pool if one is there.
-    pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<DefaultStack> {
+    /// A stack of `size` bytes, from the pool, or from a new slab.
+    pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<SlabStack> {
         let mut stacks = self.stacks.borrow_mut();
         if let Some(i) = stacks.iter().rposition(|(s, _)| *s == size) {
             return Ok(stacks.swap_remove(i).1);
         }
-        drop(stacks);
-        DefaultStack::new(size)
+        let mut fresh = stack::map_slab(size)?;
+        let one = fresh.pop().expect("a slab holds stacks");
+        stacks.extend(fresh.into_iter().map(|s| (size, s)));
+        Ok(one)
     }
 
     /// Delivers `interrupt` to `task`: at once if it is blocked, else at

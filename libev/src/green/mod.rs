@@ -18,6 +18,7 @@
 mod blocking;
 mod greenlet;
 mod hub;
+mod stack;
 mod task;
 mod timeout;
 

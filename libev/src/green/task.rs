@@ -1,13 +1,13 @@
 //! A task: the hub's record of one greenlet (or of the root), with its
 //! coroutine, state and pending interrupts.
 
-use corosensei::stack::DefaultStack;
+use super::stack::SlabStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
 use std::panic;
 use std::rc::Rc;
 
-pub(crate) type Co = Coroutine<(), (), (), DefaultStack>;
+pub(crate) type Co = Coroutine<(), (), (), SlabStack>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -92,7 +92,7 @@ impl Task {
     pub(crate) fn new(
         id: u64,
         name: Option<String>,
-        stack: DefaultStack,
+        stack: SlabStack,
         stack_size: usize,
         body: impl FnOnce() + 'static,
     ) -> Rc<Task> {
@@ -115,17 +115,17 @@ impl Task {
 
     /// Runs the coroutine until it suspends or ends; on its end, returns its
     /// stack for reuse.
-    pub(crate) fn resume(&self) -> Option<DefaultStack> {
-        let mut co = self.co.borrow_mut().take().expect("a ready greenlet has its coroutine");
-        match co.resume(()) {
-            CoroutineResult::Yield(()) => {
-                *self.co.borrow_mut() = Some(co);
-                None
-            }
+    pub(crate) fn resume(&self) -> Option<SlabStack> {
+        // Resumed in place; the borrow lasts while the greenlet runs, so a
+        // stray access to its own coroutine would panic, not alias.
+        let mut co = self.co.borrow_mut();
+        let result = co.as_mut().expect("a ready greenlet has its coroutine").resume(());
+        match result {
+            CoroutineResult::Yield(()) => None,
             CoroutineResult::Return(()) => {
                 self.state.set(State::Done);
                 self.yielder.set(std::ptr::null());
-                Some(co.into_stack())
+                co.take().map(Co::into_stack)
             }
         }
     }

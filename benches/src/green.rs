@@ -1,0 +1,121 @@
+//! `green-bench`: libev::green's speed and scale, with gevent side by side
+//! when `python3 -c "import gevent"` works (`pip install gevent`).
+//!
+//! ```text
+//! cargo run --release -p libev-bench --bin green-bench [-- --quick] [--no-gevent] [WORKLOAD...]
+//! ```
+//!
+//! - `yield`: two greenlets calling `yield_now` in turn; time per yield.
+//! - `spawn_join`: spawn and join a no-op greenlet; time each, over 1M.
+//! - `parked`: 1M greenlets parked at once in a long `sleep`, then all
+//!   killed; total time per greenlet, and RSS growth per parked greenlet.
+//!
+//! gevent runs the same workloads at a tenth of the size (it is slower and
+//! its per-greenlet memory does not depend on the count).
+
+use libev::green;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("statm rss");
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+fn yield_roundtrip(n: u64) -> f64 {
+    let t0 = Instant::now();
+    let a = green::spawn(move || (0..n).for_each(|_| green::yield_now()));
+    let b = green::spawn(move || (0..n).for_each(|_| green::yield_now()));
+    a.join().unwrap();
+    b.join().unwrap();
+    t0.elapsed().as_nanos() as f64 / (2 * n) as f64
+}
+
+fn spawn_join(n: u64) -> f64 {
+    // Warm the stack pool and the slab, as a long-running server would be.
+    green::spawn(|| ()).join().unwrap();
+    let t0 = Instant::now();
+    for _ in 0..n {
+        green::spawn(|| ()).join().unwrap();
+    }
+    t0.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn parked(n: u64) -> (f64, f64) {
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let gs: Vec<_> = (0..n).map(|_| green::spawn(|| green::sleep(Duration::from_secs(3600)))).collect();
+    green::yield_now(); // every one starts and parks
+    let after = rss_bytes();
+    let parked_at = t0.elapsed();
+    for g in &gs {
+        g.kill();
+    }
+    eprintln!(
+        "  (park {:.2} s, kill {:.2} s)",
+        parked_at.as_secs_f64(),
+        (t0.elapsed() - parked_at).as_secs_f64()
+    );
+    for g in gs {
+        assert!(g.join().is_err());
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+    (ns, (after.saturating_sub(before)) as f64 / n as f64)
+}
+
+/// Runs gevent's side, if gevent is installed: `name -> numbers`.
+fn gevent(scale: f64) -> Option<Vec<(String, Vec<f64>)>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/gevent_bench.py");
+    let out = Command::new("python3").arg(script).arg(scale.to_string()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let name = it.next()?.to_owned();
+                Some((name, it.filter_map(|x| x.parse().ok()).collect()))
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let want = |name: &str| only.is_empty() || only.contains(&name);
+    let div = if quick { 20 } else { 1 };
+    let py = if args.iter().any(|a| a == "--no-gevent") { None } else { gevent(0.1 / div as f64) };
+    let pyval = |name: &str, i: usize| -> Option<f64> {
+        py.as_ref()?.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.get(i).copied())
+    };
+    let show = |name: &str, rust: f64, unit: &str, py: Option<f64>| match py {
+        Some(p) => println!(
+            "{name:<22} Rust {rust:>9.1} {unit:<6} gevent {p:>9.1} {unit:<6} gevent/Rust {:>6.1}x",
+            p / rust
+        ),
+        None => println!("{name:<22} Rust {rust:>9.1} {unit:<6} (gevent not installed)"),
+    };
+    println!("libev::green; gevent at 1/10 the size{}", if quick { " (--quick: N/20)" } else { "" });
+    if want("yield") {
+        show("yield (per yield)", yield_roundtrip(1_000_000 / div), "ns", pyval("yield", 0));
+    }
+    if want("spawn_join") {
+        show("spawn+join", spawn_join(1_000_000 / div), "ns", pyval("spawn_join", 0));
+    }
+    if !want("parked") {
+        return;
+    }
+    let n = 1_000_000 / div;
+    let t0 = Instant::now();
+    let (ns, bytes) = parked(n);
+    let total = t0.elapsed();
+    show(&format!("parked {n} (per)"), ns, "ns", pyval("parked", 0));
+    show("parked RSS per greenlet", bytes / 1024.0, "KiB", pyval("parked", 1).map(|b| b / 1024.0));
+    println!("parked {n}: whole run {:.2} s", total.as_secs_f64());
+}
