@@ -101,6 +101,14 @@ pub(crate) struct Shared {
     pub(crate) callbacks: CallbackQueue,
     /// Memory for this loop's watcher nodes.
     pub(crate) slab: crate::slab::Slab,
+    /// The loop this one is embedded in (by an `Embed` watcher), if any:
+    /// libev runs embedded loops from inside the parent's `ev_run`, so a
+    /// panic here must also break the parent.
+    pub(crate) parent: Cell<Option<NonNull<Shared>>>,
+    /// Loops embedded in this one, whose panics this loop's `run`
+    /// re-raises. Each is kept alive by its `Embed` watcher, which removes
+    /// it from here when it goes.
+    pub(crate) children: RefCell<Vec<NonNull<Shared>>>,
 }
 
 const LOCKED: u8 = 1;
@@ -199,6 +207,8 @@ impl Loop {
             error_handler: Cell::new(None),
             callbacks: CallbackQueue::new(),
             slab: crate::slab::Slab::new(),
+            parent: Cell::new(None),
+            children: RefCell::new(Vec::new()),
         })));
         // SAFETY: `shared` stays at this address until LoopInner's Drop frees
         // it, after destroying the loop; trampolines find it here.
@@ -553,6 +563,17 @@ impl Shared {
         self.panic.set(Some(first.unwrap_or(payload)));
         // SAFETY: only sets a flag in the live loop.
         unsafe { sys::ev_break(self.raw(), sys::EVBREAK_ALL as i32) }
+        // Break the loops this one is embedded in too: libev may be running
+        // this loop from inside theirs.
+        let mut up = self.parent.get();
+        while let Some(p) = up {
+            // SAFETY: a parent is alive while its Embed watcher (which set
+            // the link and clears it when dropped) exists.
+            let p = unsafe { p.as_ref() };
+            // SAFETY: only sets a flag in the live loop.
+            unsafe { sys::ev_break(p.raw(), sys::EVBREAK_ALL as i32) }
+            up = p.parent.get();
+        }
     }
 
     /// Whether a caught panic is waiting to be re-raised.
@@ -565,9 +586,22 @@ impl Shared {
 
     /// Re-raises a panic caught in a callback, after libev returned.
     pub(crate) fn rethrow(&self) {
-        if let Some(payload) = self.panic.take() {
+        if let Some(payload) = self.take_panic() {
             panic::resume_unwind(payload);
         }
+    }
+
+    /// This loop's caught panic, or one of a loop embedded in it (which
+    /// libev may have run from inside this loop's `ev_run`).
+    fn take_panic(&self) -> Option<PanicPayload> {
+        if let Some(p) = self.panic.take() {
+            return Some(p);
+        }
+        let children = self.children.borrow();
+        children.iter().find_map(|c| {
+            // SAFETY: children are alive while registered (see the field).
+            unsafe { c.as_ref() }.take_panic()
+        })
     }
 }
 

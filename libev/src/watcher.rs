@@ -497,6 +497,11 @@ impl<W: RawWatcher> Header<W> {
 
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
+        // A weak watcher's loop may be gone: libev never resets the
+        // watchers of a destroyed loop.
+        if W::WEAK_LOOP && self.shared().is_none() {
+            return false;
+        }
         // SAFETY: reads the header of our live watcher.
         unsafe { sys::ev_is_active(self.raw()) }
     }
