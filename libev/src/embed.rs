@@ -1,9 +1,9 @@
 //! [`Embed`]: one loop inside another.
 
+use crate::event_loop::Shared;
 use crate::event_loop::{Loop, LoopInner};
 use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
-use crate::event_loop::Shared;
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -75,14 +75,20 @@ impl Embed {
             ));
         }
         if embedded.shared().parent.get().is_some() {
-            return Err(io::Error::new(io::ErrorKind::ResourceBusy, "this loop is already embedded in a loop"));
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "this loop is already embedded in a loop",
+            ));
         }
         // No cycles: `lp` must not itself be embedded, at any depth, in
         // `embedded`.
         let mut up = lp.shared().parent.get();
         while let Some(p) = up {
             if std::ptr::eq(p.as_ptr(), embedded.shared()) {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "embedding would make a cycle of loops"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "embedding would make a cycle of loops",
+                ));
             }
             // SAFETY: parents are alive while their Embed watchers exist.
             up = unsafe { p.as_ref() }.parent.get();

@@ -147,7 +147,8 @@ mod tests {
         // kernel may merge it with a neighbour, so look for a line that
         // covers it), where mprotect guards would split it per stack.
         if !NO_GUARD_ADVICE.load(Ordering::Relaxed) {
-            let (start, end) = (stacks[0].limit.as_ptr() as usize, stacks[SLAB_STACKS - 1].base.as_ptr() as usize);
+            let (start, end) =
+                (stacks[0].limit.as_ptr() as usize, stacks[SLAB_STACKS - 1].base.as_ptr() as usize);
             let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
             let covering = maps.lines().any(|l| {
                 let range = l.split_whitespace().next().unwrap();
