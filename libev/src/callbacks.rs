@@ -82,6 +82,10 @@ impl Loop {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
+    ///
+    /// A queued callback is owned by the loop: one that captures a handle
+    /// to its own loop keeps the loop alive until it runs or is cancelled
+    /// (an `Rc` cycle), so run the loop until the queue drains, or cancel.
     pub fn run_callback(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
         let slot: Rc<Slot> = Rc::new(Cell::new(Some(Box::new(f))));
         self.shared().callbacks.push(self.raw(), slot.clone());

@@ -152,7 +152,10 @@ mod tests {
             assert!(seen.insert(p.as_ptr() as usize), "slot handed out twice");
         }
         // Consecutive slots are packed at the class stride.
-        let packed = ps.windows(2).filter(|w| w[1].as_ptr() as usize - w[0].as_ptr() as usize == 64).count();
+        let packed = ps
+            .windows(2)
+            .filter(|w| (w[1].as_ptr() as isize).wrapping_sub(w[0].as_ptr() as isize) == 64)
+            .count();
         assert!(packed > 900, "{packed}");
         let last = *ps.last().unwrap();
         // SAFETY: from this slab with this layout; not used again.

@@ -69,19 +69,26 @@ fn queued_callbacks_keep_the_loop_from_blocking() {
 fn a_callback_that_requeues_itself_does_not_starve_timers() {
     let lp = Loop::new().unwrap();
     let spins = Counter::new();
-    fn spin(lp: &Loop, n: Counter) {
+    let stop = Rc::new(std::cell::Cell::new(false));
+    fn spin(lp: &Loop, n: Counter, stop: Rc<std::cell::Cell<bool>>) {
         let lp2 = lp.clone();
         lp.run_callback(move || {
             n.bump();
-            spin(&lp2, n);
+            if !stop.get() {
+                spin(&lp2, n, stop);
+            }
         });
     }
-    spin(&lp, spins.clone());
+    spin(&lp, spins.clone(), stop.clone());
     let lp2 = lp.clone();
     let t = Timer::new(&lp, Duration::from_millis(5), Duration::ZERO, move |_, _| lp2.break_loop(Break::All));
     t.start();
     lp.run(); // returns only if the timer got its turn
     assert!(spins.get() > 0);
+    // Drain the queue: a queued callback holding a Loop keeps it alive.
+    stop.set(true);
+    lp.run();
+    assert_eq!(lp.queued_callbacks(), 0);
 }
 
 #[test]

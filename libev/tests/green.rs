@@ -114,7 +114,9 @@ fn kill_unwinds_a_greenlet_blocked_in_sleep_running_destructors() {
 
 #[test]
 fn kill_a_greenlet_blocked_in_join() {
-    let sleeper = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    // The sleeper outlives the joiner, but not the test: a greenlet still
+    // blocked when its thread exits is leaked, with its loop.
+    let sleeper = green::spawn(|| green::sleep(MS * 20));
     let joiner = green::spawn(move || {
         let _ = sleeper.join();
         unreachable!()
@@ -122,6 +124,7 @@ fn kill_a_greenlet_blocked_in_join() {
     green::yield_now();
     joiner.kill();
     assert!(matches!(joiner.join(), Err(GreenletError::Killed)));
+    green::sleep(MS * 40); // let the detached sleeper finish
 }
 
 #[test]

@@ -92,10 +92,14 @@ fn bad_fds_and_events_are_errors() {
     let lp = Loop::new().unwrap();
     let err = Io::new(&lp, -1, Events::READ, |_, _| {}).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));
-    // A closed descriptor.
+    // A closed descriptor, numbered far above what other test threads
+    // open meanwhile, so that nobody reuses the number under us.
     let (r, _w) = pipe();
-    let closed = r.into_raw_fd();
-    // SAFETY: closes the descriptor we just took ownership of.
+    // SAFETY: duplicates an open fd to the lowest free number >= 900, then
+    // closes that duplicate, which is ours.
+    let closed = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
+    assert!(closed >= 900);
+    // SAFETY: as above.
     unsafe { libc::close(closed) };
     let err = Io::new(&lp, closed, Events::READ, |_, _| {}).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));

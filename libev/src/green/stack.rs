@@ -168,8 +168,12 @@ mod tests {
         // SAFETY: fork in a test; the child only writes to memory and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // SAFETY: deliberately touches the guard page; must fault.
+            // SAFETY: restores the default action (a sanitizer runtime may
+            // have installed handlers), then deliberately touches the guard
+            // page, which must fault.
             unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
                 guard_page.write_volatile(1);
                 libc::_exit(0);
             }
