@@ -299,3 +299,34 @@ fn a_greenlet_killed_while_waiting_on_the_pool_ends_at_once() {
     tx.send(()).unwrap(); // the job finishes later; its result is dropped
     green::sleep(MS * 5);
 }
+
+#[test]
+fn panics_nobody_joins_are_reported_once_and_joined_ones_are_not() {
+    let seen: Rc<RefCell<Vec<(u64, Option<String>, String)>>> = Rc::default();
+    let s = seen.clone();
+    green::set_unjoined_panic_handler(move |r| {
+        s.borrow_mut().push((r.id, r.name.map(str::to_owned), r.message.to_owned()))
+    });
+    // Detached before it panics.
+    let g = green::Builder::new().name("early").spawn(|| panic!("detached")).unwrap();
+    let early = g.id();
+    drop(g);
+    green::yield_now();
+    // Panics first, handle dropped afterwards without join.
+    let g = green::spawn(|| panic!("dropped later"));
+    let late = g.id();
+    green::yield_now();
+    assert!(g.is_finished());
+    drop(g);
+    // Joined: the caller sees it, nothing is reported.
+    assert!(green::spawn(|| panic!("joined")).join().is_err());
+    // Killed ones are not panics.
+    let k = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    green::yield_now();
+    k.kill();
+    drop(k);
+    assert_eq!(
+        *seen.borrow(),
+        [(early, Some("early".to_owned()), "detached".to_owned()), (late, None, "dropped later".to_owned())]
+    );
+}

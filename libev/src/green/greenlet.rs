@@ -3,7 +3,7 @@
 use super::hub::with_hub;
 use super::task::{Interrupt, KillSignal, State, Task};
 use crate::PanicPayload;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -57,6 +57,54 @@ fn panic_message(p: &PanicPayload) -> &str {
 
 type Slot<T> = Rc<RefCell<Option<Result<T, GreenletError>>>>;
 
+type PanicHandler = Box<dyn FnMut(&PanicReport<'_>)>;
+
+thread_local! {
+    static PANIC_HANDLER: RefCell<Option<PanicHandler>> = const { RefCell::new(None) };
+}
+
+/// A panic of a greenlet that nobody will join, as given to the handler
+/// set with [`set_unjoined_panic_handler`].
+#[derive(Debug)]
+pub struct PanicReport<'a> {
+    /// The greenlet's [`id`](Greenlet::id).
+    pub id: u64,
+    /// Its [`name`](Greenlet::name), if any.
+    pub name: Option<&'a str>,
+    /// The panic's message (or `Box<dyn Any>` for other payloads).
+    pub message: &'a str,
+}
+
+/// Sets what happens when a greenlet ends in a panic nobody will see:
+/// its handle was dropped without [`join`](Greenlet::join) (before or
+/// after the panic). The default prints one line to stderr. Per thread.
+pub fn set_unjoined_panic_handler(handler: impl FnMut(&PanicReport<'_>) + 'static) {
+    PANIC_HANDLER.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
+}
+
+/// Reports an unjoined greenlet's panic to the handler, or to stderr.
+fn report_unjoined(task: &Task, payload: &PanicPayload) {
+    let report = PanicReport { id: task.id, name: task.name.as_deref(), message: panic_message(payload) };
+    let handler = PANIC_HANDLER.with(|h| h.borrow_mut().take());
+    match handler {
+        Some(mut f) => {
+            f(&report);
+            PANIC_HANDLER.with(|h| {
+                let mut slot = h.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(f);
+                }
+            });
+        }
+        None => eprintln!(
+            "libev::green: greenlet {}{} panicked and nobody joined it: {}",
+            report.id,
+            report.name.map(|n| format!(" ({n})")).unwrap_or_default(),
+            report.message
+        ),
+    }
+}
+
 /// A handle to a green thread, like std's `JoinHandle`. Dropping it
 /// detaches the greenlet (it keeps running).
 ///
@@ -69,6 +117,8 @@ type Slot<T> = Rc<RefCell<Option<Result<T, GreenletError>>>>;
 pub struct Greenlet<T> {
     task: Rc<Task>,
     result: Slot<T>,
+    /// Set when the handle goes without `join`: a later panic is reported.
+    detached: Rc<Cell<bool>>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -109,6 +159,8 @@ impl Builder {
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
         let result: Slot<T> = Rc::new(RefCell::new(None));
         let slot = result.clone();
+        let detached = Rc::new(Cell::new(false));
+        let gone = detached.clone();
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
             let id = hub.next_id();
@@ -116,13 +168,16 @@ impl Builder {
                 let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
                     if p.is::<KillSignal>() { GreenletError::Killed } else { GreenletError::Panicked(p) }
                 });
-                *slot.borrow_mut() = Some(r);
                 let me = with_hub(|h| h.current());
+                match r {
+                    Err(GreenletError::Panicked(p)) if gone.get() => report_unjoined(&me, &p),
+                    r => *slot.borrow_mut() = Some(r),
+                }
                 finish(&me);
             };
             let task = Task::new(id, self.name, stack, self.stack_size, body);
             hub.schedule(task.clone());
-            Ok(Greenlet { task, result, _not_send: PhantomData })
+            Ok(Greenlet { task, result, detached, _not_send: PhantomData })
         })
     }
 }
@@ -240,6 +295,16 @@ impl<T> Greenlet<T> {
     /// The name given with [`Builder::name`].
     pub fn name(&self) -> Option<&str> {
         self.task.name.as_deref()
+    }
+}
+
+impl<T> Drop for Greenlet<T> {
+    fn drop(&mut self) {
+        self.detached.set(true);
+        // Ended in a panic that `join` never collected.
+        if let Some(Err(GreenletError::Panicked(p))) = self.result.borrow_mut().take() {
+            report_unjoined(&self.task, &p);
+        }
     }
 }
 

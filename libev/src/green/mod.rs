@@ -23,7 +23,10 @@ mod task;
 mod timeout;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
-pub use greenlet::{Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, joinall, spawn, spawn_later};
+pub use greenlet::{
+    Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, joinall, set_unjoined_panic_handler,
+    spawn, spawn_later,
+};
 pub use timeout::{Elapsed, with_timeout};
 
 use crate::Timer;
