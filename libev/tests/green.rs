@@ -302,7 +302,8 @@ fn a_greenlet_killed_while_waiting_on_the_pool_ends_at_once() {
 
 #[test]
 fn panics_nobody_joins_are_reported_once_and_joined_ones_are_not() {
-    let seen: Rc<RefCell<Vec<(u64, Option<String>, String)>>> = Rc::default();
+    type Seen = Vec<(u64, Option<String>, String)>;
+    let seen: Rc<RefCell<Seen>> = Rc::default();
     let s = seen.clone();
     green::set_unjoined_panic_handler(move |r| {
         s.borrow_mut().push((r.id, r.name.map(str::to_owned), r.message.to_owned()))
