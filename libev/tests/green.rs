@@ -331,3 +331,42 @@ fn panics_nobody_joins_are_reported_once_and_joined_ones_are_not() {
         [(early, Some("early".to_owned()), "detached".to_owned()), (late, None, "dropped later".to_owned())]
     );
 }
+
+#[test]
+fn timeout_guard_expiry_ends_the_greenlet_or_can_be_caught() {
+    // Uncaught: the greenlet ends with TimedOut, destructors run.
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let g = green::spawn(move || {
+        let _guard = SetOnDrop(d);
+        let _t = green::Timeout::start(MS * 2);
+        green::sleep(Duration::from_secs(10));
+    });
+    assert!(matches!(g.join(), Err(GreenletError::TimedOut)));
+    assert!(dropped.get());
+    // Caught by the code itself, from the root.
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        let t = green::Timeout::start(MS * 2);
+        green::sleep(Duration::from_secs(10));
+        drop(t);
+    }))
+    .unwrap_err();
+    assert!(err.downcast_ref::<green::Elapsed>().is_some());
+    // Dropped in time: nothing happens later.
+    {
+        let t = green::Timeout::start(MS * 2);
+        assert!(!t.expired());
+    }
+    green::sleep(MS * 10);
+}
+
+#[test]
+fn with_timeout_passes_on_a_guards_expiry() {
+    // The guard is outer, with_timeout inner: the guard's expiry is not
+    // with_timeout's, so it passes through and ends the greenlet.
+    let g = green::spawn(|| {
+        let _t = green::Timeout::start(MS * 2);
+        green::with_timeout(Duration::from_secs(10), || green::sleep(Duration::from_secs(10)))
+    });
+    assert!(matches!(g.join(), Err(GreenletError::TimedOut)));
+}

@@ -26,6 +26,9 @@ pub enum GreenletError {
     Panicked(PanicPayload),
     /// It was killed with [`Greenlet::kill`] before it finished.
     Killed,
+    /// A [`Timeout`](super::Timeout) guard's deadline expired and nothing
+    /// caught the unwinding.
+    TimedOut,
 }
 
 impl fmt::Debug for GreenletError {
@@ -33,6 +36,7 @@ impl fmt::Debug for GreenletError {
         match self {
             GreenletError::Panicked(p) => f.debug_tuple("Panicked").field(&panic_message(p)).finish(),
             GreenletError::Killed => f.write_str("Killed"),
+            GreenletError::TimedOut => f.write_str("TimedOut"),
         }
     }
 }
@@ -42,6 +46,7 @@ impl fmt::Display for GreenletError {
         match self {
             GreenletError::Panicked(p) => write!(f, "greenlet panicked: {}", panic_message(p)),
             GreenletError::Killed => f.write_str("greenlet was killed"),
+            GreenletError::TimedOut => f.write_str("greenlet's deadline expired"),
         }
     }
 }
@@ -166,7 +171,13 @@ impl Builder {
             let id = hub.next_id();
             let body = move || {
                 let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-                    if p.is::<KillSignal>() { GreenletError::Killed } else { GreenletError::Panicked(p) }
+                    if p.is::<KillSignal>() {
+                        GreenletError::Killed
+                    } else if p.is::<super::Elapsed>() {
+                        GreenletError::TimedOut
+                    } else {
+                        GreenletError::Panicked(p)
+                    }
                 });
                 let me = with_hub(|h| h.current());
                 match r {

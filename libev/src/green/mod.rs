@@ -27,7 +27,7 @@ pub use greenlet::{
     Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, joinall, set_unjoined_panic_handler,
     spawn, spawn_later,
 };
-pub use timeout::{Elapsed, with_timeout};
+pub use timeout::{Elapsed, Timeout, with_timeout};
 
 use crate::Timer;
 use hub::with_hub;

@@ -49,10 +49,10 @@ impl Drop for Task {
     }
 }
 
-/// The private panic payloads interrupts unwind with (`resume_unwind`, so
-/// no panic message is printed).
+/// The private panic payload a kill unwinds with (`resume_unwind`, so no
+/// panic message is printed). Timeouts unwind with the public
+/// [`Elapsed`](super::Elapsed), which carries the expired scope's id.
 pub(crate) struct KillSignal;
-pub(crate) struct TimeoutSignal(pub(crate) u64);
 
 pub(crate) struct Task {
     pub(crate) id: u64,
@@ -176,7 +176,7 @@ impl Task {
         };
         match pick {
             Some(Interrupt::Kill) => panic::resume_unwind(Box::new(KillSignal)),
-            Some(Interrupt::Timeout(id)) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
+            Some(Interrupt::Timeout(id)) => panic::resume_unwind(Box::new(super::Elapsed::new(id))),
             None => {}
         }
     }
