@@ -10,22 +10,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
-use util::{Counter, pipe, read_byte, write_byte};
-
-/// Upper bound on every wait; the test fails (never hangs) past it.
-const LIMIT: Duration = Duration::from_secs(5);
-
-/// Runs `lp` one iteration at a time until `done()`, failing after `LIMIT`.
-fn run_until(lp: &Loop, what: &str, mut done: impl FnMut() -> bool) {
-    let expired = Rc::new(Cell::new(false));
-    let e = expired.clone();
-    let safety = Timer::new(lp, LIMIT, Duration::ZERO, move |_, _| e.set(true));
-    safety.start();
-    while !done() {
-        assert!(!expired.get(), "timed out after {LIMIT:?} waiting for {what}");
-        lp.run_once();
-    }
-}
+use util::{Counter, pipe, read_byte, run_until, write_byte};
 
 /// A new loop whose backend can be embedded (epoll on Linux), or `None`
 /// (with a note) where there is none.

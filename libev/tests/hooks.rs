@@ -8,24 +8,9 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
-use util::{Counter, pipe, read_byte, write_byte};
-
-/// Upper bound on every wait; the test fails (never hangs) past it.
-const LIMIT: Duration = Duration::from_secs(5);
+use util::{Counter, LIMIT, pipe, read_byte, run_until, write_byte};
 
 type Log = Rc<RefCell<Vec<&'static str>>>;
-
-/// Runs `lp` one iteration at a time until `done()`, failing after `LIMIT`.
-fn run_until(lp: &Loop, what: &str, mut done: impl FnMut() -> bool) {
-    let expired = Rc::new(Cell::new(false));
-    let e = expired.clone();
-    let safety = Timer::new(lp, LIMIT, Duration::ZERO, move |_, _| e.set(true));
-    safety.start();
-    while !done() {
-        assert!(!expired.get(), "timed out after {LIMIT:?} waiting for {what}");
-        lp.run_once();
-    }
-}
 
 // ---------------------------------------------------------------- Idle
 

@@ -14,13 +14,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use util::Counter;
+use util::{Counter, run_until};
 
 /// libev polls at least every ~0.1 s; asking for less just means "often".
 const INTERVAL: Duration = Duration::from_millis(10);
-/// Upper bound on every wait; the test fails (never hangs) past it.
-const LIMIT: Duration = Duration::from_secs(5);
-
 /// A unique directory under the system's temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -48,19 +45,6 @@ impl Drop for TempDir {
 
 fn append(path: &Path, bytes: &[u8]) {
     OpenOptions::new().append(true).open(path).unwrap().write_all(bytes).unwrap();
-}
-
-/// Runs `lp` one iteration at a time until `done()`, failing after `LIMIT`
-/// (a safety timer wakes the loop then, so `run_once` cannot block longer).
-fn run_until(lp: &Loop, what: &str, mut done: impl FnMut() -> bool) {
-    let expired = Rc::new(Cell::new(false));
-    let e = expired.clone();
-    let safety = Timer::new(lp, LIMIT, Duration::ZERO, move |_, _| e.set(true));
-    safety.start();
-    while !done() {
-        assert!(!expired.get(), "timed out after {LIMIT:?} waiting for {what}");
-        lp.run_once();
-    }
 }
 
 /// Runs `lp` for about `d` (a timer breaks out), for "nothing happens" checks.

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use libev::{Loop, Timer};
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// A non-blocking pipe: (read end, write end).
 pub fn pipe() -> (OwnedFd, OwnedFd) {
@@ -41,5 +43,23 @@ impl Counter {
     }
     pub fn get(&self) -> u32 {
         self.0.get()
+    }
+}
+
+/// Upper bound on every wait in `run_until`; a test fails (never hangs)
+/// past it.
+pub const LIMIT: Duration = Duration::from_secs(5);
+
+/// Runs `lp` one iteration at a time until `done()`, failing after
+/// [`LIMIT`] (a safety timer wakes the loop then, so `run_once` cannot
+/// block longer).
+pub fn run_until(lp: &Loop, what: &str, mut done: impl FnMut() -> bool) {
+    let expired = Rc::new(Cell::new(false));
+    let e = expired.clone();
+    let safety = Timer::new(lp, LIMIT, Duration::ZERO, move |_, _| e.set(true));
+    safety.start();
+    while !done() {
+        assert!(!expired.get(), "timed out after {LIMIT:?} waiting for {what}");
+        lp.run_once();
     }
 }
