@@ -53,7 +53,7 @@ impl Io {
     /// Changes only the events (libev's `ev_io_modify`); an active watcher
     /// is restarted with them.
     pub fn set_events(&self, events: Events) -> io::Result<()> {
-        check(0, events)?;
+        check_events(events)?;
         let w = self.node.raw();
         self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
@@ -78,15 +78,21 @@ impl Io {
 }
 
 fn check(fd: RawFd, events: Events) -> io::Result<()> {
-    if !(Events::READ | Events::WRITE).contains(events) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("an io watcher takes only READ and WRITE, not {events:?}"),
-        ));
-    }
+    check_events(events)?;
     // SAFETY: F_GETFD only queries the descriptor table.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     Ok(())
+}
+
+fn check_events(events: Events) -> io::Result<()> {
+    if (Events::READ | Events::WRITE).contains(events) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("an io watcher takes only READ and WRITE, not {events:?}"),
+        ))
+    }
 }

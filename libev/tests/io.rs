@@ -112,6 +112,34 @@ fn bad_fds_and_events_are_errors() {
     assert_eq!(io.set(-5, Events::READ).unwrap_err().raw_os_error(), Some(libc::EBADF));
     assert_eq!(io.set_events(Events::CHILD).unwrap_err().kind(), ErrorKind::InvalidInput);
     assert_eq!(io.fd(), r.as_raw_fd(), "a failed set leaves the watcher unchanged");
+    io.set_events(Events::WRITE).unwrap();
+    assert_eq!(io.events(), Events::WRITE);
+}
+
+#[test]
+fn set_events_does_not_depend_on_other_fds() {
+    // A daemon may run with fd 0 closed: changing the events of a watcher
+    // on some other fd must not care. Run in a child so closing stdin does
+    // not disturb the test harness.
+    let (r, _w) = pipe();
+    // SAFETY: fork in a test; the child only makes these calls and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| {
+            let lp = Loop::new().unwrap();
+            let io = Io::new(&lp, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
+            // SAFETY: closes the child's fd 0 (stdin, or whatever took that
+            // number), which nothing below reopens.
+            unsafe { libc::close(0) };
+            io.set_events(Events::READ | Events::WRITE).is_ok()
+        });
+        // SAFETY: ends the child without running the harness's atexit work.
+        unsafe { libc::_exit(if matches!(ok, Ok(true)) { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child we forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status:#x}");
 }
 
 #[test]
