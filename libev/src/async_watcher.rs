@@ -85,8 +85,9 @@ impl Async {
 
     /// Sends from the loop's own thread (same as through a sender).
     pub fn send(&self) {
+        let Some(l) = self.node.hot_loop() else { return };
         // SAFETY: our live watcher on its live loop.
-        unsafe { sys::ev_async_send(self.loop_handle().raw(), self.node.raw()) }
+        unsafe { sys::ev_async_send(l, self.node.raw()) }
     }
 
     /// Whether a send is waiting to be delivered (libev's

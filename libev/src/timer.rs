@@ -50,14 +50,12 @@ impl Timer {
 
     /// Time until the timer fires (zero if it is not active or overdue).
     pub fn remaining(&self) -> Duration {
-        let Some(lp) = self.node.shared() else {
-            return Duration::ZERO;
-        };
+        let Some(l) = self.node.hot_loop() else { return Duration::ZERO };
         if !self.is_active() {
             return Duration::ZERO;
         }
         // SAFETY: our watcher on its live loop; only reads.
-        let secs = unsafe { sys::ev_timer_remaining(lp.raw(), self.node.raw()) };
+        let secs = unsafe { sys::ev_timer_remaining(l, self.node.raw()) };
         Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
     }
 

@@ -274,7 +274,10 @@ impl<W: RawWatcher> Drop for NodeRef<W> {
 unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
     // SAFETY: per the contract the node is alive and ours alone.
     let header = unsafe { ptr.as_ref() };
-    if let Some(lp) = header.shared() {
+    // Looked up once (an FFI call for ordinary watchers): used to stop the
+    // watcher and, by `FreeNode`, to reach the slab and the loop count.
+    let shared = header.shared();
+    if let Some(lp) = shared {
         if W::GUARDED {
             // Dropping a periodic from its own reschedule callback (reached
             // through a thread-local) would corrupt libev: panic instead
@@ -297,6 +300,7 @@ unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
         mem: ptr.cast(),
         layout: Layout::new::<Node<W, F>>(),
         link: header.link,
+        shared: shared.map(NonNull::from),
         _w: PhantomData,
     };
     // SAFETY: drops the node in place, once; `_finish` frees it afterwards.
@@ -308,6 +312,8 @@ struct FreeNode<W: RawWatcher> {
     mem: NonNull<u8>,
     layout: Layout,
     link: *const (),
+    /// The loop's `Shared`; always `Some` for strong (non-`WEAK_LOOP`) nodes.
+    shared: Option<NonNull<Shared>>,
     _w: PhantomData<W>,
 }
 
@@ -315,15 +321,15 @@ impl<W: RawWatcher> Drop for FreeNode<W> {
     fn drop(&mut self) {
         // SAFETY: `mem` was allocated in `NodeRef::new` with `layout`, from
         // the global allocator for weak nodes, else from the slab of the
-        // loop in `link`, which our count keeps alive until the end. That
-        // count is given back exactly once: a Weak from Weak::into_raw, or a
-        // strong count of Shared::inner's Rc.
+        // node's loop (`shared`), which our count keeps alive until the end.
+        // That count is given back exactly once: a Weak from Weak::into_raw
+        // (`link`), or a strong count of Shared::inner's Rc.
         unsafe {
             if W::WEAK_LOOP {
                 alloc::dealloc(self.mem.as_ptr(), self.layout);
                 drop(Weak::from_raw(self.link.cast::<LoopInner>()));
             } else {
-                let shared = Shared::from_raw(self.link.cast_mut().cast::<sys::ev_loop>());
+                let shared = self.shared.expect("a strong node's loop is alive").as_ref();
                 shared.slab.free(self.mem, self.layout);
                 drop(Rc::from_raw(shared.inner.get()));
             }

@@ -128,6 +128,6 @@ pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
             drop(watcher);
             return r.unwrap_or_else(|p| panic::resume_unwind(p));
         }
-        with_hub(|hub| hub.block("spawn_blocking"));
+        with_hub(|hub| hub.block(&"spawn_blocking"));
     }
 }

@@ -254,7 +254,7 @@ impl<T> Greenlet<T> {
                 self.task.links.borrow_mut().push(Box::new(move || {
                     with_hub(|h| h.wake(&waiter, super::task::Wake::Normal));
                 }));
-                hub.block(&format!("join of greenlet {}", self.task.id));
+                hub.block(&format_args!("join of greenlet {}", self.task.id));
             }
         })
     }

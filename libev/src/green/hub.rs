@@ -97,14 +97,14 @@ impl Hub {
     }
 
     /// Blocks the current greenlet until something wakes it; `what` names
-    /// the wait in error reports. The caller has arranged the wake-up.
+    /// the wait in error reports (formatted only then). The caller has arranged the wake-up.
     ///
     /// # Panics
     ///
     /// Unwinds with the greenlet's pending interrupt (kill, timeout) if one
     /// arrives; panics if called from inside a libev callback, or if the
     /// root would wait forever (gevent's LoopExit).
-    pub(crate) fn block(&self, what: &str) {
+    pub(crate) fn block(&self, what: &dyn std::fmt::Display) {
         let me = self.current();
         me.raise_pending();
         me.state.set(State::Blocked);
@@ -121,13 +121,13 @@ impl Hub {
         me.raise_pending();
         self.schedule(me.clone());
         me.wake.set(Wake::Normal);
-        self.switch_out(&me, "yield_now");
+        self.switch_out(&me, &"yield_now");
         if me.wake.get() == Wake::Interrupt {
             me.raise_pending();
         }
     }
 
-    fn switch_out(&self, me: &Rc<Task>, what: &str) {
+    fn switch_out(&self, me: &Rc<Task>, what: &dyn std::fmt::Display) {
         if Rc::ptr_eq(me, &self.root) {
             if self.in_scheduler.get() || self.lp.depth() > 0 {
                 me.state.set(State::Running);
@@ -143,7 +143,7 @@ impl Hub {
     }
 
     /// The root's wait: run greenlets and the loop until the root is ready.
-    fn run_scheduler(&self, what: &str) {
+    fn run_scheduler(&self, what: &dyn std::fmt::Display) {
         self.in_scheduler.set(true);
         struct Leave<'a>(&'a Cell<bool>);
         impl Drop for Leave<'_> {
@@ -227,7 +227,7 @@ mod tests {
         // A spawned greenlet that finishes does not help: once it is gone,
         // nothing can wake the root.
         let g = crate::green::spawn(|| ());
-        let err = std::panic::catch_unwind(|| with_hub(|h| h.block("a test wait"))).unwrap_err();
+        let err = std::panic::catch_unwind(|| with_hub(|h| h.block(&"a test wait"))).unwrap_err();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("LoopExit") && msg.contains("a test wait"), "{msg}");
         assert!(g.is_finished());

@@ -50,7 +50,7 @@ pub fn sleep(duration: Duration) {
         });
         hub.lp.update_now();
         timer.start();
-        hub.block("sleep");
+        hub.block(&"sleep");
     })
 }
 
