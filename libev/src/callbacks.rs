@@ -82,7 +82,6 @@ impl Loop {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
-    ///
     /// A queued callback is owned by the loop: one that captures a handle
     /// to its own loop keeps the loop alive until it runs or is cancelled
     /// (an `Rc` cycle), so run the loop until the queue drains, or cancel.

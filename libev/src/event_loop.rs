@@ -637,12 +637,17 @@ impl Drop for LoopInner {
 }
 
 fn report_orphan_panic(payload: &PanicPayload) {
-    let msg = payload
+    eprintln!("libev: a cleanup callback panicked while its loop was destroyed: {}", panic_message(payload));
+}
+
+/// A panic payload's message: the `&str` or `String` `panic!` makes, or
+/// `Box<dyn Any>` for other payloads.
+pub(crate) fn panic_message(payload: &PanicPayload) -> &str {
+    payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
-    eprintln!("libev: a cleanup callback panicked while its loop was destroyed: {msg}");
+        .unwrap_or("Box<dyn Any>")
 }
 
 /// libev's clock: seconds since the epoch (libev's `ev_time`).

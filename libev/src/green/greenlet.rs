@@ -3,6 +3,7 @@
 use super::hub::with_hub;
 use super::task::{Interrupt, KillSignal, State, Task};
 use crate::PanicPayload;
+use crate::event_loop::panic_message;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -52,13 +53,6 @@ impl fmt::Display for GreenletError {
 }
 
 impl std::error::Error for GreenletError {}
-
-fn panic_message(p: &PanicPayload) -> &str {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>")
-}
 
 type Slot<T> = Rc<RefCell<Option<Result<T, GreenletError>>>>;
 
