@@ -2,6 +2,7 @@
 
 use super::hub::with_hub;
 use super::task::{Interrupt, KillSignal, State, Task};
+use super::wait::{Waiter, wait_on};
 use crate::PanicPayload;
 use crate::event_loop::panic_message;
 use std::cell::{Cell, RefCell};
@@ -72,18 +73,24 @@ pub struct PanicReport<'a> {
     pub name: Option<&'a str>,
     /// The panic's message (or `Box<dyn Any>` for other payloads).
     pub message: &'a str,
+    /// The panic came from a callback given to [`Greenlet::link`], not
+    /// from the greenlet itself.
+    pub from_link: bool,
 }
 
 /// Sets what happens when a greenlet ends in a panic nobody will see:
 /// its handle was dropped without [`join`](Greenlet::join) (before or
-/// after the panic). The default prints one line to stderr. Per thread.
+/// after the panic). It also receives panics of [`Greenlet::link`]
+/// callbacks. The default prints one line to stderr. Per thread.
 pub fn set_unjoined_panic_handler(handler: impl FnMut(&PanicReport<'_>) + 'static) {
     PANIC_HANDLER.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
 }
 
-/// Reports an unjoined greenlet's panic to the handler, or to stderr.
-fn report_unjoined(task: &Task, payload: &PanicPayload) {
-    let report = PanicReport { id: task.id, name: task.name.as_deref(), message: panic_message(payload) };
+/// Reports an unjoined greenlet's panic (or one of its link callbacks')
+/// to the handler, or to stderr.
+fn report_unjoined(task: &Task, payload: &PanicPayload, from_link: bool) {
+    let report =
+        PanicReport { id: task.id, name: task.name.as_deref(), message: panic_message(payload), from_link };
     let handler = PANIC_HANDLER.with(|h| h.borrow_mut().take());
     match handler {
         Some(mut f) => {
@@ -96,9 +103,11 @@ fn report_unjoined(task: &Task, payload: &PanicPayload) {
             });
         }
         None => eprintln!(
-            "libev::green: greenlet {}{} panicked and nobody joined it: {}",
+            "libev::green: {}greenlet {}{} panicked{}: {}",
+            if from_link { "a link callback of " } else { "" },
             report.id,
             report.name.map(|n| format!(" ({n})")).unwrap_or_default(),
+            if from_link { "" } else { " and nobody joined it" },
             report.message
         ),
     }
@@ -175,7 +184,7 @@ impl Builder {
                 });
                 let me = with_hub(|h| h.current());
                 match r {
-                    Err(GreenletError::Panicked(p)) if gone.get() => report_unjoined(&me, &p),
+                    Err(GreenletError::Panicked(p)) if gone.get() => report_unjoined(&me, &p, false),
                     r => *slot.borrow_mut() = Some(r),
                 }
                 finish(&me);
@@ -187,13 +196,51 @@ impl Builder {
     }
 }
 
-/// Marks `task` done and runs its links (join wake-ups among them).
+/// Marks `task` done, wakes its joiners and runs its links. A link that
+/// panics is reported as an unjoined panic is; the others still run.
 fn finish(task: &Task) {
     task.state.set(State::Done);
+    for joiner in task.joiners.take_all() {
+        joiner.fill(());
+    }
     let links = std::mem::take(&mut *task.links.borrow_mut());
     for link in links {
-        link();
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
+            report_unjoined(task, &p, true);
+        }
     }
+}
+
+/// Blocks the current greenlet until `task` has ended.
+pub(crate) fn wait_done(task: &Rc<Task>) {
+    if task.state.get() == State::Done {
+        return;
+    }
+    assert!(!Rc::ptr_eq(&with_hub(|h| h.current()), task), "a greenlet cannot join itself");
+    let w = Waiter::new();
+    task.joiners.push(w.clone());
+    wait_on(&task.joiners, &w, None, &format_args!("join of greenlet {}", task.id));
+}
+
+/// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended.
+pub(crate) fn kill_task(task: &Rc<Task>) {
+    if task.state.get() == State::Done {
+        return;
+    }
+    with_hub(|hub| {
+        if Rc::ptr_eq(&hub.current(), task) {
+            panic::resume_unwind(Box::new(KillSignal));
+        }
+        if task.not_started() {
+            // Its closure (and result slot sender) is dropped unrun; `join`
+            // reads the empty slot as `Killed`.
+            task.discard();
+            finish(task);
+            return;
+        }
+        hub.interrupt(task, Interrupt::Kill);
+    });
+    wait_done(task);
 }
 
 /// Spawns `f` on a new greenlet of this thread (gevent's `spawn`); it
@@ -235,22 +282,9 @@ impl<T> Greenlet<T> {
     ///
     /// When a greenlet joins itself, or when the root would wait forever.
     pub fn join(self) -> Result<T, GreenletError> {
-        self.wait();
-        self.result.borrow_mut().take().expect("a finished greenlet has a result")
-    }
-
-    fn wait(&self) {
-        with_hub(|hub| {
-            let me = hub.current();
-            assert!(!Rc::ptr_eq(&me, &self.task), "a greenlet cannot join itself");
-            while self.task.state.get() != State::Done {
-                let waiter = me.clone();
-                self.task.links.borrow_mut().push(Box::new(move || {
-                    with_hub(|h| h.wake(&waiter, super::task::Wake::Normal));
-                }));
-                hub.block(&format_args!("join of greenlet {}", self.task.id));
-            }
-        })
+        wait_done(&self.task);
+        // Only a greenlet killed before it started ends without a result.
+        self.result.borrow_mut().take().unwrap_or(Err(GreenletError::Killed))
     }
 
     /// Whether the greenlet has ended.
@@ -264,26 +298,13 @@ impl<T> Greenlet<T> {
     /// until the greenlet has ended, unless it is the caller itself, which
     /// unwinds at once.
     pub fn kill(&self) {
-        if self.task.state.get() == State::Done {
-            return;
-        }
-        with_hub(|hub| {
-            if Rc::ptr_eq(&hub.current(), &self.task) {
-                panic::resume_unwind(Box::new(KillSignal));
-            }
-            if self.task.not_started() {
-                self.task.discard();
-                *self.result.borrow_mut() = Some(Err(GreenletError::Killed));
-                finish(&self.task);
-                return;
-            }
-            hub.interrupt(&self.task, Interrupt::Kill);
-        });
-        self.wait();
+        kill_task(&self.task);
     }
 
-    /// Runs `f` when the greenlet ends (at once if it has), in the hub's
-    /// context: `f` must not block.
+    /// Runs `f` when the greenlet ends (at once if it has): on the ending
+    /// greenlet's stack, or the killer's for one killed before it started.
+    /// `f` should not block. A panic in `f` is reported as an unjoined
+    /// greenlet's panic is (see [`set_unjoined_panic_handler`]).
     pub fn link(&self, f: impl FnOnce() + 'static) {
         if self.is_finished() {
             f();
@@ -308,7 +329,7 @@ impl<T> Drop for Greenlet<T> {
         self.detached.set(true);
         // Ended in a panic that `join` never collected.
         if let Some(Err(GreenletError::Panicked(p))) = self.result.borrow_mut().take() {
-            report_unjoined(&self.task, &p);
+            report_unjoined(&self.task, &p, false);
         }
     }
 }

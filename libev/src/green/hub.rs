@@ -107,12 +107,26 @@ impl Hub {
     pub(crate) fn block(&self, what: &dyn std::fmt::Display) {
         let me = self.current();
         me.raise_pending();
-        me.state.set(State::Blocked);
-        me.wake.set(Wake::Normal);
-        self.switch_out(&me, what);
-        if me.wake.get() == Wake::Interrupt {
+        if self.park(&me, what) {
             me.raise_pending();
         }
+    }
+
+    /// Blocks `me` (the current greenlet) until something wakes it, and
+    /// says whether an interrupt woke it, without raising it: a waiter
+    /// that completed meanwhile keeps its result, and the interrupt stays
+    /// pending for its next blocking call. The caller checks for pending
+    /// interrupts before it parks.
+    ///
+    /// # Panics
+    ///
+    /// As [`block`](Hub::block), for a blocking call inside a libev
+    /// callback or a root that would wait forever.
+    pub(crate) fn park(&self, me: &Rc<Task>, what: &dyn std::fmt::Display) -> bool {
+        me.state.set(State::Blocked);
+        me.wake.set(Wake::Normal);
+        self.switch_out(me, what);
+        me.wake.get() == Wake::Interrupt
     }
 
     /// `gevent.sleep(0)`: lets every other ready greenlet run once.

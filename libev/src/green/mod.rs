@@ -21,6 +21,7 @@ mod hub;
 mod stack;
 mod task;
 mod timeout;
+mod wait;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{
@@ -29,7 +30,6 @@ pub use greenlet::{
 };
 pub use timeout::{Elapsed, Timeout, with_timeout};
 
-use crate::Timer;
 use hub::with_hub;
 use std::time::Duration;
 
@@ -43,15 +43,8 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();
     }
-    with_hub(|hub| {
-        let me = hub.current();
-        let timer = Timer::new(&hub.lp, duration, Duration::ZERO, move |_, _| {
-            with_hub(|h| h.wake(&me, task::Wake::Normal));
-        });
-        hub.lp.update_now();
-        timer.start();
-        hub.block(&"sleep");
-    })
+    // Nothing ends this wait but its deadline (or an interrupt).
+    wait::park_until(Some(duration), &"sleep", || false);
 }
 
 /// This thread's hub loop, for raw watchers that should run alongside the

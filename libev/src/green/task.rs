@@ -2,6 +2,7 @@
 //! coroutine, state and pending interrupts.
 
 use super::stack::SlabStack;
+use super::wait::WaitList;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
 use std::panic;
@@ -65,7 +66,9 @@ pub(crate) struct Task {
     /// Valid while the coroutine runs: where `suspend` goes.
     yielder: Cell<*const Yielder<(), ()>>,
     pub(crate) stack_size: usize,
-    /// Run when the greenlet ends (join wake-ups and user links).
+    /// Greenlets in `join` (or a group's join), served when it ends.
+    pub(crate) joiners: WaitList<()>,
+    /// User callbacks run when the greenlet ends.
     pub(crate) links: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
@@ -84,6 +87,7 @@ impl Task {
             co: RefCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             stack_size,
+            joiners: WaitList::default(),
             links: RefCell::new(Vec::new()),
         }
     }
