@@ -370,3 +370,33 @@ fn with_timeout_passes_on_a_guards_expiry() {
     });
     assert!(matches!(g.join(), Err(GreenletError::TimedOut)));
 }
+
+#[test]
+fn a_join_that_timed_out_does_not_wake_a_later_wait() {
+    let target = green::spawn(|| green::sleep(MS * 5));
+    let id = target.id();
+    let waiter = green::spawn(move || {
+        // Gives up on the join; the target ends 5 ms later, while this
+        // greenlet sleeps 30 ms: that must not cut the sleep short.
+        assert!(green::with_timeout(MS, move || target.join()).is_err());
+        let t0 = Instant::now();
+        green::sleep(MS * 30);
+        t0.elapsed()
+    });
+    assert!(waiter.join().unwrap() >= MS * 30, "greenlet {id}'s end woke a stale joiner");
+}
+
+#[test]
+fn panicking_links_are_reported_and_the_others_still_run() {
+    let seen: Rc<RefCell<Vec<(bool, String)>>> = Rc::default();
+    let s = seen.clone();
+    green::set_unjoined_panic_handler(move |r| s.borrow_mut().push((r.from_link, r.message.to_owned())));
+    let ran = Rc::new(Cell::new(0));
+    let g = green::spawn(|| 1);
+    g.link(|| panic!("bad link"));
+    let r = ran.clone();
+    g.link(move || r.set(r.get() + 1));
+    assert_eq!(g.join().unwrap(), 1);
+    assert_eq!(ran.get(), 1);
+    assert_eq!(*seen.borrow(), [(true, "bad link".to_owned())]);
+}

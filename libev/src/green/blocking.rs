@@ -131,3 +131,81 @@ pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
         with_hub(|hub| hub.block(&"spawn_blocking"));
     }
 }
+
+/// What a scoped job shares with its caller: completion, under a lock
+/// the caller can also wait on with the OS thread.
+struct Done {
+    flag: Mutex<bool>,
+    cond: Condvar,
+}
+
+/// Like [`spawn_blocking`], but `f` may borrow from the caller's stack
+/// (name resolution takes `impl ToSocketAddrs`, often a `&str`). The
+/// caller does not leave until `f` has finished and been dropped: a kill
+/// or timeout that arrives meanwhile is raised only after that.
+pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(f: impl FnOnce() -> T + Send + 'a) -> T {
+    with_hub(|hub| hub.check_can_block(&"name resolution"));
+    let mut result: Option<thread::Result<T>> = None;
+    let done = Arc::new(Done { flag: Mutex::new(false), cond: Condvar::new() });
+    let (watcher, sender) = with_hub(|hub| {
+        let me = hub.current();
+        let w = Async::new(&hub.lp, move |_, _| with_hub(|h| h.wake(&me, Wake::Normal)));
+        w.start();
+        let sender = w.sender();
+        (w, sender)
+    });
+
+    /// The result slot's address, sent to the worker.
+    struct SlotPtr<T>(*mut Option<thread::Result<T>>);
+    // SAFETY: the slot is written by the worker only, while the caller
+    // waits without touching it (it reads only after `done` is set).
+    unsafe impl<T: Send> Send for SlotPtr<T> {}
+
+    let slot = SlotPtr(&mut result);
+    let finished = done.clone();
+    let job: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
+        let slot = slot;
+        // `f` is consumed (and whatever it borrowed released) in here.
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        // SAFETY: the caller keeps `result` alive and untouched until
+        // `done` is set below (see the guard in the caller).
+        unsafe { *slot.0 = Some(r) };
+        *finished.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        finished.cond.notify_one();
+        sender.send();
+    });
+    // SAFETY: the job borrows for `'a`; the caller does not return or
+    // unwind past this frame before the job has set `done` (the `Wait`
+    // guard blocks the thread if the green wait unwinds), and after that
+    // the job touches only its own `'static` captures.
+    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'a>, Job>(job) };
+    submit(job).unwrap_or_else(|e| panic!("libev::green: cannot start a blocking worker thread: {e}"));
+
+    /// Blocks the OS thread until the job is done, if the green wait
+    /// below ends early (it cannot, but soundness must not rely on it).
+    struct Wait<'d>(&'d Done);
+    impl Drop for Wait<'_> {
+        fn drop(&mut self) {
+            let mut flag = self.0.flag.lock().unwrap_or_else(|e| e.into_inner());
+            while !*flag {
+                flag = self.0.cond.wait(flag).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+    let guard = Wait(&done);
+    let is_done = || *done.flag.lock().unwrap_or_else(|e| e.into_inner());
+    let mut interrupted = false;
+    with_hub(|hub| {
+        let me = hub.current();
+        while !is_done() {
+            interrupted |= hub.park(&me, &"name resolution");
+        }
+    });
+    drop(guard);
+    drop(watcher);
+    let r = result.take().expect("a finished job stored its result");
+    if interrupted {
+        with_hub(|hub| hub.current().raise_pending());
+    }
+    r.unwrap_or_else(|p| panic::resume_unwind(p))
+}

@@ -224,6 +224,14 @@ pub(crate) fn wait_done(task: &Rc<Task>) {
 
 /// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended.
 pub(crate) fn kill_task(task: &Rc<Task>) {
+    send_kill(task);
+    wait_done(task);
+}
+
+/// Starts killing `task` without waiting for it: a greenlet that never
+/// ran ends at once; a running one unwinds when it next runs. The caller
+/// itself unwinds at once.
+pub(crate) fn send_kill(task: &Rc<Task>) {
     if task.state.get() == State::Done {
         return;
     }
@@ -240,7 +248,6 @@ pub(crate) fn kill_task(task: &Rc<Task>) {
         }
         hub.interrupt(task, Interrupt::Kill);
     });
-    wait_done(task);
 }
 
 /// Spawns `f` on a new greenlet of this thread (gevent's `spawn`); it
@@ -311,6 +318,10 @@ impl<T> Greenlet<T> {
         } else {
             self.task.links.borrow_mut().push(Box::new(f));
         }
+    }
+
+    pub(crate) fn task(&self) -> &Rc<Task> {
+        &self.task
     }
 
     /// The greenlet's number, unique within its thread.

@@ -141,15 +141,22 @@ impl Hub {
         }
     }
 
+    /// Panics unless the current greenlet may block: a blocking call
+    /// inside a libev callback (on the hub) is refused.
+    pub(crate) fn check_can_block(&self, what: &dyn std::fmt::Display) {
+        let me = self.current.borrow();
+        if Rc::ptr_eq(&me, &self.root) && (self.in_scheduler.get() || self.lp.depth() > 0) {
+            me.state.set(State::Running);
+            panic!(
+                "libev::green: blocking call ({what}) inside a libev callback; \
+                 callbacks run on the hub and must not block (BlockingSwitchOutError)"
+            );
+        }
+    }
+
     fn switch_out(&self, me: &Rc<Task>, what: &dyn std::fmt::Display) {
         if Rc::ptr_eq(me, &self.root) {
-            if self.in_scheduler.get() || self.lp.depth() > 0 {
-                me.state.set(State::Running);
-                panic!(
-                    "libev::green: blocking call ({what}) inside a libev callback; \
-                     callbacks run on the hub and must not block (BlockingSwitchOutError)"
-                );
-            }
+            self.check_can_block(what);
             self.run_scheduler(what);
         } else {
             me.suspend();

@@ -18,7 +18,9 @@
 mod blocking;
 mod greenlet;
 mod hub;
+pub mod pool;
 mod stack;
+pub mod sync;
 mod task;
 mod timeout;
 mod wait;

@@ -125,7 +125,10 @@ pub(crate) fn wait_on<T>(
     struct Leave<'a, T>(&'a WaitList<T>, &'a Rc<Waiter<T>>);
     impl<T> Drop for Leave<'_, T> {
         fn drop(&mut self) {
-            self.0.remove(self.1);
+            // A served waiter was taken off the list by whoever served it.
+            if !self.1.served() {
+                self.0.remove(self.1);
+            }
         }
     }
     let _leave = Leave(list, waiter);

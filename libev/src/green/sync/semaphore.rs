@@ -1,0 +1,160 @@
+//! [`Semaphore`]: a bounded number of permits.
+
+use crate::green::wait::{WaitList, Waiter, wait_on};
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A counting semaphore for greenlets (gevent's `BoundedSemaphore`).
+/// [`acquire`](Semaphore::acquire) returns a permit that gives itself
+/// back when dropped; greenlets that wait get permits in arrival order.
+///
+/// ```
+/// use libev::green::{self, sync::Semaphore};
+///
+/// let sem = Semaphore::new(2);
+/// let a = sem.acquire();
+/// let _b = sem.acquire();
+/// assert!(sem.try_acquire().is_none());
+/// drop(a);
+/// assert!(sem.try_acquire().is_some());
+/// ```
+#[derive(Clone)]
+pub struct Semaphore {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    /// Free permits. A released permit goes straight to the first waiter,
+    /// so this is zero whenever someone waits.
+    free: Cell<usize>,
+    /// The count given to `new`: releases never raise `free` above it.
+    max: usize,
+    waiters: WaitList<()>,
+}
+
+/// The error of [`Semaphore::release`]: every permit is already free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseError;
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore released more times than acquired")
+    }
+}
+
+impl std::error::Error for ReleaseError {}
+
+/// A permit of a [`Semaphore`], given back when dropped.
+#[must_use = "the permit is given back at once if the guard is not kept"]
+pub struct SemaphorePermit {
+    sem: Option<Semaphore>,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` free permits.
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            inner: Rc::new(Inner { free: Cell::new(permits), max: permits, waiters: WaitList::default() }),
+        }
+    }
+
+    /// Takes a permit, blocking the calling greenlet until one is free.
+    ///
+    /// # Panics
+    ///
+    /// Unwinds if the greenlet is killed or its timeout expires while it
+    /// waits (no permit is taken); panics in the root greenlet if no permit
+    /// could ever come back.
+    pub fn acquire(&self) -> SemaphorePermit {
+        self.acquire_for(None).expect("an acquire without a deadline only returns with a permit")
+    }
+
+    /// Takes a permit if one is free now.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit> {
+        self.acquire_for(Some(Duration::ZERO))
+    }
+
+    /// As [`acquire`](Semaphore::acquire), waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit> {
+        self.acquire_for(Some(timeout))
+    }
+
+    fn acquire_for(&self, timeout: Option<Duration>) -> Option<SemaphorePermit> {
+        let free = self.inner.free.get();
+        if free > 0 {
+            self.inner.free.set(free - 1);
+            return Some(self.permit());
+        }
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return None;
+        }
+        let w = Waiter::new();
+        self.inner.waiters.push(w.clone());
+        wait_on(&self.inner.waiters, &w, timeout, &"Semaphore::acquire").then(|| self.permit())
+    }
+
+    fn permit(&self) -> SemaphorePermit {
+        SemaphorePermit { sem: Some(self.clone()) }
+    }
+
+    /// Gives back a permit kept with [`SemaphorePermit::forget`]. Fails if
+    /// every permit is already free (gevent's `BoundedSemaphore` raises
+    /// `ValueError` there).
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        if self.inner.free.get() >= self.inner.max {
+            return Err(ReleaseError);
+        }
+        self.give_back();
+        Ok(())
+    }
+
+    fn give_back(&self) {
+        match self.inner.waiters.pop() {
+            Some(w) => w.fill(()),
+            None => self.inner.free.set(self.inner.free.get() + 1),
+        }
+    }
+
+    /// The number of free permits.
+    pub fn available_permits(&self) -> usize {
+        self.inner.free.get()
+    }
+
+    /// The number of greenlets waiting for a permit.
+    pub fn waiters(&self) -> usize {
+        self.inner.waiters.len()
+    }
+}
+
+impl SemaphorePermit {
+    /// Keeps the permit taken without a guard; give it back with
+    /// [`Semaphore::release`].
+    pub fn forget(mut self) {
+        self.sem = None;
+    }
+}
+
+impl Drop for SemaphorePermit {
+    fn drop(&mut self) {
+        if let Some(sem) = self.sem.take() {
+            sem.give_back();
+        }
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("available_permits", &self.available_permits())
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+impl fmt::Debug for SemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,607 @@
+//! libev::green::sync: Event, AsyncResult, Queue, Channel, Semaphore and
+//! Mutex: ordering, fairness, timeouts, interruption, exactly-once
+//! delivery. Each test runs on its own thread, so each has its own hub.
+
+use libev::green::sync::{AsyncResult, Channel, Event, Mutex, Queue, ReleaseError, Semaphore};
+use libev::green::{self, Greenlet, GreenletError};
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+
+type Log<T> = Rc<RefCell<Vec<T>>>;
+
+fn log<T>() -> Log<T> {
+    Rc::default()
+}
+
+/// Lets every spawned greenlet run until it blocks.
+fn settle() {
+    for _ in 0..3 {
+        green::yield_now();
+    }
+}
+
+/// The message of a panic payload.
+fn message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+// ---- Event ----
+
+#[test]
+fn event_set_wakes_every_waiter_in_order_and_stays_set() {
+    let ev = Event::new();
+    let order: Log<u32> = log();
+    let gs: Vec<_> = (0..4)
+        .map(|i| {
+            let (ev, order) = (ev.clone(), order.clone());
+            green::spawn(move || {
+                ev.wait();
+                order.borrow_mut().push(i);
+            })
+        })
+        .collect();
+    settle();
+    assert!(order.borrow().is_empty());
+    assert!(!ev.is_set());
+    ev.set();
+    // Cleared again before the waiters run: they were notified, so they
+    // still return (no lost wake-up).
+    ev.clear();
+    for r in green::joinall(gs) {
+        r.unwrap();
+    }
+    assert_eq!(*order.borrow(), [0, 1, 2, 3]);
+    ev.set();
+    ev.wait(); // set: returns at once
+    assert!(ev.wait_timeout(Duration::ZERO));
+}
+
+#[test]
+fn event_wait_timeout() {
+    let ev = Event::new();
+    assert!(!ev.wait_timeout(MS * 5));
+    let setter = {
+        let ev = ev.clone();
+        green::spawn_later(MS * 2, move || ev.set())
+    };
+    assert!(ev.wait_timeout(Duration::from_secs(30)));
+    setter.join().unwrap();
+}
+
+#[test]
+fn root_waiting_on_an_event_nothing_can_set_gets_loop_exit() {
+    let ev = Event::new();
+    // A greenlet waiting on the same event cannot help either.
+    let other = {
+        let ev = ev.clone();
+        green::spawn(move || ev.wait())
+    };
+    let err = catch_unwind(AssertUnwindSafe(|| ev.wait())).unwrap_err();
+    let msg = message(err);
+    assert!(msg.contains("LoopExit") && msg.contains("Event::wait"), "{msg}");
+    // The event and the hub are still usable.
+    ev.set();
+    other.join().unwrap();
+    assert!(ev.wait_timeout(Duration::ZERO));
+}
+
+#[test]
+fn root_getting_from_an_empty_queue_nobody_fills_gets_loop_exit() {
+    let q: Queue<u8> = Queue::new();
+    let msg = message(catch_unwind(AssertUnwindSafe(|| q.get())).unwrap_err());
+    assert!(msg.contains("LoopExit") && msg.contains("Queue::get"), "{msg}");
+    // The failed getter left no trace: a put is queued, not handed to it.
+    q.put(1);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.get(), 1);
+}
+
+// ---- AsyncResult ----
+
+#[test]
+fn async_result_is_set_once_and_read_by_many() {
+    let ar: AsyncResult<String> = AsyncResult::new();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let ar = ar.clone();
+            green::spawn(move || ar.get().unwrap())
+        })
+        .collect();
+    settle();
+    assert!(!ar.ready());
+    ar.set("v".to_owned()).unwrap();
+    assert_eq!(ar.set("w".to_owned()), Err("w".to_owned()));
+    assert!(ar.set_error(Rc::new(std::fmt::Error)).is_err());
+    assert!(ar.ready() && ar.successful());
+    for r in green::joinall(readers) {
+        assert_eq!(r.unwrap(), "v");
+    }
+    assert_eq!(ar.take().unwrap().unwrap(), "v");
+    assert!(ar.take().is_none());
+    assert!(ar.ready(), "still ready after take");
+}
+
+#[test]
+fn async_result_error_and_timeouts() {
+    let ar: AsyncResult<u8, String> = AsyncResult::new();
+    assert_eq!(ar.get_timeout(MS * 2), None);
+    assert_eq!(ar.peek(), None);
+    let setter = {
+        let ar = ar.clone();
+        green::spawn(move || ar.set_error("boom".to_owned()).unwrap())
+    };
+    assert_eq!(ar.get(), Err("boom".to_owned()));
+    assert!(!ar.successful());
+    setter.join().unwrap();
+}
+
+// ---- Queue ----
+
+#[test]
+fn queue_is_fifo_and_bounded_puts_block_in_order() {
+    let q = Queue::bounded(2);
+    assert_eq!(q.capacity(), Some(2));
+    q.put(0);
+    q.put(1);
+    assert!(q.is_full());
+    assert_eq!(q.try_put(9), Err(9));
+    // Three putters block, in this order.
+    let putters: Vec<_> = (2..5)
+        .map(|i| {
+            let q = q.clone();
+            green::spawn(move || q.put(i))
+        })
+        .collect();
+    settle();
+    assert_eq!(q.len(), 2);
+    let got: Vec<i32> = (0..5).map(|_| q.get()).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    for r in green::joinall(putters) {
+        r.unwrap();
+    }
+    assert!(q.is_empty());
+    assert_eq!(q.try_get(), None);
+    assert_eq!(q.get_timeout(MS), None);
+    assert_eq!(q.put_timeout(7, MS), Ok(()));
+    assert_eq!(q.get_timeout(MS), Some(7));
+}
+
+#[test]
+fn queue_getters_are_served_in_arrival_order() {
+    let q = Queue::new();
+    let got: Log<(u32, u32)> = log();
+    let gs: Vec<_> = (0..4)
+        .map(|i| {
+            let (q, got) = (q.clone(), got.clone());
+            green::spawn(move || {
+                let v = q.get();
+                got.borrow_mut().push((i, v));
+            })
+        })
+        .collect();
+    settle();
+    for v in 10..14 {
+        q.put(v);
+    }
+    green::joinall(gs);
+    assert_eq!(*got.borrow(), [(0, 10), (1, 11), (2, 12), (3, 13)]);
+}
+
+#[test]
+fn queue_put_timeout_gives_the_item_back() {
+    let q = Queue::bounded(1);
+    q.put("a");
+    assert_eq!(q.put_timeout("b", MS * 2), Err("b"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.get(), "a");
+}
+
+#[test]
+fn bounded_zero_queue_is_a_rendezvous() {
+    let q = Queue::bounded(0);
+    assert_eq!(q.try_put(1), Err(1));
+    let p = {
+        let q = q.clone();
+        green::spawn(move || q.put(5))
+    };
+    settle();
+    assert!(!p.is_finished(), "put waits for a getter");
+    assert_eq!(q.len(), 0);
+    assert_eq!(q.get(), 5);
+    p.join().unwrap();
+}
+
+// ---- Channel ----
+
+#[test]
+fn channel_put_waits_for_a_getter() {
+    let ch = Channel::new();
+    assert_eq!(ch.try_put("0"), Err("0"));
+    assert_eq!(ch.try_get(), None);
+    let delivered = Rc::new(Cell::new(false));
+    let p = {
+        let (ch, delivered) = (ch.clone(), delivered.clone());
+        green::spawn(move || {
+            ch.put("x");
+            delivered.set(true);
+        })
+    };
+    settle();
+    assert!(!delivered.get());
+    assert_eq!(ch.balance(), 1);
+    assert_eq!(ch.get(), "x");
+    p.join().unwrap();
+    assert!(delivered.get());
+    // A getter waiting makes try_put succeed.
+    let g = {
+        let ch = ch.clone();
+        green::spawn(move || ch.get())
+    };
+    settle();
+    assert_eq!(ch.balance(), -1);
+    assert_eq!(ch.try_put("y"), Ok(()));
+    assert_eq!(g.join().unwrap(), "y");
+    assert_eq!(ch.put_timeout("z", MS), Err("z"));
+    assert_eq!(ch.get_timeout(MS), None);
+}
+
+// ---- Semaphore ----
+
+#[test]
+fn semaphore_serves_waiters_fifo_and_bounds_release() {
+    let sem = Semaphore::new(1);
+    let held = sem.acquire();
+    assert_eq!(sem.available_permits(), 0);
+    let order: Log<u32> = log();
+    let gs: Vec<_> = (0..3)
+        .map(|i| {
+            let (sem, order) = (sem.clone(), order.clone());
+            green::spawn(move || {
+                let _p = sem.acquire();
+                order.borrow_mut().push(i);
+                green::yield_now();
+            })
+        })
+        .collect();
+    settle();
+    assert_eq!(sem.waiters(), 3);
+    drop(held);
+    // A latecomer does not barge in ahead of the waiters.
+    assert!(sem.try_acquire().is_none());
+    green::joinall(gs);
+    assert_eq!(*order.borrow(), [0, 1, 2]);
+    assert_eq!(sem.available_permits(), 1);
+    assert_eq!(sem.release(), Err(ReleaseError));
+    sem.acquire().forget();
+    assert_eq!(sem.available_permits(), 0);
+    sem.release().unwrap();
+    assert_eq!(sem.available_permits(), 1);
+    let p = sem.acquire();
+    assert!(sem.acquire_timeout(MS * 2).is_none());
+    drop(p);
+    assert!(sem.acquire_timeout(MS).is_some());
+}
+
+// ---- Mutex ----
+
+#[test]
+fn mutex_is_fair_and_held_across_blocking_calls() {
+    let m = Rc::new(Mutex::new(Vec::new()));
+    let guard = m.lock();
+    let gs: Vec<_> = (0..3)
+        .map(|i| {
+            let m = m.clone();
+            green::spawn(move || {
+                let mut g = m.lock();
+                g.push(i);
+                green::sleep(MS);
+                g.push(i);
+            })
+        })
+        .collect();
+    settle();
+    drop(guard);
+    assert!(m.is_locked(), "handed straight to the first waiter");
+    assert!(m.try_lock().is_none());
+    green::joinall(gs);
+    assert_eq!(*m.lock(), [0, 0, 1, 1, 2, 2]);
+    assert!(!m.is_locked());
+    let g = m.lock();
+    assert!(m.lock_timeout(MS).is_none());
+    drop(g);
+    assert!(m.lock_timeout(MS).is_some());
+}
+
+#[test]
+fn mutex_holder_killed_releases_the_lock() {
+    let m = Rc::new(Mutex::new(0));
+    let holder = {
+        let m = m.clone();
+        green::spawn(move || {
+            let mut g = m.lock();
+            *g += 1;
+            green::sleep(Duration::from_secs(30));
+        })
+    };
+    settle();
+    assert!(m.is_locked());
+    holder.kill();
+    assert!(!m.is_locked());
+    assert_eq!(*m.lock(), 1);
+    let mut m = Rc::try_unwrap(m).ok().unwrap();
+    *m.get_mut() += 1;
+    assert_eq!(m.into_inner(), 2);
+}
+
+// ---- interruption keeps every primitive consistent ----
+
+/// Spawns `n` greenlets that each run `f(i)` and log what it returned.
+fn spawn_waiters<T: 'static>(
+    n: u32,
+    log: &Log<(u32, T)>,
+    f: impl Fn(u32) -> T + Clone + 'static,
+) -> Vec<Greenlet<()>> {
+    (0..n)
+        .map(|i| {
+            let (log, f) = (log.clone(), f.clone());
+            green::spawn(move || {
+                let v = f(i);
+                log.borrow_mut().push((i, v));
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn interrupted_queue_getters_leave_no_trace() {
+    let q: Queue<u32> = Queue::new();
+    let got = log();
+    let qq = q.clone();
+    let gs = spawn_waiters(4, &got, move |i| {
+        if i == 1 {
+            // This one times out while waiting.
+            green::with_timeout(MS * 2, || qq.get()).unwrap_or(u32::MAX)
+        } else {
+            qq.get()
+        }
+    });
+    settle();
+    green::sleep(MS * 5); // getter 1 times out
+    gs[2].kill(); // getter 2 is killed while waiting
+    for v in [100, 101] {
+        q.put(v);
+    }
+    let results = green::joinall(gs);
+    assert!(matches!(results[2], Err(GreenletError::Killed)));
+    // Items went to the remaining getters in their arrival order.
+    assert_eq!(*got.borrow(), [(1, u32::MAX), (0, 100), (3, 101)]);
+    assert!(q.is_empty());
+}
+
+#[test]
+fn interrupted_queue_putters_leave_no_trace() {
+    let q = Queue::bounded(1);
+    q.put(0);
+    let done = log();
+    let qq = q.clone();
+    let gs = spawn_waiters(4, &done, move |i| qq.put(i + 1));
+    settle();
+    gs[1].kill();
+    let timed_out = {
+        let q = q.clone();
+        green::spawn(move || green::with_timeout(MS, || q.put(99)))
+    };
+    assert!(timed_out.join().unwrap().is_err());
+    let got: Vec<u32> = (0..4).map(|_| q.get()).collect();
+    // The killed putter's item (2) and the timed-out one (99) never arrive.
+    assert_eq!(got, [0, 1, 3, 4]);
+    assert!(q.is_empty());
+    green::joinall(gs);
+}
+
+#[test]
+fn a_getter_served_just_before_its_kill_keeps_the_item() {
+    let q = Queue::new();
+    let seen = log();
+    let g = {
+        let (q, seen) = (q.clone(), seen.clone());
+        green::spawn(move || {
+            let v: u32 = q.get();
+            seen.borrow_mut().push(v);
+            green::sleep(Duration::from_secs(30)); // the kill lands here
+        })
+    };
+    settle();
+    q.put(7); // served...
+    g.kill(); // ...and killed before it runs again
+    assert_eq!(*seen.borrow(), [7], "the item handed over is not lost");
+    assert!(q.is_empty());
+}
+
+#[test]
+fn interrupted_channel_waiters_leave_no_trace() {
+    let ch = Channel::new();
+    let got = log();
+    let c = ch.clone();
+    let gs = spawn_waiters(3, &got, move |_| c.get());
+    settle();
+    gs[0].kill();
+    ch.put("a");
+    ch.put("b");
+    green::joinall(gs);
+    assert_eq!(*got.borrow(), [(1, "a"), (2, "b")]);
+    assert_eq!(ch.balance(), 0);
+    let c = ch.clone();
+    let putter = green::spawn(move || green::with_timeout(MS, || c.put("lost")));
+    assert!(putter.join().unwrap().is_err());
+    assert_eq!(ch.balance(), 0);
+    assert_eq!(ch.try_get(), None);
+}
+
+#[test]
+fn interrupted_semaphore_and_mutex_waiters_leave_no_trace() {
+    let sem = Semaphore::new(1);
+    let held = sem.acquire();
+    let order = log();
+    let s = sem.clone();
+    let gs = spawn_waiters(3, &order, move |_| {
+        let _p = s.acquire();
+        green::yield_now();
+    });
+    settle();
+    gs[1].kill();
+    assert_eq!(sem.waiters(), 2);
+    drop(held);
+    green::joinall(gs);
+    assert_eq!(order.borrow().iter().map(|x| x.0).collect::<Vec<_>>(), [0, 2]);
+    assert_eq!(sem.available_permits(), 1, "no permit lost or duplicated");
+
+    let m = Rc::new(Mutex::new(()));
+    let held = m.lock();
+    let order = log();
+    let mm = m.clone();
+    let gs = spawn_waiters(3, &order, move |i| {
+        if i == 0 {
+            green::with_timeout(MS, || drop(mm.lock())).is_ok()
+        } else {
+            drop(mm.lock());
+            true
+        }
+    });
+    green::sleep(MS * 5);
+    drop(held);
+    green::joinall(gs);
+    assert_eq!(*order.borrow(), [(0, false), (1, true), (2, true)]);
+    assert!(!m.is_locked());
+}
+
+// ---- scale and randomized interleavings ----
+
+#[test]
+fn a_thousand_producers_and_consumers_deliver_every_item_once() {
+    const N: u32 = 1000;
+    const PER: u32 = 10;
+    let q = Queue::bounded(16);
+    let seen = Rc::new(RefCell::new(HashSet::new()));
+    let producers: Vec<_> = (0..N)
+        .map(|p| {
+            let q = q.clone();
+            green::spawn(move || {
+                for k in 0..PER {
+                    q.put(p * PER + k);
+                    if k % 3 == 0 {
+                        green::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..N)
+        .map(|_| {
+            let (q, seen) = (q.clone(), seen.clone());
+            green::spawn(move || {
+                for _ in 0..PER {
+                    let v = q.get();
+                    assert!(seen.borrow_mut().insert(v), "item {v} delivered twice");
+                }
+            })
+        })
+        .collect();
+    for r in green::joinall(producers).into_iter().chain(green::joinall(consumers)) {
+        r.unwrap();
+    }
+    assert_eq!(seen.borrow().len(), (N * PER) as usize);
+    assert!(q.is_empty());
+}
+
+/// xorshift64*: a small, seeded, reproducible generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Greenlets put and get over a bounded queue with random yields and
+/// random kills; every item is delivered at most once, none that a
+/// completed put queued is lost, and the queue ends consistent.
+fn random_interleaving(seed: u64) {
+    let rng = Rc::new(RefCell::new(Rng(seed)));
+    let q = Queue::bounded(1 + rng.borrow_mut().below(4) as usize);
+    let queued: Rc<RefCell<HashSet<u64>>> = Rc::default();
+    let taken: Rc<RefCell<HashSet<u64>>> = Rc::default();
+    let mut gs = Vec::new();
+    for g in 0..40u64 {
+        let (q, rng, queued, taken) = (q.clone(), rng.clone(), queued.clone(), taken.clone());
+        let producer = g % 2 == 0;
+        gs.push(green::spawn(move || {
+            for k in 0..20u64 {
+                if producer {
+                    let item = g * 1000 + k;
+                    q.put(item);
+                    queued.borrow_mut().insert(item);
+                } else {
+                    let item = q.get();
+                    assert!(taken.borrow_mut().insert(item), "seed {seed}: {item} taken twice");
+                }
+                let pause = rng.borrow_mut().below(3);
+                for _ in 0..pause {
+                    green::yield_now();
+                }
+            }
+        }));
+    }
+    for _ in 0..200 {
+        let n = rng.borrow_mut().below(3);
+        for _ in 0..n {
+            green::yield_now();
+        }
+        if rng.borrow_mut().below(10) == 0 {
+            let victim = rng.borrow_mut().below(gs.len() as u64) as usize;
+            gs[victim].kill();
+        }
+    }
+    // Consumers still running would wait forever for killed producers:
+    // stop everyone, then check what is left in the queue.
+    for g in &gs {
+        g.kill();
+    }
+    while let Some(item) = q.try_get() {
+        assert!(taken.borrow_mut().insert(item), "seed {seed}: {item} both taken and still queued");
+    }
+    // Every completed put is accounted for; nothing appears that no put
+    // brought (a killed put's item may or may not have gone in).
+    let queued = queued.borrow();
+    let taken = taken.borrow();
+    assert!(
+        queued.is_subset(&taken),
+        "seed {seed}: lost {:?}",
+        queued.difference(&taken).collect::<Vec<_>>()
+    );
+    for item in taken.iter() {
+        assert!(item % 1000 < 20 && (item / 1000) % 2 == 0, "seed {seed}: bogus {item}");
+    }
+}
+
+#[test]
+fn no_lost_or_duplicated_item_under_random_interleavings() {
+    for seed in 1..=50 {
+        random_interleaving(seed * 0x9E37_79B9);
+    }
+}
