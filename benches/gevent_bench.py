@@ -5,6 +5,7 @@ import sys
 import time
 
 import gevent
+from gevent.queue import Channel, Queue
 
 
 def yield_roundtrip(n):
@@ -20,6 +21,24 @@ def spawn_join(n):
     t0 = time.perf_counter_ns()
     for _ in range(n):
         gevent.spawn(lambda: None).join()
+    return (time.perf_counter_ns() - t0) / n
+
+
+def ping_pong(n, make):
+    ping, pong = make(), make()
+
+    def echo():
+        for _ in range(n):
+            pong.put(ping.get())
+
+    def player():
+        for i in range(n):
+            ping.put(i)
+            assert pong.get() == i
+
+    gs = [gevent.spawn(echo), gevent.spawn(player)]
+    t0 = time.perf_counter_ns()
+    gevent.joinall(gs, raise_error=True)
     return (time.perf_counter_ns() - t0) / n
 
 
@@ -43,5 +62,7 @@ if __name__ == "__main__":
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     print("yield", yield_roundtrip(int(200_000 * scale)))
     print("spawn_join", spawn_join(int(100_000 * scale)))
+    print("queue", ping_pong(int(100_000 * scale), Queue))
+    print("channel", ping_pong(int(100_000 * scale), Channel))
     ns, bytes_per = parked(int(100_000 * scale))
     print("parked", ns, bytes_per)

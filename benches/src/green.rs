@@ -9,11 +9,14 @@
 //! - `spawn_join`: spawn and join a no-op greenlet; time each, over 1M.
 //! - `parked`: 1M greenlets parked at once in a long `sleep`, then all
 //!   killed; total time per greenlet, and RSS growth per parked greenlet.
+//! - `queue`, `channel`: one item bounced between two greenlets over two
+//!   `sync::Queue`s (or two `sync::Channel`s); time per round trip.
 //!
 //! gevent runs the same workloads at a tenth of the size (it is slower and
 //! its per-greenlet memory does not depend on the count).
 
 use libev::green;
+use libev::green::sync::{Channel, Queue};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,29 @@ fn spawn_join(n: u64) -> f64 {
     for _ in 0..n {
         green::spawn(|| ()).join().unwrap();
     }
+    t0.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Ping-pong of one item over a pair of queues (`put`/`get` of `q`).
+fn ping_pong<Q: Clone + 'static>(n: u64, new: fn() -> Q, put: fn(&Q, u64), get: fn(&Q) -> u64) -> f64 {
+    let (ping, pong) = (new(), new());
+    let echo = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        green::spawn(move || {
+            for _ in 0..n {
+                put(&pong, get(&ping));
+            }
+        })
+    };
+    let player = green::spawn(move || {
+        for i in 0..n {
+            put(&ping, i);
+            assert_eq!(get(&pong), i);
+        }
+    });
+    let t0 = Instant::now();
+    player.join().unwrap();
+    echo.join().unwrap();
     t0.elapsed().as_nanos() as f64 / n as f64
 }
 
@@ -107,6 +133,14 @@ fn main() {
     }
     if want("spawn_join") {
         show("spawn+join", spawn_join(1_000_000 / div), "ns", pyval("spawn_join", 0));
+    }
+    if want("queue") {
+        let ns = ping_pong(1_000_000 / div, Queue::new, |q, v| q.put(v), |q| q.get());
+        show("Queue round trip", ns, "ns", pyval("queue", 0));
+    }
+    if want("channel") {
+        let ns = ping_pong(1_000_000 / div, Channel::new, |c, v| c.put(v), |c| c.get());
+        show("Channel round trip", ns, "ns", pyval("channel", 0));
     }
     if !want("parked") {
         return;
