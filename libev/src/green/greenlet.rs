@@ -1,8 +1,8 @@
 //! [`Greenlet`]: spawning, joining and killing green threads.
 
 use super::hub::with_hub;
-use super::task::{Interrupt, KillSignal, State, Task};
-use super::wait::{Waiter, wait_on};
+use super::task::{Interrupt, KillSignal, State, Task, Wake};
+use super::wait::park_until;
 use crate::PanicPayload;
 use crate::event_loop::panic_message;
 use std::cell::{Cell, RefCell};
@@ -55,7 +55,12 @@ impl fmt::Display for GreenletError {
 
 impl std::error::Error for GreenletError {}
 
-type Slot<T> = Rc<RefCell<Option<Result<T, GreenletError>>>>;
+/// What a greenlet and its handle share: one allocation per greenlet.
+struct Slot<T> {
+    result: RefCell<Option<Result<T, GreenletError>>>,
+    /// Set when the handle goes without `join`: a later panic is reported.
+    detached: Cell<bool>,
+}
 
 type PanicHandler = Box<dyn FnMut(&PanicReport<'_>)>;
 
@@ -124,9 +129,7 @@ fn report_unjoined(task: &Task, payload: &PanicPayload, from_link: bool) {
 /// ```
 pub struct Greenlet<T> {
     task: Rc<Task>,
-    result: Slot<T>,
-    /// Set when the handle goes without `join`: a later panic is reported.
-    detached: Rc<Cell<bool>>,
+    slot: Rc<Slot<T>>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -165,10 +168,8 @@ impl Builder {
     /// Spawns `f` on a new greenlet of this thread; it runs once the
     /// current greenlet blocks or yields. Fails if no stack can be mapped.
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
-        let result: Slot<T> = Rc::new(RefCell::new(None));
-        let slot = result.clone();
-        let detached = Rc::new(Cell::new(false));
-        let gone = detached.clone();
+        let slot = Rc::new(Slot { result: RefCell::new(None), detached: Cell::new(false) });
+        let shared = slot.clone();
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
             let id = hub.next_id();
@@ -184,14 +185,16 @@ impl Builder {
                 });
                 let me = with_hub(|h| h.current());
                 match r {
-                    Err(GreenletError::Panicked(p)) if gone.get() => report_unjoined(&me, &p, false),
-                    r => *slot.borrow_mut() = Some(r),
+                    Err(GreenletError::Panicked(p)) if shared.detached.get() => {
+                        report_unjoined(&me, &p, false)
+                    }
+                    r => *shared.result.borrow_mut() = Some(r),
                 }
                 finish(&me);
             };
             let task = Task::new(id, self.name, stack, self.stack_size, body);
             hub.schedule(task.clone());
-            Ok(Greenlet { task, result, detached, _not_send: PhantomData })
+            Ok(Greenlet { task, slot, _not_send: PhantomData })
         })
     }
 }
@@ -200,9 +203,11 @@ impl Builder {
 /// panics is reported as an unjoined panic is; the others still run.
 fn finish(task: &Task) {
     task.state.set(State::Done);
-    for joiner in task.joiners.take_all() {
-        joiner.fill(());
-    }
+    with_hub(|hub| {
+        for joiner in task.joiners.take_all() {
+            hub.wake(&joiner, Wake::Normal);
+        }
+    });
     let links = std::mem::take(&mut *task.links.borrow_mut());
     for link in links {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
@@ -217,9 +222,19 @@ pub(crate) fn wait_done(task: &Rc<Task>) {
         return;
     }
     assert!(!Rc::ptr_eq(&with_hub(|h| h.current()), task), "a greenlet cannot join itself");
-    let w = Waiter::new();
-    task.joiners.push(w.clone());
-    wait_on(&task.joiners, &w, None, &format_args!("join of greenlet {}", task.id));
+    let me = with_hub(|h| h.current());
+    task.joiners.push(me.clone());
+    struct Leave<'a>(&'a Task, &'a Rc<Task>);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            // An interrupted join: stop being woken by this task's end.
+            if self.0.state.get() != State::Done {
+                self.0.joiners.remove(self.1);
+            }
+        }
+    }
+    let _leave = Leave(task, &me);
+    park_until(None, &format_args!("join of greenlet {}", task.id), || task.state.get() == State::Done);
 }
 
 /// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended.
@@ -291,7 +306,7 @@ impl<T> Greenlet<T> {
     pub fn join(self) -> Result<T, GreenletError> {
         wait_done(&self.task);
         // Only a greenlet killed before it started ends without a result.
-        self.result.borrow_mut().take().unwrap_or(Err(GreenletError::Killed))
+        self.slot.result.borrow_mut().take().unwrap_or(Err(GreenletError::Killed))
     }
 
     /// Whether the greenlet has ended.
@@ -337,9 +352,9 @@ impl<T> Greenlet<T> {
 
 impl<T> Drop for Greenlet<T> {
     fn drop(&mut self) {
-        self.detached.set(true);
+        self.slot.detached.set(true);
         // Ended in a panic that `join` never collected.
-        if let Some(Err(GreenletError::Panicked(p))) = self.result.borrow_mut().take() {
+        if let Some(Err(GreenletError::Panicked(p))) = self.slot.result.borrow_mut().take() {
             report_unjoined(&self.task, &p, false);
         }
     }

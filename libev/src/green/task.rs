@@ -2,7 +2,6 @@
 //! coroutine, state and pending interrupts.
 
 use super::stack::SlabStack;
-use super::wait::WaitList;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
 use std::panic;
@@ -50,6 +49,44 @@ impl Drop for Task {
     }
 }
 
+/// The greenlets waiting for a task to end. The first is kept inline:
+/// most greenlets have at most one joiner, and spawn + join is hot.
+#[derive(Default)]
+pub(crate) struct Joiners {
+    first: RefCell<Option<Rc<Task>>>,
+    more: RefCell<Vec<Rc<Task>>>,
+}
+
+impl Joiners {
+    pub(crate) fn push(&self, t: Rc<Task>) {
+        let mut first = self.first.borrow_mut();
+        if first.is_none() {
+            *first = Some(t);
+        } else {
+            self.more.borrow_mut().push(t);
+        }
+    }
+
+    /// Takes `t` out (a join that was interrupted).
+    pub(crate) fn remove(&self, t: &Rc<Task>) {
+        let mut first = self.first.borrow_mut();
+        if first.as_ref().is_some_and(|f| Rc::ptr_eq(f, t)) {
+            *first = None;
+        } else {
+            let mut more = self.more.borrow_mut();
+            if let Some(i) = more.iter().position(|m| Rc::ptr_eq(m, t)) {
+                more.remove(i);
+            }
+        }
+    }
+
+    /// Every joiner, taken out.
+    pub(crate) fn take_all(&self) -> impl Iterator<Item = Rc<Task>> {
+        let first = self.first.borrow_mut().take();
+        first.into_iter().chain(std::mem::take(&mut *self.more.borrow_mut()))
+    }
+}
+
 /// The private panic payload a kill unwinds with (`resume_unwind`, so no
 /// panic message is printed). Timeouts unwind with the public
 /// [`Elapsed`](super::Elapsed), which carries the expired scope's id.
@@ -66,8 +103,8 @@ pub(crate) struct Task {
     /// Valid while the coroutine runs: where `suspend` goes.
     yielder: Cell<*const Yielder<(), ()>>,
     pub(crate) stack_size: usize,
-    /// Greenlets in `join` (or a group's join), served when it ends.
-    pub(crate) joiners: WaitList<()>,
+    /// Greenlets in `join` (or a group's join), woken when it ends.
+    pub(crate) joiners: Joiners,
     /// User callbacks run when the greenlet ends.
     pub(crate) links: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
@@ -87,7 +124,7 @@ impl Task {
             co: RefCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             stack_size,
-            joiners: WaitList::default(),
+            joiners: Joiners::default(),
             links: RefCell::new(Vec::new()),
         }
     }
