@@ -605,3 +605,37 @@ fn no_lost_or_duplicated_item_under_random_interleavings() {
         random_interleaving(seed * 0x9E37_79B9);
     }
 }
+
+#[test]
+fn interrupted_event_and_async_result_waiters_leave_no_trace() {
+    let ev = Event::new();
+    let woke = log();
+    let e = ev.clone();
+    let gs = spawn_waiters(4, &woke, move |i| match i {
+        1 => e.wait_timeout(MS),
+        2 => green::with_timeout(MS, || e.wait()).is_ok(),
+        _ => {
+            e.wait();
+            true
+        }
+    });
+    settle();
+    green::sleep(MS * 5); // 1 and 2 give up
+    gs[3].kill();
+    ev.set();
+    let results = green::joinall(gs);
+    assert!(matches!(results[3], Err(GreenletError::Killed)));
+    assert_eq!(*woke.borrow(), [(1, false), (2, false), (0, true)]);
+    assert_eq!(format!("{ev:?}"), "Event { is_set: true, waiters: 0 }");
+
+    let ar: AsyncResult<u8, ()> = AsyncResult::new();
+    let got = log();
+    let a = ar.clone();
+    let gs = spawn_waiters(3, &got, move |i| if i == 0 { a.get_timeout(MS) } else { Some(a.get()) });
+    settle();
+    green::sleep(MS * 5);
+    gs[1].kill();
+    ar.set(9).unwrap();
+    green::joinall(gs);
+    assert_eq!(*got.borrow(), [(0, None), (2, Some(Ok(9)))]);
+}
