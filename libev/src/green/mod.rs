@@ -6,6 +6,10 @@
 //! is the root greenlet: `join`, `sleep` and the other blocking calls work
 //! from `main` too, running the hub until they are woken.
 //!
+//! [`net`] has green sockets (std's `TcpStream` and friends, parking only
+//! the calling greenlet); [`server`] has gevent's `StreamServer` and
+//! `DatagramServer` on them.
+//!
 //! ```
 //! use libev::green;
 //! use std::time::Duration;
@@ -18,7 +22,9 @@
 mod blocking;
 mod greenlet;
 mod hub;
+pub mod net;
 pub mod pool;
+pub mod server;
 mod stack;
 pub mod sync;
 mod task;

@@ -1,0 +1,190 @@
+//! Green sockets: `std::net` and `std::os::unix::net` for greenlets.
+//!
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
+//! [`UnixStream`] and [`UnixDatagram`] have std's methods, with std's
+//! names, arguments and results, so swapping the `use` line is all it
+//! takes to move blocking code onto green threads. An operation that
+//! would block parks only the calling greenlet; the others keep running.
+//! They implement [`Read`](std::io::Read) and [`Write`](std::io::Write)
+//! (for `&T` too), so any library written against those traits runs on
+//! green threads unchanged: this is this crate's form of gevent's monkey
+//! patching.
+//!
+//! ```
+//! use libev::green::{self, net::{TcpListener, TcpStream}};
+//! use std::io::{Read, Write};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = green::spawn(move || -> std::io::Result<()> {
+//!     let (mut conn, _peer) = listener.accept()?;
+//!     let mut buf = [0; 5];
+//!     conn.read_exact(&mut buf)?;
+//!     conn.write_all(&buf)
+//! });
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"hello")?;
+//! let mut echo = [0; 5];
+//! client.read_exact(&mut echo)?;
+//! assert_eq!(&echo, b"hello");
+//! server.join().unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # How waiting works
+//!
+//! Every socket is in non-blocking mode. Each operation is tried at once;
+//! only when the OS says `WouldBlock` does the greenlet wait, on an io
+//! watcher of its hub's loop, and then it tries again. So waits take part
+//! in [`with_timeout`](super::with_timeout), [`Timeout`](super::Timeout)
+//! and [`kill`](super::Greenlet::kill): the greenlet unwinds from the wait,
+//! and the socket stays usable.
+//!
+//! # Where green sockets differ from std's
+//!
+//! - **One waiter per direction.** Two greenlets waiting to read from the
+//!   same socket (say through an `Rc<TcpStream>`), or two waiting to
+//!   write, would steal each other's wake-ups; the second gets an
+//!   [`io::Error`] of kind
+//!   [`ResourceBusy`](std::io::ErrorKind::ResourceBusy) instead (gevent's
+//!   ConcurrentObjectUseError). One reader and one writer at a time are
+//!   fine.
+//! - **Shutdown wakes waiters.** `shutdown` wakes the greenlets waiting on
+//!   the directions it shuts, on the same handle, and they see what the OS
+//!   reports (end of file, `BrokenPipe`). Waiters on a
+//!   [`try_clone`](TcpStream::try_clone)d handle are woken by the OS.
+//! - **Timeouts** (`set_read_timeout`, `set_write_timeout`) bound a whole
+//!   call and end it with [`TimedOut`](std::io::ErrorKind::TimedOut) (std
+//!   on Unix reports `WouldBlock`). They are kept per handle: a
+//!   `try_clone` copies them, where std's clones share the socket's.
+//! - **`set_nonblocking(true)`** makes operations return `WouldBlock`
+//!   instead of parking the greenlet; it is a flag of the handle (the fd is
+//!   always non-blocking underneath).
+//! - **Name resolution** (`connect("example.com:80")`, any
+//!   [`ToSocketAddrs`] input that may need DNS) runs on the
+//!   [blocking thread pool](super::spawn_blocking), parking only the
+//!   calling greenlet, so the input must be `Send`. Inputs that already
+//!   are addresses ([`SocketAddr`], `(IpAddr, u16)`, ...) are used in place.
+//! - **Threads.** A green socket belongs to the thread that made it and is
+//!   not `Send`. To hand one to another thread, convert it to the std type
+//!   (`std::net::TcpStream::from(stream)`), send that, and convert it back
+//!   there. Conversions from std set the fd non-blocking; conversions to
+//!   std leave it non-blocking (other handles of the socket may still be
+//!   green): call std's `set_nonblocking(false)` if the std side should
+//!   block.
+//! - **Listen backlog.** Green listeners listen with a backlog of 1024
+//!   (std uses 128; the kernel caps it at `net.core.somaxconn`).
+//!
+//! Green sockets must not be used inside raw libev watcher callbacks (on
+//! the hub), where no greenlet can wait: that panics, as every blocking
+//! green call there does.
+
+mod source;
+mod sys;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
+
+/// Re-exported from std, for `use libev::green::net::*` in place of
+/// `use std::net::*`.
+pub use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs,
+};
+
+pub(crate) use source::{Interest, Source};
+
+use std::any::type_name;
+use std::io;
+
+/// Whether `A` is one of std's address types, whose `to_socket_addrs`
+/// never does name resolution, so it can run on the hub. Only an
+/// optimisation: a type not recognised here is resolved on the blocking
+/// pool, which gives the same result.
+fn is_plain_address<A>() -> bool {
+    let name = type_name::<A>();
+    name == type_name::<SocketAddr>()
+        || name == type_name::<&SocketAddr>()
+        || name == type_name::<SocketAddrV4>()
+        || name == type_name::<SocketAddrV6>()
+        || name == type_name::<(IpAddr, u16)>()
+        || name == type_name::<(Ipv4Addr, u16)>()
+        || name == type_name::<(Ipv6Addr, u16)>()
+        || name == type_name::<&[SocketAddr]>()
+}
+
+/// Every address `addr` stands for, resolved off the hub when that may
+/// need the network.
+pub(crate) fn resolve<A: ToSocketAddrs + Send>(addr: A) -> io::Result<Vec<SocketAddr>> {
+    if is_plain_address::<A>() {
+        return addr.to_socket_addrs().map(Iterator::collect);
+    }
+    super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(Iterator::collect))
+}
+
+/// The first address `addr` stands for (what std's `send_to` uses).
+pub(crate) fn resolve_first<A: ToSocketAddrs + Send>(addr: A) -> io::Result<SocketAddr> {
+    let first = if is_plain_address::<A>() {
+        addr.to_socket_addrs()?.next()
+    } else {
+        super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?
+    };
+    first.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
+}
+
+/// Runs `f` on each address `addr` resolves to until one succeeds, like
+/// std's `connect` and `bind`; the last error otherwise.
+pub(crate) fn each_addr<A: ToSocketAddrs + Send, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in resolve(addr)? {
+        match f(&a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_address_types_skip_the_blocking_pool() {
+        assert!(is_plain_address::<SocketAddr>());
+        assert!(is_plain_address::<&SocketAddr>());
+        assert!(is_plain_address::<SocketAddrV4>());
+        assert!(is_plain_address::<(IpAddr, u16)>());
+        assert!(is_plain_address::<&[SocketAddr]>());
+        assert!(!is_plain_address::<&str>());
+        assert!(!is_plain_address::<String>());
+        assert!(!is_plain_address::<(&str, u16)>());
+    }
+
+    #[test]
+    fn resolution_gives_every_address_or_an_error() {
+        let a: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        assert_eq!(resolve(a).unwrap(), [a]);
+        assert_eq!(resolve("127.0.0.1:7").unwrap(), [a]);
+        assert_eq!(resolve_first([a, a].as_slice()).unwrap(), a);
+        let none: &[SocketAddr] = &[];
+        assert_eq!(resolve_first(none).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let err = each_addr(none, |_| Ok(())).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        // The last address's error is the one reported.
+        let mut tried = Vec::new();
+        let err = each_addr([a, a].as_slice(), |x| -> io::Result<()> {
+            tried.push(*x);
+            Err(io::Error::other(format!("attempt {}", tried.len())))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "attempt 2");
+    }
+}

@@ -1,0 +1,502 @@
+//! [`TcpListener`] and [`TcpStream`].
+
+use super::{Interest, Source, each_addr, resolve, sys};
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Makes a std socket non-blocking for a green handle.
+///
+/// # Panics
+///
+/// If the OS refuses, which it does only for an fd that is not open.
+fn make_nonblocking(result: io::Result<()>) {
+    if let Err(e) = result {
+        panic!("libev::green::net: cannot make the socket non-blocking: {e}");
+    }
+}
+
+/// A TCP server socket whose [`accept`](TcpListener::accept) parks only
+/// the calling greenlet (std's [`std::net::TcpListener`] on green threads).
+///
+/// ```
+/// use libev::green::{self, net::{TcpListener, TcpStream}};
+/// use std::io::{Read, Write};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let clients: Vec<_> = (0..3u8)
+///     .map(|i| green::spawn(move || TcpStream::connect(addr)?.write_all(&[i])))
+///     .collect();
+/// let mut seen = Vec::new();
+/// for stream in listener.incoming().take(3) {
+///     let mut byte = [0];
+///     stream?.read_exact(&mut byte)?;
+///     seen.push(byte[0]);
+/// }
+/// seen.sort();
+/// assert_eq!(seen, [0, 1, 2]);
+/// for c in green::joinall(clients) {
+///     c.unwrap()?;
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpListener {
+    // Declared first: the watchers go before the fd closes.
+    source: Source,
+    sock: net::TcpListener,
+}
+
+impl TcpListener {
+    /// Binds to `addr` and listens, like std's
+    /// [`bind`](std::net::TcpListener::bind): each address `addr` resolves
+    /// to is tried in turn. Names are resolved on the blocking pool.
+    pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
+        let sock = net::TcpListener::bind(&resolve(addr)?[..])?;
+        sys::relisten(sock.as_raw_fd())?;
+        sock.set_nonblocking(true)?;
+        Ok(TcpListener::from_nonblocking(sock))
+    }
+
+    fn from_nonblocking(sock: net::TcpListener) -> TcpListener {
+        TcpListener { source: Source::new(sock.as_raw_fd()), sock }
+    }
+
+    /// Waits for a connection (parking only this greenlet) and returns it
+    /// with the peer's address. The new stream has default settings (no
+    /// timeouts, blocking from the greenlet's point of view).
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        self.source.do_io(Interest::Read, || self.accept_now())
+    }
+
+    /// One accept attempt, without waiting.
+    pub(crate) fn accept_now(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, peer) = sys::accept(self.sock.as_raw_fd())?;
+        Ok((TcpStream::from_nonblocking(net::TcpStream::from(fd)), peer))
+    }
+
+    /// The listener's waiting side (for the server's accept loop).
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// An iterator over incoming connections, like std's
+    /// [`incoming`](std::net::TcpListener::incoming): it never returns
+    /// `None`.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// Another handle to the same socket (see the [module
+    /// docs](super#where-green-sockets-differ-from-stds) for what clones share).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        let sock = self.sock.try_clone()?;
+        Ok(TcpListener { source: self.source.clone_for(sock.as_raw_fd()), sock })
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.ttl()
+    }
+
+    /// Reads and clears the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// With `true`, [`accept`](TcpListener::accept) returns
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking the
+    /// greenlet when no connection is waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.source.set_nonblocking(nonblocking);
+        Ok(())
+    }
+}
+
+/// Iterator over a [`TcpListener`]'s connections, from
+/// [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.sock, f)
+    }
+}
+
+/// Sets the fd non-blocking.
+///
+/// # Panics
+///
+/// If the OS refuses, which it does only for an fd that is not open.
+impl From<net::TcpListener> for TcpListener {
+    fn from(sock: net::TcpListener) -> TcpListener {
+        make_nonblocking(sock.set_nonblocking(true));
+        TcpListener::from_nonblocking(sock)
+    }
+}
+
+/// The fd stays non-blocking (see the [module docs](super)).
+impl From<TcpListener> for net::TcpListener {
+    fn from(l: TcpListener) -> net::TcpListener {
+        let TcpListener { source, sock } = l;
+        drop(source);
+        sock
+    }
+}
+
+impl From<OwnedFd> for TcpListener {
+    /// Takes a listening socket; sets it non-blocking.
+    fn from(fd: OwnedFd) -> TcpListener {
+        TcpListener::from(net::TcpListener::from(fd))
+    }
+}
+
+impl From<TcpListener> for OwnedFd {
+    fn from(l: TcpListener) -> OwnedFd {
+        net::TcpListener::from(l).into()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for TcpListener {
+    fn into_raw_fd(self) -> RawFd {
+        net::TcpListener::from(self).into_raw_fd()
+    }
+}
+
+impl FromRawFd for TcpListener {
+    /// Takes ownership of a listening socket; sets it non-blocking.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an open socket that nothing else owns (as for std's
+    /// `from_raw_fd`).
+    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
+        // SAFETY: forwarded from the caller.
+        TcpListener::from(unsafe { net::TcpListener::from_raw_fd(fd) })
+    }
+}
+
+/// A TCP connection whose reads and writes park only the calling greenlet
+/// (std's [`std::net::TcpStream`] on green threads).
+///
+/// `Read` and `Write` are implemented for `&TcpStream` too, so one
+/// greenlet can read while another writes:
+///
+/// ```
+/// use libev::green::{self, net::{TcpListener, TcpStream}};
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let client = TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+///
+/// let server = Rc::new(server);
+/// let writer = {
+///     let server = server.clone();
+///     green::spawn(move || (&*server).write_all(b"ping"))
+/// };
+/// let mut buf = [0; 4];
+/// (&client).read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"ping");
+/// writer.join().unwrap()?;
+///
+/// // Timeouts end a call with TimedOut, as std's do.
+/// client.set_read_timeout(Some(std::time::Duration::from_millis(5)))?;
+/// let err = (&client).read(&mut buf).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpStream {
+    // Declared first: the watchers go before the fd closes.
+    source: Source,
+    sock: net::TcpStream,
+}
+
+impl TcpStream {
+    fn from_nonblocking(sock: net::TcpStream) -> TcpStream {
+        TcpStream { source: Source::new(sock.as_raw_fd()), sock }
+    }
+
+    /// Connects to `addr`, trying each address it resolves to in turn, as
+    /// std's [`connect`](std::net::TcpStream::connect) does; parks only
+    /// the calling greenlet, both for name resolution (on the blocking
+    /// pool) and for the handshake.
+    pub fn connect<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |a| TcpStream::connect_inner(a, None))
+    }
+
+    /// Connects to `addr`, giving up with
+    /// [`TimedOut`](io::ErrorKind::TimedOut) after `timeout` (a zero
+    /// timeout is an error, as in std).
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        TcpStream::connect_inner(addr, Some(timeout))
+    }
+
+    /// The non-blocking connect: start it, wait for writability, read the
+    /// outcome from `SO_ERROR`.
+    fn connect_inner(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let (fd, in_progress) = sys::tcp_connect(addr)?;
+        let stream = TcpStream::from_nonblocking(net::TcpStream::from(fd));
+        if in_progress {
+            if !stream.source.wait(Interest::Write, timeout)? {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            if let Some(e) = stream.sock.take_error()? {
+                return Err(e);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// Shuts down the read, write or both halves, and wakes the greenlets
+    /// waiting on this handle in those directions: they see what the OS
+    /// reports now (end of file for reads, `BrokenPipe` for writes).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)?;
+        if how != Shutdown::Write {
+            self.source.wake(Interest::Read);
+        }
+        if how != Shutdown::Read {
+            self.source.wake(Interest::Write);
+        }
+        Ok(())
+    }
+
+    /// Another handle to the same connection (the fd is duplicated).
+    /// It starts with this handle's timeouts and non-blocking flag, which
+    /// it keeps separately afterwards.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        let sock = self.sock.try_clone()?;
+        Ok(TcpStream { source: self.source.clone_for(sock.as_raw_fd()), sock })
+    }
+
+    /// Bounds every read (and `peek`) to `timeout`, after which it fails
+    /// with [`TimedOut`](io::ErrorKind::TimedOut); `None` waits for ever.
+    /// A zero duration is refused with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), as in std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Interest::Read, timeout)
+    }
+
+    /// Bounds every write as [`set_read_timeout`](TcpStream::set_read_timeout)
+    /// bounds reads.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Interest::Write, timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Interest::Read))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.timeout(Interest::Write))
+    }
+
+    /// Reads without consuming, waiting (parked) until data arrives.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.do_io(Interest::Read, || self.sock.peek(buf))
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock.set_nodelay(nodelay)
+    }
+
+    /// Reads `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.ttl()
+    }
+
+    /// Reads and clears the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// With `true`, reads and writes that cannot proceed return
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking the
+    /// greenlet (the fd itself is non-blocking either way).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.source.set_nonblocking(nonblocking);
+        Ok(())
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.do_io(Interest::Read, || (&self.sock).read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.source.do_io(Interest::Read, || (&self.sock).read_vectored(bufs))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.source.do_io(Interest::Write, || (&self.sock).write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.source.do_io(Interest::Write, || (&self.sock).write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.sock, f)
+    }
+}
+
+/// Sets the fd non-blocking.
+///
+/// # Panics
+///
+/// If the OS refuses, which it does only for an fd that is not open.
+impl From<net::TcpStream> for TcpStream {
+    fn from(sock: net::TcpStream) -> TcpStream {
+        make_nonblocking(sock.set_nonblocking(true));
+        TcpStream::from_nonblocking(sock)
+    }
+}
+
+/// The fd stays non-blocking (see the [module docs](super)).
+impl From<TcpStream> for net::TcpStream {
+    fn from(s: TcpStream) -> net::TcpStream {
+        let TcpStream { source, sock } = s;
+        drop(source);
+        sock
+    }
+}
+
+impl From<OwnedFd> for TcpStream {
+    /// Takes a connected socket; sets it non-blocking.
+    fn from(fd: OwnedFd) -> TcpStream {
+        TcpStream::from(net::TcpStream::from(fd))
+    }
+}
+
+impl From<TcpStream> for OwnedFd {
+    fn from(s: TcpStream) -> OwnedFd {
+        net::TcpStream::from(s).into()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for TcpStream {
+    fn into_raw_fd(self) -> RawFd {
+        net::TcpStream::from(self).into_raw_fd()
+    }
+}
+
+impl FromRawFd for TcpStream {
+    /// Takes ownership of a connected socket; sets it non-blocking.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an open socket that nothing else owns (as for std's
+    /// `from_raw_fd`).
+    unsafe fn from_raw_fd(fd: RawFd) -> TcpStream {
+        // SAFETY: forwarded from the caller.
+        TcpStream::from(unsafe { net::TcpStream::from_raw_fd(fd) })
+    }
+}
