@@ -1,8 +1,8 @@
 //! The examples, run as a user would: start the binary, talk to it over
 //! loopback, stop it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -63,4 +63,144 @@ fn hello_server_loop_greets_and_closes() {
         })
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
+}
+
+/// Many clients at once, each fetching `rounds` times.
+fn fetch_concurrently(addr: &str, clients: usize, rounds: usize) -> Vec<String> {
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let addr = addr.to_owned();
+            std::thread::spawn(move || (0..rounds).map(|_| fetch(&addr)).collect::<Vec<_>>())
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn hello_server_greets_and_closes() {
+    let (_server, addr) = start("hello_server");
+    for reply in fetch_concurrently(&addr, 8, 25) {
+        assert_eq!(reply, "hello world\r\n");
+    }
+}
+
+#[test]
+fn echo_server_echoes_until_the_peer_closes() {
+    let (_server, addr) = start("echo_server");
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for round in 0..50 {
+                    let msg = format!("client {i} round {round}\n");
+                    s.write_all(msg.as_bytes()).unwrap();
+                    let mut back = vec![0; msg.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg.as_bytes());
+                }
+                // A large message comes back whole, through partial writes.
+                let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+                let writer = {
+                    let mut s = s.try_clone().unwrap();
+                    let big = big.clone();
+                    std::thread::spawn(move || {
+                        s.write_all(&big).unwrap();
+                        s.shutdown(Shutdown::Write).unwrap();
+                    })
+                };
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == big, "the echo differs");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+/// Reads from `s` until `want` complete `Hello, world!` responses arrived.
+fn read_responses(s: &mut TcpStream, want: usize) -> String {
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while got.matches("Hello, world!").count() < want {
+        let n = s.read(&mut buf).unwrap();
+        assert_ne!(n, 0, "closed early after: {got:?}");
+        got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    got
+}
+
+#[test]
+fn http_hello_keeps_connections_alive() {
+    let (_server, addr) = start("http_hello");
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Several requests on one connection, one at a time.
+    for _ in 0..10 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let reply = read_responses(&mut s, 1);
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply:?}");
+        assert!(reply.contains("Content-Length: 13\r\n"), "{reply:?}");
+        assert!(reply.ends_with("\r\n\r\nHello, world!"), "{reply:?}");
+    }
+    // Pipelined, a request split across writes, one with a body.
+    s.write_all(
+        b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\nPOST /c HTTP/1.1\r\nHo",
+    )
+    .unwrap();
+    s.write_all(b"st: t\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+    let reply = read_responses(&mut s, 3);
+    assert_eq!(reply.matches("HTTP/1.1 200 OK").count(), 3, "{reply:?}");
+    // `Connection: close` is honoured.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("Connection: close\r\n") && rest.ends_with("Hello, world!"), "{rest:?}");
+    // A malformed request gets a 400 and the connection is closed.
+    let mut bad = TcpStream::connect(&addr).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    bad.write_all(b"NOT HTTP\0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    bad.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply:?}");
+}
+
+#[test]
+fn ws_echo_runs_tungstenite_on_green_sockets() {
+    use tungstenite::Message;
+    let (_server, addr) = start("ws_echo");
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(&addr).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let (mut ws, _response) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+                for round in 0..20 {
+                    let text = format!("client {i} round {round}");
+                    ws.send(Message::text(text.clone())).unwrap();
+                    assert_eq!(ws.read().unwrap(), Message::text(text));
+                }
+                let blob = vec![i as u8; 100_000];
+                ws.send(Message::binary(blob.clone())).unwrap();
+                assert_eq!(ws.read().unwrap(), Message::binary(blob));
+                ws.close(None).unwrap();
+                // Read until the server's close reply ends the session.
+                loop {
+                    match ws.read() {
+                        Ok(_) => {}
+                        Err(tungstenite::Error::ConnectionClosed) => break,
+                        Err(e) => panic!("closing: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
 }
