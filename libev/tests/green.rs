@@ -373,17 +373,29 @@ fn with_timeout_passes_on_a_guards_expiry() {
 
 #[test]
 fn a_join_that_timed_out_does_not_wake_a_later_wait() {
-    let target = green::spawn(|| green::sleep(MS * 5));
-    let id = target.id();
-    let waiter = green::spawn(move || {
-        // Gives up on the join; the target ends 5 ms later, while this
-        // greenlet sleeps 30 ms: that must not cut the sleep short.
-        assert!(green::with_timeout(MS, move || target.join()).is_err());
-        let t0 = Instant::now();
-        green::sleep(MS * 30);
-        t0.elapsed()
-    });
-    assert!(waiter.join().unwrap() >= MS * 30, "greenlet {id}'s end woke a stale joiner");
+    use libev::green::sync::Event;
+    let (release, gave_up) = (Event::new(), Event::new());
+    let target = {
+        let release = release.clone();
+        green::spawn(move || release.wait())
+    };
+    let waiter = {
+        let gave_up = gave_up.clone();
+        green::spawn(move || {
+            // The target cannot end before `release` is set: this join
+            // times out for sure.
+            assert!(green::with_timeout(MS, move || target.join()).is_err());
+            gave_up.set();
+            let t0 = Instant::now();
+            green::sleep(MS * 30);
+            t0.elapsed()
+        })
+    };
+    gave_up.wait();
+    // The target ends while the waiter sleeps: its stale join must not
+    // cut that sleep short.
+    release.set();
+    assert!(waiter.join().unwrap() >= MS * 30, "the target's end woke a stale joiner");
 }
 
 #[test]
