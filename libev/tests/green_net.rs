@@ -898,3 +898,41 @@ fn sockets_are_usable_from_several_greenlets_in_turn() {
         }
     });
 }
+
+#[test]
+fn reads_after_a_short_read_still_see_data_that_is_already_there() {
+    // A short read makes the next read wait for readiness before trying:
+    // data that arrived meanwhile must still be read at once, with or
+    // without a timeout, and the non-blocking flag must still try first.
+    let (mut a, mut b) = tcp_pair();
+    let mut buf = [0u8; 64];
+    a.write_all(b"ab").unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 2, "short read");
+    a.write_all(b"cd").unwrap();
+    green::sleep(MS * 2); // "cd" is in b's receive buffer now
+    assert_eq!(bounded("read after a short read", || b.read(&mut buf).unwrap()), 2);
+    assert_eq!(&buf[..2], b"cd");
+
+    b.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    a.write_all(b"e").unwrap();
+    green::sleep(MS * 2);
+    assert_eq!(bounded("read with a timeout", || b.read(&mut buf).unwrap()), 1);
+    b.set_read_timeout(None).unwrap();
+
+    // Short read, then non-blocking: an empty buffer says WouldBlock
+    // without parking, a full one gives its data.
+    b.set_nonblocking(true).unwrap();
+    assert_eq!(b.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    a.write_all(b"f").unwrap();
+    green::sleep(MS * 2);
+    assert_eq!(b.read(&mut buf).unwrap(), 1);
+    assert_eq!(b.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    b.set_nonblocking(false).unwrap();
+
+    // End of file after a short read.
+    a.write_all(b"g").unwrap();
+    green::sleep(MS * 2);
+    assert_eq!(b.read(&mut buf).unwrap(), 1);
+    drop(a);
+    assert_eq!(bounded("EOF after a short read", || b.read(&mut buf).unwrap()), 0);
+}

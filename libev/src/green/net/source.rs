@@ -70,6 +70,8 @@ pub(crate) struct Source {
     read: OnceCell<Armed>,
     write: OnceCell<Armed>,
     nonblocking: Cell<bool>,
+    /// The last stream read came back short: see [`Source::read_stream`].
+    drained: Cell<bool>,
     read_timeout: Cell<Option<Duration>>,
     write_timeout: Cell<Option<Duration>>,
 }
@@ -92,6 +94,7 @@ impl Source {
             read: OnceCell::new(),
             write: OnceCell::new(),
             nonblocking: Cell::new(false),
+            drained: Cell::new(false),
             read_timeout: Cell::new(None),
             write_timeout: Cell::new(None),
         }
@@ -112,21 +115,48 @@ impl Source {
     /// non-blocking flag set, `WouldBlock` is returned instead. The
     /// direction's timeout bounds the whole call (`TimedOut`).
     #[inline]
-    pub(crate) fn do_io<R>(
+    pub(crate) fn do_io<R>(&self, interest: Interest, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        self.do_io_from(interest, true, op)
+    }
+
+    /// [`do_io`](Source::do_io) for a stream read into `len` bytes. A read
+    /// that returns fewer bytes than asked for has most likely emptied the
+    /// socket's receive buffer, so the next read waits for readiness
+    /// before its first attempt instead of spending a system call to learn
+    /// `WouldBlock` (tokio does the same). The watcher is level-triggered:
+    /// if data is there after all, the wait ends in the loop's next
+    /// iteration.
+    #[inline]
+    pub(crate) fn read_stream(&self, len: usize, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+        let drained = self.drained.replace(false) && !self.nonblocking.get();
+        let r = self.do_io_from(Interest::Read, !drained, op);
+        if let Ok(n) = r {
+            self.drained.set(n > 0 && n < len);
+        }
+        r
+    }
+
+    /// `do_io`, optionally waiting for readiness before the first try.
+    #[inline]
+    fn do_io_from<R>(
         &self,
         interest: Interest,
+        mut try_now: bool,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let mut deadline: Option<Instant> = None;
         loop {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.nonblocking.get() {
-                        return Err(e);
+            if try_now {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if self.nonblocking.get() {
+                            return Err(e);
+                        }
                     }
+                    r => return r,
                 }
-                r => return r,
             }
+            try_now = true;
             let timeout = match self.timeout(interest) {
                 None => None,
                 Some(t) => {

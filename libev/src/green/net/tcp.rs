@@ -384,11 +384,12 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.do_io(Interest::Read, || (&self.sock).read(buf))
+        self.source.read_stream(buf.len(), || (&self.sock).read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.source.do_io(Interest::Read, || (&self.sock).read_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.source.read_stream(len, || (&self.sock).read_vectored(bufs))
     }
 }
 
