@@ -1,4 +1,5 @@
-//! Compiles the C side of the benchmark (`c/workloads.c`) against the
+//! Compiles the C side of the benchmarks (`c/workloads.c`, and the raw
+//! libev servers of `c/servers.c`) against the
 //! headers libev-sys generated, so it sees exactly the defines libev was
 //! built with. libev itself is not compiled again: the C workloads call the
 //! `ev_*` functions in libev-sys's static archive.
@@ -6,7 +7,7 @@
 use std::env;
 use std::path::PathBuf;
 
-const WORKLOADS: &str = "c/workloads.c";
+const SOURCES: [&str; 2] = ["c/servers.c", "c/workloads.c"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -15,13 +16,15 @@ fn main() {
     let include =
         env::var_os("DEP_EV_INCLUDE").expect("libev-sys exports DEP_EV_INCLUDE to direct dependents");
 
-    println!("cargo:rerun-if-changed={}", manifest.join(WORKLOADS).display());
+    for src in SOURCES {
+        println!("cargo:rerun-if-changed={}", manifest.join(src).display());
+    }
     println!("cargo:rerun-if-env-changed=DEP_EV_INCLUDE");
 
     // `cc` takes the optimisation level and debug info from cargo's profile.
     cc::Build::new()
         .include(&include)
-        .file(manifest.join(WORKLOADS))
+        .files(SOURCES.map(|src| manifest.join(src)))
         .warnings(true)
         .extra_warnings(true)
         // libev's watcher macros type-pun through `ev_watcher *`; libev-sys
