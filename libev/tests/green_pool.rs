@@ -1,6 +1,7 @@
 //! libev::green::pool: Pool and Group.
 
 use libev::green::pool::{Group, Pool};
+use libev::green::sync::Event;
 use libev::green::{self, GreenletError};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -64,24 +65,31 @@ fn pool_map_keeps_order_and_imap_unordered_yields_as_ready() {
     );
     assert_eq!(out.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [50, 10, 30]);
 
-    // Two slots for four items: the first two start at once, the others
-    // as slots free up.
+    // Two slots for four items, ordered by events, not by timers: item 0
+    // waits until item 3 has run; 1, 2 and 3 finish at once. So 0 holds
+    // its slot throughout, the others take turns in the second one, and
+    // results come as they are ready: 1, 2, 3, then 0.
     let pool = Pool::new(2);
-    let started: Rc<RefCell<Vec<u64>>> = Rc::default();
-    let s = started.clone();
-    let got: Vec<u64> = pool
+    let started: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let gate = Event::new();
+    let (s, g) = (started.clone(), gate.clone());
+    let got: Vec<usize> = pool
         .imap_unordered(
-            move |ms: u64| {
-                s.borrow_mut().push(ms);
-                green::sleep(MS * ms as u32);
-                ms
+            move |i: usize| {
+                s.borrow_mut().push(i);
+                match i {
+                    0 => g.wait(),
+                    3 => g.set(),
+                    _ => {}
+                }
+                i
             },
-            [30, 5, 10, 1],
+            0..4,
         )
         .map(Result::unwrap)
         .collect();
-    assert_eq!(got, [5, 10, 1, 30]);
-    assert_eq!(*started.borrow(), [30, 5, 10, 1]);
+    assert_eq!(got, [1, 2, 3, 0]);
+    assert_eq!(*started.borrow(), [0, 1, 2, 3]);
     assert!(pool.imap_unordered(|x: u8| x, []).next().is_none());
 }
 
