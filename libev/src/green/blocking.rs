@@ -7,7 +7,7 @@
 
 use super::hub::with_hub;
 use super::task::Wake;
-use crate::Async;
+use crate::{Async, AsyncSender};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,6 +92,18 @@ fn worker() {
     }
 }
 
+/// An async watcher of this hub that wakes the current greenlet, and its
+/// sender for the worker thread.
+fn waker() -> (Async, AsyncSender) {
+    with_hub(|hub| {
+        let me = hub.current();
+        let w = Async::new(&hub.lp, move |_, _| with_hub(|h| h.wake(&me, Wake::Normal)));
+        w.start();
+        let sender = w.sender();
+        (w, sender)
+    })
+}
+
 /// Runs `f` on the blocking thread pool and parks only the calling
 /// greenlet until it returns (gevent's threadpool). Use it for work that
 /// would block the whole thread: file I/O, CPU-heavy computation, C
@@ -109,13 +121,7 @@ fn worker() {
 /// `f` still runs to completion on its thread and its result is dropped.
 pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let result: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
-    let (watcher, sender) = with_hub(|hub| {
-        let me = hub.current();
-        let w = Async::new(&hub.lp, move |_, _| with_hub(|h| h.wake(&me, Wake::Normal)));
-        w.start();
-        let sender = w.sender();
-        (w, sender)
-    });
+    let (watcher, sender) = waker();
     let slot = result.clone();
     submit(Box::new(move || {
         let r = panic::catch_unwind(AssertUnwindSafe(f));
@@ -147,13 +153,7 @@ pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(f: impl FnOnce() -> T + Se
     with_hub(|hub| hub.check_can_block(&"name resolution"));
     let mut result: Option<thread::Result<T>> = None;
     let done = Arc::new(Done { flag: Mutex::new(false), cond: Condvar::new() });
-    let (watcher, sender) = with_hub(|hub| {
-        let me = hub.current();
-        let w = Async::new(&hub.lp, move |_, _| with_hub(|h| h.wake(&me, Wake::Normal)));
-        w.start();
-        let sender = w.sender();
-        (w, sender)
-    });
+    let (watcher, sender) = waker();
 
     /// The result slot's address, sent to the worker.
     struct SlotPtr<T>(*mut Option<thread::Result<T>>);

@@ -79,6 +79,154 @@
 //! the hub), where no greenlet can wait: that panics, as every blocking
 //! green call there does.
 
+/// Makes a socket non-blocking for a green handle.
+///
+/// # Panics
+///
+/// If the OS refuses, which it does only for an fd that is not open.
+fn make_nonblocking(result: io::Result<()>) {
+    if let Err(e) = result {
+        panic!("libev::green::net: cannot make the socket non-blocking: {e}");
+    }
+}
+
+/// Implements the fd traits and the conversions to and from std and
+/// `OwnedFd` for a green socket type `$green` wrapping `$std`.
+macro_rules! fd_conversions {
+    ($green:ident, $std:ty, $what:literal) => {
+        impl std::fmt::Debug for $green {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.sock, f)
+            }
+        }
+
+        /// Sets the fd non-blocking.
+        ///
+        /// # Panics
+        ///
+        /// If the OS refuses, which it does only for an fd that is not open.
+        impl From<$std> for $green {
+            fn from(sock: $std) -> $green {
+                $crate::green::net::make_nonblocking(sock.set_nonblocking(true));
+                $green::from_nonblocking(sock)
+            }
+        }
+
+        /// The fd stays non-blocking (see the [module docs](super)).
+        impl From<$green> for $std {
+            fn from(s: $green) -> $std {
+                let $green { source, sock } = s;
+                drop(source);
+                sock
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $green {
+            #[doc = concat!("Takes ", $what, "; sets it non-blocking.")]
+            fn from(fd: std::os::fd::OwnedFd) -> $green {
+                $green::from(<$std>::from(fd))
+            }
+        }
+
+        impl From<$green> for std::os::fd::OwnedFd {
+            fn from(s: $green) -> std::os::fd::OwnedFd {
+                <$std>::from(s).into()
+            }
+        }
+
+        impl std::os::fd::AsFd for $green {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.sock)
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $green {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $green {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(<$std>::from(self))
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $green {
+            #[doc = concat!("Takes ownership of ", $what, "; sets it non-blocking.")]
+            ///
+            /// # Safety
+            ///
+            /// `fd` must be an open socket that nothing else owns (as for
+            /// std's `from_raw_fd`).
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $green {
+                // SAFETY: forwarded from the caller.
+                $green::from(unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+    };
+}
+
+/// `Read` and `Write` for a green stream socket type and for a shared
+/// reference to it: every call goes through its [`Source`] (stream reads
+/// through [`Source::read_stream`]).
+macro_rules! stream_io {
+    ($t:ident) => {
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.source.read_stream(buf.len(), || std::io::Read::read(&mut &self.sock, buf))
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.source.read_stream(len, || std::io::Read::read_vectored(&mut &self.sock, bufs))
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.source.do_io($crate::green::net::Interest::Write, || {
+                    std::io::Write::write(&mut &self.sock, buf)
+                })
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.source.do_io($crate::green::net::Interest::Write, || {
+                    std::io::Write::write_vectored(&mut &self.sock, bufs)
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod source;
 mod sys;
 mod tcp;

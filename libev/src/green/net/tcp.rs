@@ -1,22 +1,10 @@
 //! [`TcpListener`] and [`TcpStream`].
 
 use super::{Interest, Source, each_addr, resolve, sys};
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
-
-/// Makes a std socket non-blocking for a green handle.
-///
-/// # Panics
-///
-/// If the OS refuses, which it does only for an fd that is not open.
-fn make_nonblocking(result: io::Result<()>) {
-    if let Err(e) = result {
-        panic!("libev::green::net: cannot make the socket non-blocking: {e}");
-    }
-}
 
 /// A TCP server socket whose [`accept`](TcpListener::accept) parks only
 /// the calling greenlet (std's [`std::net::TcpListener`] on green threads).
@@ -140,76 +128,7 @@ impl Iterator for Incoming<'_> {
     }
 }
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.sock, f)
-    }
-}
-
-/// Sets the fd non-blocking.
-///
-/// # Panics
-///
-/// If the OS refuses, which it does only for an fd that is not open.
-impl From<net::TcpListener> for TcpListener {
-    fn from(sock: net::TcpListener) -> TcpListener {
-        make_nonblocking(sock.set_nonblocking(true));
-        TcpListener::from_nonblocking(sock)
-    }
-}
-
-/// The fd stays non-blocking (see the [module docs](super)).
-impl From<TcpListener> for net::TcpListener {
-    fn from(l: TcpListener) -> net::TcpListener {
-        let TcpListener { source, sock } = l;
-        drop(source);
-        sock
-    }
-}
-
-impl From<OwnedFd> for TcpListener {
-    /// Takes a listening socket; sets it non-blocking.
-    fn from(fd: OwnedFd) -> TcpListener {
-        TcpListener::from(net::TcpListener::from(fd))
-    }
-}
-
-impl From<TcpListener> for OwnedFd {
-    fn from(l: TcpListener) -> OwnedFd {
-        net::TcpListener::from(l).into()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> RawFd {
-        net::TcpListener::from(self).into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpListener {
-    /// Takes ownership of a listening socket; sets it non-blocking.
-    ///
-    /// # Safety
-    ///
-    /// `fd` must be an open socket that nothing else owns (as for std's
-    /// `from_raw_fd`).
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
-        // SAFETY: forwarded from the caller.
-        TcpListener::from(unsafe { net::TcpListener::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(TcpListener, net::TcpListener, "a listening socket");
 
 /// A TCP connection whose reads and writes park only the calling greenlet
 /// (std's [`std::net::TcpStream`] on green threads).
@@ -382,122 +301,6 @@ impl TcpStream {
     }
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.read_stream(buf.len(), || (&self.sock).read(buf))
-    }
+stream_io!(TcpStream);
 
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.source.read_stream(len, || (&self.sock).read_vectored(bufs))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source.do_io(Interest::Write, || (&self.sock).write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source.do_io(Interest::Write, || (&self.sock).write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.sock, f)
-    }
-}
-
-/// Sets the fd non-blocking.
-///
-/// # Panics
-///
-/// If the OS refuses, which it does only for an fd that is not open.
-impl From<net::TcpStream> for TcpStream {
-    fn from(sock: net::TcpStream) -> TcpStream {
-        make_nonblocking(sock.set_nonblocking(true));
-        TcpStream::from_nonblocking(sock)
-    }
-}
-
-/// The fd stays non-blocking (see the [module docs](super)).
-impl From<TcpStream> for net::TcpStream {
-    fn from(s: TcpStream) -> net::TcpStream {
-        let TcpStream { source, sock } = s;
-        drop(source);
-        sock
-    }
-}
-
-impl From<OwnedFd> for TcpStream {
-    /// Takes a connected socket; sets it non-blocking.
-    fn from(fd: OwnedFd) -> TcpStream {
-        TcpStream::from(net::TcpStream::from(fd))
-    }
-}
-
-impl From<TcpStream> for OwnedFd {
-    fn from(s: TcpStream) -> OwnedFd {
-        net::TcpStream::from(s).into()
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for TcpStream {
-    fn into_raw_fd(self) -> RawFd {
-        net::TcpStream::from(self).into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpStream {
-    /// Takes ownership of a connected socket; sets it non-blocking.
-    ///
-    /// # Safety
-    ///
-    /// `fd` must be an open socket that nothing else owns (as for std's
-    /// `from_raw_fd`).
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpStream {
-        // SAFETY: forwarded from the caller.
-        TcpStream::from(unsafe { net::TcpStream::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(TcpStream, net::TcpStream, "a connected socket");

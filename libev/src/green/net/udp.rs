@@ -1,10 +1,9 @@
 //! [`UdpSocket`].
 
 use super::{Interest, Source, resolve, resolve_first};
-use std::fmt;
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// A UDP socket whose sends and receives park only the calling greenlet
@@ -225,75 +224,4 @@ impl UdpSocket {
     }
 }
 
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.sock, f)
-    }
-}
-
-/// Sets the fd non-blocking.
-///
-/// # Panics
-///
-/// If the OS refuses, which it does only for an fd that is not open.
-impl From<net::UdpSocket> for UdpSocket {
-    fn from(sock: net::UdpSocket) -> UdpSocket {
-        if let Err(e) = sock.set_nonblocking(true) {
-            panic!("libev::green::net: cannot make the socket non-blocking: {e}");
-        }
-        UdpSocket::from_nonblocking(sock)
-    }
-}
-
-/// The fd stays non-blocking (see the [module docs](super)).
-impl From<UdpSocket> for net::UdpSocket {
-    fn from(s: UdpSocket) -> net::UdpSocket {
-        let UdpSocket { source, sock } = s;
-        drop(source);
-        sock
-    }
-}
-
-impl From<OwnedFd> for UdpSocket {
-    /// Takes a UDP socket; sets it non-blocking.
-    fn from(fd: OwnedFd) -> UdpSocket {
-        UdpSocket::from(net::UdpSocket::from(fd))
-    }
-}
-
-impl From<UdpSocket> for OwnedFd {
-    fn from(s: UdpSocket) -> OwnedFd {
-        net::UdpSocket::from(s).into()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for UdpSocket {
-    fn into_raw_fd(self) -> RawFd {
-        net::UdpSocket::from(self).into_raw_fd()
-    }
-}
-
-impl FromRawFd for UdpSocket {
-    /// Takes ownership of a UDP socket; sets it non-blocking.
-    ///
-    /// # Safety
-    ///
-    /// `fd` must be an open socket that nothing else owns (as for std's
-    /// `from_raw_fd`).
-    unsafe fn from_raw_fd(fd: RawFd) -> UdpSocket {
-        // SAFETY: forwarded from the caller.
-        UdpSocket::from(unsafe { net::UdpSocket::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(UdpSocket, net::UdpSocket, "a UDP socket");

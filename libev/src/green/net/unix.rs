@@ -1,97 +1,13 @@
 //! [`UnixListener`], [`UnixStream`] and [`UnixDatagram`].
 
 use super::{Interest, Source, sys};
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{self as unet, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
-
-fn make_nonblocking(result: io::Result<()>) {
-    if let Err(e) = result {
-        panic!("libev::green::net: cannot make the socket non-blocking: {e}");
-    }
-}
-
-/// Implements the fd traits and the conversions to and from std and
-/// `OwnedFd` for a green socket type `$green` wrapping `$std`.
-macro_rules! fd_conversions {
-    ($green:ident, $std:ty, $what:literal) => {
-        impl fmt::Debug for $green {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.sock, f)
-            }
-        }
-
-        /// Sets the fd non-blocking.
-        ///
-        /// # Panics
-        ///
-        /// If the OS refuses, which it does only for an fd that is not open.
-        impl From<$std> for $green {
-            fn from(sock: $std) -> $green {
-                make_nonblocking(sock.set_nonblocking(true));
-                $green::from_nonblocking(sock)
-            }
-        }
-
-        /// The fd stays non-blocking (see the [module docs](super)).
-        impl From<$green> for $std {
-            fn from(s: $green) -> $std {
-                let $green { source, sock } = s;
-                drop(source);
-                sock
-            }
-        }
-
-        impl From<OwnedFd> for $green {
-            #[doc = concat!("Takes ", $what, "; sets it non-blocking.")]
-            fn from(fd: OwnedFd) -> $green {
-                $green::from(<$std>::from(fd))
-            }
-        }
-
-        impl From<$green> for OwnedFd {
-            fn from(s: $green) -> OwnedFd {
-                <$std>::from(s).into()
-            }
-        }
-
-        impl AsFd for $green {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.sock.as_fd()
-            }
-        }
-
-        impl AsRawFd for $green {
-            fn as_raw_fd(&self) -> RawFd {
-                self.sock.as_raw_fd()
-            }
-        }
-
-        impl IntoRawFd for $green {
-            fn into_raw_fd(self) -> RawFd {
-                <$std>::from(self).into_raw_fd()
-            }
-        }
-
-        impl FromRawFd for $green {
-            #[doc = concat!("Takes ownership of ", $what, "; sets it non-blocking.")]
-            ///
-            /// # Safety
-            ///
-            /// `fd` must be an open socket that nothing else owns (as for
-            /// std's `from_raw_fd`).
-            unsafe fn from_raw_fd(fd: RawFd) -> $green {
-                // SAFETY: forwarded from the caller.
-                $green::from(unsafe { <$std>::from_raw_fd(fd) })
-            }
-        }
-    };
-}
 
 /// A Unix stream server socket whose [`accept`](UnixListener::accept)
 /// parks only the calling greenlet (std's [`unet::UnixListener`] on green
@@ -355,54 +271,7 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.read_stream(buf.len(), || (&self.sock).read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.source.read_stream(len, || (&self.sock).read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source.do_io(Interest::Write, || (&self.sock).write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source.do_io(Interest::Write, || (&self.sock).write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_io!(UnixStream);
 
 fd_conversions!(UnixStream, unet::UnixStream, "a connected Unix stream socket");
 
