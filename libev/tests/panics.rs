@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
-use util::Counter;
+use util::{Counter, assert_loop_usable};
 
 fn message(p: &PanicPayload) -> String {
     p.downcast_ref::<&str>()
@@ -25,12 +25,7 @@ fn run_reraises_the_original_payload() {
     let err = catch_unwind(AssertUnwindSafe(|| lp.run())).unwrap_err();
     assert_eq!(err.downcast_ref::<u64>(), Some(&42));
     // The loop is usable afterwards.
-    let n = Counter::new();
-    let c = n.clone();
-    let t2 = Timer::new(&lp, Duration::ZERO, Duration::ZERO, move |_, _| c.bump());
-    t2.start();
-    lp.run();
-    assert_eq!(n.get(), 1);
+    assert_loop_usable(&lp);
 }
 
 #[test]

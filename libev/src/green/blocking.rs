@@ -7,6 +7,7 @@
 
 use super::hub::with_hub;
 use super::task::Wake;
+use super::wait::park_until;
 use crate::{Async, AsyncSender};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -129,13 +130,11 @@ pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
         sender.send();
     }))
     .unwrap_or_else(|e| panic!("libev::green::spawn_blocking: cannot start a worker thread: {e}"));
-    loop {
-        if let Some(r) = result.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            drop(watcher);
-            return r.unwrap_or_else(|p| panic::resume_unwind(p));
-        }
-        with_hub(|hub| hub.block(&"spawn_blocking"));
-    }
+    let lock = || result.lock().unwrap_or_else(|e| e.into_inner());
+    park_until(None, &"spawn_blocking", || lock().is_some());
+    drop(watcher);
+    let r = lock().take().expect("a finished job stored its result");
+    r.unwrap_or_else(|p| panic::resume_unwind(p))
 }
 
 /// What a scoped job shares with its caller: completion, under a lock

@@ -221,8 +221,8 @@ pub(crate) fn wait_done(task: &Rc<Task>) {
     if task.state.get() == State::Done {
         return;
     }
-    assert!(!Rc::ptr_eq(&with_hub(|h| h.current()), task), "a greenlet cannot join itself");
     let me = with_hub(|h| h.current());
+    assert!(!Rc::ptr_eq(&me, task), "a greenlet cannot join itself");
     task.joiners.push(me.clone());
     struct Leave<'a>(&'a Task, &'a Rc<Task>);
     impl Drop for Leave<'_> {

@@ -96,22 +96,6 @@ impl Hub {
         self.ready.borrow_mut().push_back(task);
     }
 
-    /// Blocks the current greenlet until something wakes it; `what` names
-    /// the wait in error reports (formatted only then). The caller has arranged the wake-up.
-    ///
-    /// # Panics
-    ///
-    /// Unwinds with the greenlet's pending interrupt (kill, timeout) if one
-    /// arrives; panics if called from inside a libev callback, or if the
-    /// root would wait forever (gevent's LoopExit).
-    pub(crate) fn block(&self, what: &dyn std::fmt::Display) {
-        let me = self.current();
-        me.raise_pending();
-        if self.park(&me, what) {
-            me.raise_pending();
-        }
-    }
-
     /// Blocks `me` (the current greenlet) until something wakes it, and
     /// says whether an interrupt woke it, without raising it: a waiter
     /// that completed meanwhile keeps its result, and the interrupt stays
@@ -120,8 +104,9 @@ impl Hub {
     ///
     /// # Panics
     ///
-    /// As [`block`](Hub::block), for a blocking call inside a libev
-    /// callback or a root that would wait forever.
+    /// If called from inside a libev callback (gevent's
+    /// BlockingSwitchOutError), or if the root would wait forever (gevent's
+    /// LoopExit).
     pub(crate) fn park(&self, me: &Rc<Task>, what: &dyn std::fmt::Display) -> bool {
         me.state.set(State::Blocked);
         me.wake.set(Wake::Normal);
@@ -248,7 +233,8 @@ mod tests {
         // A spawned greenlet that finishes does not help: once it is gone,
         // nothing can wake the root.
         let g = crate::green::spawn(|| ());
-        let err = std::panic::catch_unwind(|| with_hub(|h| h.block(&"a test wait"))).unwrap_err();
+        let err =
+            std::panic::catch_unwind(|| with_hub(|h| h.park(&h.current(), &"a test wait"))).unwrap_err();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("LoopExit") && msg.contains("a test wait"), "{msg}");
         assert!(g.is_finished());

@@ -63,3 +63,13 @@ pub fn run_until(lp: &Loop, what: &str, mut done: impl FnMut() -> bool) {
         lp.run_once();
     }
 }
+
+/// Checks that `lp` works: a zero timer started on it fires once in `run`.
+pub fn assert_loop_usable(lp: &Loop) {
+    let n = Counter::new();
+    let c = n.clone();
+    let t = Timer::new(lp, Duration::ZERO, Duration::ZERO, move |_, _| c.bump());
+    t.start();
+    lp.run();
+    assert_eq!(n.get(), 1, "a zero timer fired once");
+}
