@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// The listen backlog of green listeners (tokio's choice; the kernel caps
 /// it at `net.core.somaxconn`). std's 128 overflows under an accept storm
 /// long before the server is the bottleneck.
-pub(crate) const BACKLOG: c_int = 1024;
+const BACKLOG: c_int = 1024;
 
 /// Turns a `-1` return into the thread's `errno` as an `io::Error`.
 fn cvt(r: c_int) -> io::Result<c_int> {
@@ -21,14 +21,14 @@ fn cvt(r: c_int) -> io::Result<c_int> {
 
 /// An IPv4 or IPv6 socket address in the kernel's layout.
 #[repr(C)]
-pub(crate) union RawAddr {
+union RawAddr {
     v4: libc::sockaddr_in,
     v6: libc::sockaddr_in6,
 }
 
 impl RawAddr {
     /// `addr` in the kernel's layout, and its length.
-    pub(crate) fn new(addr: &SocketAddr) -> (RawAddr, libc::socklen_t) {
+    fn new(addr: &SocketAddr) -> (RawAddr, libc::socklen_t) {
         match addr {
             SocketAddr::V4(a) => {
                 // SAFETY: sockaddr_in is plain old data, valid all-zero.
@@ -114,7 +114,9 @@ impl RawAddr {
     }
 }
 
-/// Creates a non-blocking, close-on-exec socket.
+/// The calls that can make a socket non-blocking and close-on-exec as
+/// they create it (`socket` and `accept4` flags), and the fix-up for the
+/// systems where they cannot.
 #[cfg(any(
     target_os = "linux",
     target_os = "android",
@@ -125,53 +127,78 @@ impl RawAddr {
     target_os = "illumos",
     target_os = "solaris"
 ))]
-pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain system call with integer arguments.
-    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` was just opened and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+mod atomic {
+    use std::ffi::c_int;
+    use std::io;
+    use std::os::fd::OwnedFd;
+
+    /// Flags for `socket`'s type and `accept4`.
+    pub(super) const FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+
+    /// `accept4` with [`FLAGS`].
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be writable for `*len` bytes.
+    pub(super) unsafe fn accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { libc::accept4(fd, addr, len, FLAGS) }
+    }
+
+    /// Nothing to do: the flags were set atomically.
+    pub(super) fn fix_up(fd: OwnedFd) -> io::Result<OwnedFd> {
+        Ok(fd)
+    }
+}
+
+/// See the other `atomic`: here the flags are set after the call.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+mod atomic {
+    use super::cvt;
+    use std::ffi::c_int;
+    use std::io;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    pub(super) const FLAGS: c_int = 0;
+
+    /// Plain `accept`.
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be writable for `*len` bytes.
+    pub(super) unsafe fn accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { libc::accept(fd, addr, len) }
+    }
+
+    /// Sets close-on-exec and non-blocking mode on a new socket.
+    pub(super) fn fix_up(fd: OwnedFd) -> io::Result<OwnedFd> {
+        let raw = fd.as_raw_fd();
+        // SAFETY: fcntl on an open fd; no pointers involved.
+        unsafe {
+            cvt(libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC))?;
+            let flags = cvt(libc::fcntl(raw, libc::F_GETFL))?;
+            cvt(libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+        }
+        Ok(fd)
+    }
 }
 
 /// Creates a non-blocking, close-on-exec socket.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
 pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain system call with integer arguments.
-    let fd = cvt(unsafe { libc::socket(domain, ty, 0) })?;
+    let fd = cvt(unsafe { libc::socket(domain, ty | atomic::FLAGS, 0) })?;
     // SAFETY: `fd` was just opened and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_cloexec_nonblocking(fd.as_raw_fd())?;
-    Ok(fd)
-}
-
-/// Sets close-on-exec and non-blocking mode on `fd` (where the socket
-/// calls cannot do it atomically).
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
-fn set_cloexec_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an open fd; no pointers involved.
-    unsafe {
-        cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
-        let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
-        cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
-    }
-    Ok(())
+    atomic::fix_up(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Starts connecting the non-blocking socket `fd` to the address at
@@ -210,45 +237,11 @@ pub(crate) fn tcp_connect(addr: &SocketAddr) -> io::Result<(OwnedFd, bool)> {
 pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut addr = RawAddr::empty();
     let mut len = size_of::<RawAddr>() as libc::socklen_t;
-    let new = accept_raw(fd, &mut addr, &mut len)?;
+    // SAFETY: `addr` is writable for `len` bytes, its whole size.
+    let new = cvt(unsafe { atomic::accept(fd, addr.as_mut_ptr(), &mut len) })?;
+    // SAFETY: the kernel just opened `new` for us.
+    let new = atomic::fix_up(unsafe { OwnedFd::from_raw_fd(new) })?;
     Ok((new, addr.to_socket_addr(len)?))
-}
-
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
-fn accept_raw(fd: RawFd, addr: &mut RawAddr, len: &mut libc::socklen_t) -> io::Result<OwnedFd> {
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: `addr` is a writable buffer of `*len` bytes.
-    let new = cvt(unsafe { libc::accept4(fd, addr.as_mut_ptr(), len, flags) })?;
-    // SAFETY: the kernel just opened `new` for us.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
-fn accept_raw(fd: RawFd, addr: &mut RawAddr, len: &mut libc::socklen_t) -> io::Result<OwnedFd> {
-    // SAFETY: `addr` is a writable buffer of `*len` bytes.
-    let new = cvt(unsafe { libc::accept(fd, addr.as_mut_ptr(), len) })?;
-    // SAFETY: the kernel just opened `new` for us.
-    let new = unsafe { OwnedFd::from_raw_fd(new) };
-    set_cloexec_nonblocking(new.as_raw_fd())?;
-    Ok(new)
 }
 
 /// Sets the listen backlog of a listening socket to [`BACKLOG`] (calling
@@ -300,9 +293,13 @@ pub(crate) enum UnixConnect {
 
 /// A new non-blocking Unix stream socket connecting to `addr`.
 pub(crate) fn unix_connect(addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<UnixConnect> {
+    if len as usize > size_of::<libc::sockaddr_un>() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "Unix socket address length too large"));
+    }
     let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
     let ptr = (addr as *const libc::sockaddr_un).cast::<libc::sockaddr>();
-    // SAFETY: `addr` is a valid sockaddr_un of which `len` bytes are used.
+    // SAFETY: `addr` is a valid sockaddr_un, and `len` (checked above)
+    // stays within it.
     match unsafe { connect_raw(fd.as_raw_fd(), ptr, len) } {
         Ok(false) => Ok(UnixConnect::Done(fd)),
         Ok(true) => Ok(UnixConnect::InProgress(fd)),
