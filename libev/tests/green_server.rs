@@ -427,3 +427,53 @@ fn accept_backs_off_on_emfile_and_keeps_serving() {
     let emfile = format!("accept error {}", libc::EMFILE);
     assert!(rest.lines().any(|l| l == emfile), "the child never ran out of fds: {rest}");
 }
+
+#[test]
+fn a_panicking_datagram_handler_is_reported_and_the_server_goes_on() {
+    bounded("datagram panic", || {
+        let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+        let s = seen.clone();
+        green::set_unjoined_panic_handler(move |r| s.borrow_mut().push(r.message.to_owned()));
+        let server = DatagramServer::bind(local(), |data, peer, socket| {
+            if data == b"boom" {
+                panic!("bad datagram");
+            }
+            let _ = socket.send_to(data, peer);
+        })
+        .unwrap();
+        server.start().unwrap();
+        let sock = UdpSocket::bind(local()).unwrap();
+        sock.connect(server.local_addr().unwrap()).unwrap();
+        sock.send(b"boom").unwrap();
+        sock.send(b"after").unwrap();
+        let mut buf = [0u8; 8];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"after");
+        assert_eq!(*seen.borrow(), ["bad datagram"]);
+        server.stop(Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn a_datagram_stop_from_the_handler_completes_when_the_handler_returns() {
+    bounded("datagram stop from handler", || {
+        let me: Rc<RefCell<Option<DatagramServer>>> = Rc::default();
+        let handle = me.clone();
+        let returned = Rc::new(Cell::new(false));
+        let r = returned.clone();
+        let server = DatagramServer::bind(local(), move |_, _, _| {
+            handle.borrow().as_ref().unwrap().stop(Duration::from_secs(1));
+            // Still inside the handler: the stop has not completed.
+            green::sleep(MS * 5);
+            r.set(true);
+        })
+        .unwrap();
+        *me.borrow_mut() = Some(server.clone());
+        let addr = server.local_addr().unwrap();
+        let sender = green::spawn(move || UdpSocket::bind(local()).unwrap().send_to(b"x", addr).unwrap());
+        server.serve_forever().unwrap();
+        assert!(returned.get(), "serve_forever returned before the handler did");
+        sender.join().unwrap();
+        me.borrow_mut().take();
+    });
+}

@@ -216,6 +216,19 @@ fn finish(task: &Task) {
     }
 }
 
+/// Whether an unwinding payload is a kill or an expired timeout rather
+/// than a panic: code that catches panics must let these go on.
+pub(crate) fn is_interrupt(p: &PanicPayload) -> bool {
+    p.is::<KillSignal>() || p.is::<super::Elapsed>()
+}
+
+/// Reports a panic that code running on the current greenlet caught and
+/// survived (a server's handler), as an unjoined greenlet's panic is.
+pub(crate) fn report_caught_panic(p: &PanicPayload) {
+    let me = with_hub(|h| h.current());
+    report_unjoined(&me, p, false);
+}
+
 /// Blocks the current greenlet until `task` has ended.
 pub(crate) fn wait_done(task: &Rc<Task>) {
     if task.state.get() == State::Done {

@@ -18,7 +18,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use super::greenlet::{Builder, Greenlet};
+use super::greenlet::{Builder, Greenlet, is_interrupt, report_caught_panic, wait_done};
 use super::hub::with_hub;
 use super::net::{Interest, TcpListener, TcpStream, UdpSocket};
 use super::task::{Task, Wake};
@@ -27,6 +27,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -102,8 +103,6 @@ struct Core {
     on_error: RefCell<ErrorHandler>,
     /// The greenlet running the accept (or receive) loop.
     worker: RefCell<Option<Greenlet<()>>>,
-    /// Its task while it runs, to wake it from its pauses.
-    worker_task: RefCell<Option<Rc<Task>>>,
     /// Greenlets in `serve_forever`.
     done: WaitList<()>,
     /// Why the serving loop failed, for `serve_forever`.
@@ -122,7 +121,6 @@ impl Core {
             local,
             on_error: RefCell::new(on_error),
             worker: RefCell::new(None),
-            worker_task: RefCell::new(None),
             done: WaitList::default(),
             error: RefCell::new(None),
         }
@@ -149,14 +147,13 @@ impl Core {
 
     /// Wakes the serving loop from a pause or a slot wait.
     fn wake_worker(&self) {
-        if let Some(t) = self.worker_task.borrow().as_ref() {
-            with_hub(|hub| hub.wake(t, Wake::Normal));
+        if let Some(w) = self.worker.borrow().as_ref() {
+            with_hub(|hub| hub.wake(w.task(), Wake::Normal));
         }
     }
 
     /// Runs when the serving loop ends, however it ends.
     fn worker_ended(&self, result: Option<io::Error>) {
-        self.worker_task.borrow_mut().take();
         if self.state.get() == State::Serving {
             self.state.set(State::Failed);
             let e = result
@@ -176,11 +173,32 @@ impl Core {
     /// caller), then drops its handle, which reports a panic it ended in.
     fn wait_worker(&self) {
         let Some(worker) = self.worker.borrow_mut().take() else { return };
-        let me = with_hub(|hub| hub.current());
-        if worker.id() != me.id && !worker.is_finished() {
-            let waiter = me.clone();
-            worker.link(move || with_hub(|hub| hub.wake(&waiter, Wake::Normal)));
-            park_until(None, &format_args!("the {} loop to end", self.kind), || worker.is_finished());
+        if worker.id() != with_hub(|hub| hub.current().id) {
+            wait_done(worker.task());
+        }
+    }
+
+    /// Reports `e` and pauses the serving loop, doubling `backoff` for the
+    /// next time (gevent's answer to EMFILE and friends).
+    fn back_off(&self, e: &io::Error, backoff: &mut Duration) {
+        self.report(e);
+        self.pause(*backoff);
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// What the serving loop does about the accept or receive error `e`:
+    /// retry at once, back off, or give up with it.
+    fn on_error(&self, e: io::Error, backoff: &mut Duration) -> io::Result<()> {
+        match classify(&e) {
+            OnError::Retry => Ok(()),
+            OnError::Backoff => {
+                self.back_off(&e, backoff);
+                Ok(())
+            }
+            OnError::Fatal => {
+                self.report(&e);
+                Err(e)
+            }
         }
     }
 
@@ -414,7 +432,6 @@ impl StreamServer {
                 }
             }
             let mut ended = Ended(inner.clone(), None);
-            *inner.core.worker_task.borrow_mut() = Some(with_hub(|hub| hub.current()));
             if let Err(e) = accept_loop(&inner, &listener) {
                 ended.1 = Some(e);
             }
@@ -539,11 +556,10 @@ fn accept_loop(inner: &Rc<StreamInner>, listener: &TcpListener) -> io::Result<()
         }
         match listener.accept_now() {
             Ok((stream, peer)) => {
-                backoff = MIN_BACKOFF;
-                if let Err(e) = inner.spawn_handler(stream, peer) {
+                match inner.spawn_handler(stream, peer) {
+                    Ok(()) => backoff = MIN_BACKOFF,
                     // No stack for a greenlet: the connection is dropped.
-                    core.report(&e);
-                    core.pause(backoff);
+                    Err(e) => core.back_off(&e, &mut backoff),
                 }
                 batch += 1;
                 if batch == ACCEPT_BATCH {
@@ -555,18 +571,7 @@ fn accept_loop(inner: &Rc<StreamInner>, listener: &TcpListener) -> io::Result<()
                 batch = 0;
                 listener.source().wait(Interest::Read, None)?;
             }
-            Err(e) => match classify(&e) {
-                OnError::Retry => {}
-                OnError::Backoff => {
-                    core.report(&e);
-                    core.pause(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-                OnError::Fatal => {
-                    core.report(&e);
-                    return Err(e);
-                }
-            },
+            Err(e) => core.on_error(e, &mut backoff)?,
         }
     }
 }
@@ -591,7 +596,10 @@ impl fmt::Debug for StreamServer {
 /// greenlet and no copy per datagram. While a handler blocks, datagrams
 /// queue in the socket's receive buffer; to handle them concurrently,
 /// copy the datagram and [`spawn`](super::spawn) from the handler. Receive
-/// errors are treated as [`StreamServer`] treats accept errors.
+/// errors are treated as [`StreamServer`] treats accept errors. A handler
+/// that panics is reported as a greenlet nobody joins is (see
+/// [`set_unjoined_panic_handler`](super::set_unjoined_panic_handler)) and
+/// the server goes on with the next datagram.
 ///
 /// ```
 /// use libev::green::{net::UdpSocket, server::DatagramServer};
@@ -686,14 +694,23 @@ impl DatagramServer {
             impl Drop for Ended {
                 fn drop(&mut self) {
                     self.0.in_handler.set(false);
-                    self.0.core.worker_ended(self.1.take());
+                    let core = &self.0.core;
+                    core.worker_ended(self.1.take());
+                    if core.state.get() == State::Stopping {
+                        // Closes the socket (the loop's clone is gone) and
+                        // ends a stop begun inside the handler, or one
+                        // that waits for this end anyway.
+                        self.0.socket.borrow_mut().take();
+                        core.worker.borrow_mut().take();
+                        core.state.set(State::Stopped);
+                        core.wake_serve_forever();
+                    }
                     if let Some(t) = self.0.stopper.borrow().as_ref() {
                         with_hub(|hub| hub.wake(t, Wake::Normal));
                     }
                 }
             }
             let mut ended = Ended(inner.clone(), None);
-            *inner.core.worker_task.borrow_mut() = Some(with_hub(|hub| hub.current()));
             if let Err(e) = receive_loop(&inner, &socket) {
                 ended.1 = Some(e);
             }
@@ -737,10 +754,8 @@ impl DatagramServer {
         let me = with_hub(|hub| hub.current().id);
         let worker_is_me = core.worker.borrow().as_ref().is_some_and(|w| w.id() == me);
         if worker_is_me {
-            // The receive loop ends when the handler returns.
-            core.worker.borrow_mut().take();
-            core.state.set(State::Stopped);
-            core.wake_serve_forever();
+            // The receive loop sees `Stopping` once the handler returns,
+            // and its end finishes the stop (see `start`).
             return;
         }
         if inner.in_handler.get() {
@@ -778,8 +793,15 @@ fn receive_loop(inner: &DatagramInner, socket: &UdpSocket) -> io::Result<()> {
             Ok((n, peer)) => {
                 backoff = MIN_BACKOFF;
                 inner.in_handler.set(true);
-                (inner.handler)(&buf[..n], peer, socket);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| (inner.handler)(&buf[..n], peer, socket)));
                 inner.in_handler.set(false);
+                match r {
+                    Ok(()) => {}
+                    // A kill or timeout of the receiving greenlet.
+                    Err(p) if is_interrupt(&p) => panic::resume_unwind(p),
+                    // A panicking handler does not end the server.
+                    Err(p) => report_caught_panic(&p),
+                }
                 if let Some(t) = inner.stopper.borrow().as_ref() {
                     with_hub(|hub| hub.wake(t, Wake::Normal));
                 }
@@ -787,18 +809,7 @@ fn receive_loop(inner: &DatagramInner, socket: &UdpSocket) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 socket.source().wait(Interest::Read, None)?;
             }
-            Err(e) => match classify(&e) {
-                OnError::Retry => {}
-                OnError::Backoff => {
-                    core.report(&e);
-                    core.pause(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-                OnError::Fatal => {
-                    core.report(&e);
-                    return Err(e);
-                }
-            },
+            Err(e) => core.on_error(e, &mut backoff)?,
         }
     }
 }
