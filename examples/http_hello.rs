@@ -67,7 +67,8 @@ fn parse(buf: &[u8]) -> Result<Option<Request>, &'static [u8]> {
 }
 
 fn respond(out: &mut Vec<u8>, req: &Request) {
-    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n");
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n", BODY.len());
     out.extend_from_slice(if req.keep_alive { b"\r\n" } else { b"Connection: close\r\n\r\n" });
     if !req.head_only {
         out.extend_from_slice(BODY);

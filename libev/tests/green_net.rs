@@ -498,11 +498,13 @@ fn concurrent_waits_on_one_direction_are_an_error() {
         (&client).write_all(b"in").unwrap();
         assert_eq!(first.join().unwrap().unwrap(), b"in");
 
-        // Two writers on a full socket.
+        // Two writers on a full socket. The parked writer brings 1 MiB, so
+        // it stays parked even if acknowledgements free a little room.
         fill_send_buffer(&server);
+        const TAIL: usize = 1 << 20;
         let writer = {
             let server = server.clone();
-            green::spawn(move || (&*server).write_all(b"tail"))
+            green::spawn(move || (&*server).write_all(&[b't'; TAIL]))
         };
         green::yield_now();
         let err = (&*server).write(b"x").unwrap_err();
@@ -510,7 +512,9 @@ fn concurrent_waits_on_one_direction_are_an_error() {
         // Drain the client side; the parked writer finishes.
         let drainer = green::spawn(move || {
             let mut sink = Vec::new();
-            (&client).read_to_end(&mut sink).map(|_| sink.ends_with(b"tail"))
+            (&client)
+                .read_to_end(&mut sink)
+                .map(|_| sink.len() >= TAIL && sink[sink.len() - TAIL..].iter().all(|&b| b == b't'))
         });
         writer.join().unwrap().unwrap();
         drop(server);

@@ -18,6 +18,7 @@ use crate::{Events, Io};
 use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::io;
+use std::net::Shutdown;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -208,6 +209,18 @@ impl Source {
     pub(crate) fn wake(&self, interest: Interest) {
         if let Some(armed) = self.cell(interest).get() {
             armed.slot.fire();
+        }
+    }
+
+    /// Wakes the waiters of the directions `how` shut down, so that they
+    /// retry and see what the OS reports (end of file, `BrokenPipe`)
+    /// without relying on the OS to report readiness for a shut socket.
+    pub(crate) fn wake_shut(&self, how: Shutdown) {
+        if how != Shutdown::Write {
+            self.wake(Interest::Read);
+        }
+        if how != Shutdown::Read {
+            self.wake(Interest::Write);
         }
     }
 

@@ -221,12 +221,7 @@ impl TcpStream {
     /// reports now (end of file for reads, `BrokenPipe` for writes).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
-        if how != Shutdown::Write {
-            self.source.wake(Interest::Read);
-        }
-        if how != Shutdown::Read {
-            self.source.wake(Interest::Write);
-        }
+        self.source.wake_shut(how);
         Ok(())
     }
 

@@ -261,12 +261,7 @@ impl UnixStream {
     /// `BrokenPipe`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
-        if how != Shutdown::Write {
-            self.source.wake(Interest::Read);
-        }
-        if how != Shutdown::Read {
-            self.source.wake(Interest::Write);
-        }
+        self.source.wake_shut(how);
         Ok(())
     }
 }
@@ -423,12 +418,7 @@ impl UnixDatagram {
     /// greenlets waiting in those directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
-        if how != Shutdown::Write {
-            self.source.wake(Interest::Read);
-        }
-        if how != Shutdown::Read {
-            self.source.wake(Interest::Write);
-        }
+        self.source.wake_shut(how);
         Ok(())
     }
 }
