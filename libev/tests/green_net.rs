@@ -571,6 +571,22 @@ fn names_are_resolved_off_the_hub() {
         return;
     }
     bounded("localhost", || {
+        // Resolution waits on the blocking pool, not on the hub. With the
+        // pool's one thread held by another job, a greenlet resolving a
+        // name stays parked while the hub (and this root) goes on. This
+        // child process runs only this test, so the pool is ours.
+        green::set_blocking_threads(1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = green::spawn(move || green::spawn_blocking(move || held.recv().is_ok()));
+        green::yield_now(); // `holder` takes the pool's thread
+        let binder = green::spawn(|| TcpListener::bind(("localhost", 0)).map(|l| l.local_addr().unwrap()));
+        green::yield_now(); // `binder` queues its resolution and parks
+        assert!(!binder.is_finished(), "the name was resolved on the hub");
+        release.send(()).unwrap();
+        assert!(binder.join().unwrap().unwrap().ip().is_loopback());
+        assert!(holder.join().unwrap());
+        green::set_blocking_threads(green::DEFAULT_BLOCKING_THREADS);
+
         let listener = TcpListener::bind(local()).unwrap();
         let port = listener.local_addr().unwrap().port();
         // "localhost" may resolve to ::1 first, which is refused here:
