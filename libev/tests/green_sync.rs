@@ -25,6 +25,14 @@ fn settle() {
     }
 }
 
+/// Sleeps in small steps until `done()`: for a waiter's own timeout to
+/// have fired, however slowly the process runs (valgrind).
+fn wait_until(done: impl Fn() -> bool) {
+    while !done() {
+        green::sleep(MS);
+    }
+}
+
 /// The message of a panic payload.
 fn message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<String>()
@@ -374,7 +382,7 @@ fn interrupted_queue_getters_leave_no_trace() {
         }
     });
     settle();
-    green::sleep(MS * 5); // getter 1 times out
+    wait_until(|| got.borrow().len() == 1); // getter 1 times out
     gs[2].kill(); // getter 2 is killed while waiting
     for v in [100, 101] {
         q.put(v);
@@ -476,7 +484,7 @@ fn interrupted_semaphore_and_mutex_waiters_leave_no_trace() {
             true
         }
     });
-    green::sleep(MS * 5);
+    wait_until(|| order.borrow().len() == 1); // waiter 0 gives up
     drop(held);
     green::joinall(gs);
     assert_eq!(*order.borrow(), [(0, false), (1, true), (2, true)]);
@@ -620,7 +628,7 @@ fn interrupted_event_and_async_result_waiters_leave_no_trace() {
         }
     });
     settle();
-    green::sleep(MS * 5); // 1 and 2 give up
+    wait_until(|| woke.borrow().len() == 2); // 1 and 2 give up
     gs[3].kill();
     ev.set();
     let results = green::joinall(gs);
@@ -633,7 +641,7 @@ fn interrupted_event_and_async_result_waiters_leave_no_trace() {
     let a = ar.clone();
     let gs = spawn_waiters(3, &got, move |i| if i == 0 { a.get_timeout(MS) } else { Some(a.get()) });
     settle();
-    green::sleep(MS * 5);
+    wait_until(|| got.borrow().len() == 1); // 0 gives up
     gs[1].kill();
     ar.set(9).unwrap();
     green::joinall(gs);
