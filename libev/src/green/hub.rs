@@ -23,8 +23,10 @@ const POLL_EVERY: u32 = 1024;
 pub(crate) struct Hub {
     pub(crate) lp: Loop,
     ready: RefCell<VecDeque<Rc<Task>>>,
-    /// The running greenlet (the root's task when the root runs).
-    current: RefCell<Rc<Task>>,
+    /// The running greenlet (the root's task when the root runs). The
+    /// `Rc` that keeps it alive is `root`, or the one `resume` holds for
+    /// as long as the greenlet runs.
+    current: Cell<*const Task>,
     root: Rc<Task>,
     /// The root is inside the scheduler (resuming greenlets or running the
     /// loop), so it cannot block again.
@@ -58,7 +60,7 @@ impl Hub {
         Hub {
             lp,
             ready: RefCell::new(VecDeque::new()),
-            current: RefCell::new(root.clone()),
+            current: Cell::new(Rc::as_ptr(&root)),
             root,
             in_scheduler: Cell::new(false),
             stacks: RefCell::new(Vec::new()),
@@ -73,7 +75,18 @@ impl Hub {
     }
 
     pub(crate) fn current(&self) -> Rc<Task> {
-        self.current.borrow().clone()
+        let running = self.current.get();
+        // SAFETY: `running` comes from `Rc::as_ptr` of the running task,
+        // whose `Rc` lives (in `root` or in `resume`) while it is current,
+        // so the count we add to is at least one.
+        unsafe {
+            Rc::increment_strong_count(running);
+            Rc::from_raw(running)
+        }
+    }
+
+    fn root_is_current(&self) -> bool {
+        std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root))
     }
 
     /// Makes `task` ready (if it was blocked) with `why`; an interrupt also
@@ -116,11 +129,21 @@ impl Hub {
 
     /// `gevent.sleep(0)`: lets every other ready greenlet run once.
     pub(crate) fn yield_now(&self) {
-        let me = self.current();
+        // SAFETY: see `current`; while this greenlet runs or is queued, the
+        // scheduler holds its task, and its stack runs only via that task.
+        let me = unsafe { &*self.current.get() };
         me.raise_pending();
-        self.schedule(me.clone());
         me.wake.set(Wake::Normal);
-        self.switch_out(&me, &"yield_now");
+        if self.root_is_current() {
+            self.schedule(self.root.clone());
+            self.check_can_block(&"yield_now");
+            self.run_scheduler(&"yield_now");
+        } else {
+            // The scheduler holds our task while we run, and queues it
+            // again when it finds it `Ready` on our return (see `resume`).
+            me.state.set(State::Ready);
+            me.suspend();
+        }
         if me.wake.get() == Wake::Interrupt {
             me.raise_pending();
         }
@@ -129,9 +152,8 @@ impl Hub {
     /// Panics unless the current greenlet may block: a blocking call
     /// inside a libev callback (on the hub) is refused.
     pub(crate) fn check_can_block(&self, what: &dyn std::fmt::Display) {
-        let me = self.current.borrow();
-        if Rc::ptr_eq(&me, &self.root) && (self.in_scheduler.get() || self.lp.depth() > 0) {
-            me.state.set(State::Running);
+        if self.root_is_current() && (self.in_scheduler.get() || self.lp.depth() > 0) {
+            self.root.state.set(State::Running);
             panic!(
                 "libev::green: blocking call ({what}) inside a libev callback; \
                  callbacks run on the hub and must not block (BlockingSwitchOutError)"
@@ -195,12 +217,22 @@ impl Hub {
             return;
         }
         task.state.set(State::Running);
-        // `current` holds the task's Rc while it runs (moved, not cloned).
-        let prev = self.current.replace(task);
-        let done = self.current.borrow().resume();
-        let task = self.current.replace(prev);
-        if let Some(stack) = done {
-            self.stacks.borrow_mut().push((task.stack_size, stack));
+        // `task` keeps the greenlet alive while `current` points to it; the
+        // guard points `current` back at the root however `resume` ends.
+        struct Restore<'a>(&'a Cell<*const Task>, *const Task);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let restore = Restore(&self.current, self.current.replace(Rc::as_ptr(&task)));
+        let done = task.resume();
+        drop(restore);
+        match done {
+            Some(stack) => self.stacks.borrow_mut().push((task.stack_size, stack)),
+            // It yielded: to the back of the queue.
+            None if task.state.get() == State::Ready => self.ready.borrow_mut().push_back(task),
+            None => {}
         }
     }
 

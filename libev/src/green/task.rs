@@ -203,22 +203,34 @@ impl Task {
     /// Unwinds with the most important pending interrupt: a kill, else the
     /// outermost (oldest) expired timeout. A kill stays pending, so a
     /// greenlet that catches it is killed again at its next blocking call.
+    ///
+    /// Inlined, so the unwinding starts in the caller's frame: every frame
+    /// costs the unwinder about half a microsecond.
+    #[inline(always)]
     pub(crate) fn raise_pending(&self) {
-        let pick = {
-            let ints = self.interrupts.borrow();
-            if ints.contains(&Interrupt::Kill) {
-                Some(Interrupt::Kill)
-            } else {
-                ints.iter()
-                    .filter_map(|i| if let Interrupt::Timeout(id) = i { Some(*id) } else { None })
-                    .min()
-                    .map(Interrupt::Timeout)
-            }
-        };
-        match pick {
-            Some(Interrupt::Kill) => panic::resume_unwind(Box::new(KillSignal)),
-            Some(Interrupt::Timeout(id)) => panic::resume_unwind(Box::new(super::Elapsed::new(id))),
-            None => {}
+        if self.interrupt_pending() {
+            panic::resume_unwind(self.pending_payload());
         }
+    }
+
+    /// Whether an interrupt waits to be raised.
+    pub(crate) fn interrupt_pending(&self) -> bool {
+        !self.interrupts.borrow().is_empty()
+    }
+
+    /// The payload `raise_pending` unwinds with, when an interrupt is
+    /// pending.
+    #[cold]
+    pub(crate) fn pending_payload(&self) -> crate::PanicPayload {
+        let ints = self.interrupts.borrow();
+        if ints.contains(&Interrupt::Kill) {
+            return Box::new(KillSignal);
+        }
+        let oldest = ints
+            .iter()
+            .filter_map(|i| if let Interrupt::Timeout(id) = i { Some(*id) } else { None })
+            .min()
+            .expect("an interrupt is pending");
+        Box::new(super::Elapsed::new(oldest))
     }
 }
