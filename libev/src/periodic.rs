@@ -1,6 +1,6 @@
 //! [`Periodic`]: wall-clock (UTC) schedules.
 
-use crate::event_loop::{Loop, Shared};
+use crate::event_loop::{Loop, Shared, tstamp};
 use crate::watcher::{raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
@@ -124,7 +124,7 @@ impl Periodic {
         }
         Ok(Periodic::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher.
-            unsafe { sys::ev_periodic_set(w, offset, interval.as_secs_f64(), None) }
+            unsafe { sys::ev_periodic_set(w, offset, tstamp(interval), None) }
         }))
     }
 

@@ -1,6 +1,6 @@
 //! [`Stat`]: changes to a path's attributes.
 
-use crate::event_loop::Loop;
+use crate::event_loop::{Loop, tstamp};
 use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::ffi::{CStr, CString};
@@ -50,7 +50,7 @@ impl Stat {
         let path = path.into_raw();
         Ok(Stat::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher; `release` frees the path.
-            unsafe { sys::ev_stat_set(w, path, interval.as_secs_f64()) }
+            unsafe { sys::ev_stat_set(w, path, tstamp(interval)) }
         }))
     }
 

@@ -1,6 +1,6 @@
 //! [`Timer`]: relative timeouts on the loop's monotonic clock.
 
-use crate::event_loop::Loop;
+use crate::event_loop::{Loop, tstamp};
 use crate::watcher::{plain_start, watcher_type};
 use libev_sys as sys;
 use std::time::Duration;
@@ -22,7 +22,7 @@ impl Timer {
     {
         Timer::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher.
-            unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
+            unsafe { sys::ev_timer_set(w, tstamp(after), tstamp(repeat)) }
         })
     }
 
@@ -32,7 +32,7 @@ impl Timer {
         let w = self.node.raw();
         self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
-            unsafe { sys::ev_timer_set(w, after.as_secs_f64(), repeat.as_secs_f64()) }
+            unsafe { sys::ev_timer_set(w, tstamp(after), tstamp(repeat)) }
         });
     }
 
@@ -70,6 +70,6 @@ impl Timer {
     /// [`again`](Timer::again) is called (libev allows this while active).
     pub fn set_repeat(&self, repeat: Duration) {
         // SAFETY: `repeat` is a read-write field in libev, even while active.
-        unsafe { (*self.node.raw()).repeat = repeat.as_secs_f64() }
+        unsafe { (*self.node.raw()).repeat = tstamp(repeat) }
     }
 }
