@@ -39,11 +39,41 @@ pub(crate) struct Hub {
 
 thread_local! {
     static HUB: Hub = Hub::new();
+    /// `HUB`'s address from its creation until its drop begins. A const
+    /// thread-local without a destructor is a plain TLS load, while
+    /// `HUB.with` is an out-of-line call with a lazy-init check, and every
+    /// call level between two stack switches costs a mispredicted return.
+    static HUB_ADDR: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` with this thread's hub, creating it on first use.
+#[inline(always)]
 pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.with(f)
+    let hub = HUB_ADDR.get();
+    if hub.is_null() {
+        return with_new_hub(f);
+    }
+    // SAFETY: a non-null HUB_ADDR is this thread's live HUB (set by
+    // `with_new_hub`, cleared first thing in `Hub::drop`), and the hub
+    // cannot be dropped while `f` runs: thread-locals are destroyed only
+    // after the thread's code has returned, one at a time.
+    f(unsafe { &*hub })
+}
+
+/// `with_hub` on first use, or once the hub is being destroyed (which
+/// `HUB.with` then reports by panicking).
+#[cold]
+fn with_new_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    HUB.with(|hub| {
+        HUB_ADDR.set(hub);
+        f(hub)
+    })
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        HUB_ADDR.set(std::ptr::null());
+    }
 }
 
 impl Hub {
@@ -128,24 +158,41 @@ impl Hub {
     }
 
     /// `gevent.sleep(0)`: lets every other ready greenlet run once.
+    ///
+    /// Inlined into the caller, as is `Task::resume` into the scheduler:
+    /// after a stack switch the CPU mispredicts every `ret` until the call
+    /// depth is back where the switch left it, so each call level between
+    /// two switches costs a misprediction per yield.
+    #[inline(always)]
     pub(crate) fn yield_now(&self) {
+        if self.root_is_current() {
+            return self.yield_root();
+        }
         // SAFETY: see `current`; while this greenlet runs or is queued, the
         // scheduler holds its task, and its stack runs only via that task.
         let me = unsafe { &*self.current.get() };
         me.raise_pending();
         me.wake.set(Wake::Normal);
-        if self.root_is_current() {
-            self.schedule(self.root.clone());
-            self.check_can_block(&"yield_now");
-            self.run_scheduler(&"yield_now");
-        } else {
-            // The scheduler holds our task while we run, and queues it
-            // again when it finds it `Ready` on our return (see `resume`).
-            me.state.set(State::Ready);
-            me.suspend();
-        }
+        // The scheduler queues our task again when it finds it `Ready` on
+        // our return (see `resume`).
+        me.state.set(State::Ready);
+        me.suspend();
         if me.wake.get() == Wake::Interrupt {
             me.raise_pending();
+        }
+    }
+
+    /// `yield_now` on the root: the scheduler runs every ready greenlet
+    /// once before it finds the root at the back of the queue.
+    #[inline(never)]
+    fn yield_root(&self) {
+        self.root.raise_pending();
+        self.root.wake.set(Wake::Normal);
+        self.schedule(self.root.clone());
+        self.check_can_block(&"yield_now");
+        self.run_scheduler(&"yield_now");
+        if self.root.wake.get() == Wake::Interrupt {
+            self.root.raise_pending();
         }
     }
 

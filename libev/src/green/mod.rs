@@ -64,6 +64,7 @@ pub fn hub_loop() -> crate::Loop {
 
 /// Lets every other ready greenlet run before the caller continues
 /// (gevent's `sleep(0)`).
+#[inline]
 pub fn yield_now() {
     with_hub(|hub| hub.yield_now())
 }

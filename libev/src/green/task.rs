@@ -156,6 +156,7 @@ impl Task {
 
     /// Runs the coroutine until it suspends or ends; on its end, returns its
     /// stack for reuse.
+    #[inline(always)]
     pub(crate) fn resume(&self) -> Option<SlabStack> {
         // Resumed in place; the borrow lasts while the greenlet runs, so a
         // stray access to its own coroutine would panic, not alias.
@@ -172,6 +173,7 @@ impl Task {
     }
 
     /// Suspends the running greenlet back to the scheduler.
+    #[inline(always)]
     pub(crate) fn suspend(&self) {
         let y = self.yielder.get();
         assert!(!y.is_null(), "suspend outside the greenlet's coroutine");
@@ -214,6 +216,7 @@ impl Task {
     }
 
     /// Whether an interrupt waits to be raised.
+    #[inline]
     pub(crate) fn interrupt_pending(&self) -> bool {
         !self.interrupts.borrow().is_empty()
     }
