@@ -113,6 +113,55 @@ fn kill_unwinds_a_greenlet_blocked_in_sleep_running_destructors() {
 }
 
 #[test]
+fn kill_a_greenlet_queued_by_yield_now() {
+    // The greenlet is ready, not blocked: the kill reaches it when the
+    // scheduler resumes it, and the other greenlet keeps running.
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let spins = Rc::new(Cell::new(0u32));
+    let s = spins.clone();
+    let g = green::spawn(move || {
+        let _guard = SetOnDrop(d);
+        loop {
+            s.set(s.get() + 1);
+            green::yield_now();
+        }
+    });
+    let other = green::spawn(|| {
+        for _ in 0..10 {
+            green::yield_now();
+        }
+        7
+    });
+    green::yield_now(); // both have run once and are queued again
+    assert_eq!(spins.get(), 1);
+    g.kill();
+    assert!(dropped.get(), "destructors on the killed stack ran");
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+    assert_eq!(other.join().unwrap(), 7);
+}
+
+#[test]
+fn with_timeout_ends_a_greenlet_that_only_yields() {
+    // The ready queue never empties, so the timer is seen only through
+    // the scheduler's periodic poll; its interrupt then reaches a
+    // greenlet that is queued, not blocked.
+    let start = Instant::now();
+    let r = green::with_timeout(5 * MS, || loop {
+        green::yield_now();
+    });
+    assert!(r.is_err());
+    assert!(start.elapsed() >= 5 * MS);
+    let g = green::spawn(|| {
+        green::with_timeout(5 * MS, || loop {
+            green::yield_now();
+        })
+        .is_err()
+    });
+    assert!(g.join().unwrap());
+}
+
+#[test]
 fn kill_a_greenlet_blocked_in_join() {
     // The sleeper outlives the joiner, but not the test: a greenlet still
     // blocked when its thread exits is leaked, with its loop.

@@ -15,9 +15,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-/// After this many greenlet resumptions in a row the scheduler polls for
-/// I/O without blocking, so greenlets that keep yielding cannot starve
-/// watchers.
+/// After this many resumptions in a row (the root's own, when it yields,
+/// included) the scheduler polls for I/O and timers without blocking, so
+/// greenlets that keep yielding cannot starve watchers.
 const POLL_EVERY: u32 = 1024;
 
 pub(crate) struct Hub {
@@ -31,6 +31,8 @@ pub(crate) struct Hub {
     /// The root is inside the scheduler (resuming greenlets or running the
     /// loop), so it cannot block again.
     in_scheduler: Cell<bool>,
+    /// Resumptions since the loop last ran (see [`POLL_EVERY`]).
+    since_poll: Cell<u32>,
     /// Idle stacks by size; slabs are never unmapped, so every stack comes
     /// back here when its greenlet ends.
     stacks: RefCell<Vec<(usize, SlabStack)>>,
@@ -93,6 +95,7 @@ impl Hub {
             current: Cell::new(Rc::as_ptr(&root)),
             root,
             in_scheduler: Cell::new(false),
+            since_poll: Cell::new(0),
             stacks: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
         }
@@ -227,24 +230,31 @@ impl Hub {
             }
         }
         let _leave = Leave(&self.in_scheduler);
-        let mut streak = 0;
         loop {
             let next = self.ready.borrow_mut().pop_front();
             match next {
-                Some(task) if Rc::ptr_eq(&task, &self.root) => {
-                    task.state.set(State::Running);
-                    return;
-                }
                 Some(task) => {
-                    self.resume(task);
-                    streak += 1;
+                    let root = Rc::ptr_eq(&task, &self.root);
+                    if root {
+                        task.state.set(State::Running);
+                    } else {
+                        self.resume(task);
+                    }
+                    // Polled with no task in hand: a callback's panic
+                    // propagates from here without losing a ready task.
+                    let streak = self.since_poll.get() + 1;
                     if streak == POLL_EVERY {
-                        streak = 0;
+                        self.since_poll.set(0);
                         self.lp.run_nowait();
+                    } else {
+                        self.since_poll.set(streak);
+                    }
+                    if root {
+                        return;
                     }
                 }
                 None => {
-                    streak = 0;
+                    self.since_poll.set(0);
                     let more = self.lp.run_once();
                     if !more && self.ready.borrow().is_empty() {
                         self.root.state.set(State::Running);
