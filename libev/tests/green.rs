@@ -147,14 +147,18 @@ fn with_timeout_ends_a_greenlet_that_only_yields() {
     // the scheduler's periodic poll; its interrupt then reaches a
     // greenlet that is queued, not blocked.
     let start = Instant::now();
-    let r = green::with_timeout(5 * MS, || loop {
-        green::yield_now();
+    let r = green::with_timeout(5 * MS, || {
+        loop {
+            green::yield_now();
+        }
     });
     assert!(r.is_err());
     assert!(start.elapsed() >= 5 * MS);
     let g = green::spawn(|| {
-        green::with_timeout(5 * MS, || loop {
-            green::yield_now();
+        green::with_timeout(5 * MS, || {
+            loop {
+                green::yield_now();
+            }
         })
         .is_err()
     });
