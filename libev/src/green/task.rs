@@ -35,20 +35,6 @@ pub(crate) enum Interrupt {
     Timeout(u64),
 }
 
-impl Drop for Task {
-    fn drop(&mut self) {
-        // A greenlet dropped while suspended can never be woken (nothing
-        // refers to it). Forcing its stack to unwind here could run its
-        // destructors inside the scheduler or during thread-local teardown,
-        // so its stack is leaked instead, like a blocked thread's.
-        if let Some(co) = self.co.get_mut().take() {
-            if co.started() && !co.done() {
-                std::mem::forget(co);
-            }
-        }
-    }
-}
-
 /// The greenlets waiting for a task to end. The first is kept inline:
 /// most greenlets have at most one joiner, and spawn + join is hot.
 #[derive(Default)]
@@ -140,7 +126,15 @@ impl Task {
         let task = Rc::new(Task::with(id, name, stack_size, State::Ready));
         let weak = Rc::downgrade(&task);
         let co = Co::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
-            if let Some(t) = weak.upgrade() {
+            // A started greenlet holds its own task until its body ends, so
+            // the task outlives every `&Task` on this stack. One that stays
+            // blocked forever (nothing left to wake it, or its thread
+            // exiting) is thereby leaked with its stack, like a blocked
+            // thread, instead of having its stack unwound inside the
+            // scheduler or during thread-local teardown. A task is only
+            // dropped with a coroutine that never started or has ended.
+            let me = weak.upgrade();
+            if let Some(t) = &me {
                 t.yielder.set(yielder);
             }
             drop(weak);
@@ -149,6 +143,8 @@ impl Task {
             if panic::catch_unwind(panic::AssertUnwindSafe(body)).is_err() {
                 eprintln!("libev::green: internal error: a greenlet body unwound");
             }
+            // Not the last count: `Hub::resume` holds the task while it runs.
+            drop(me);
         });
         *task.co.borrow_mut() = Some(co);
         task
