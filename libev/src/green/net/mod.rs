@@ -167,6 +167,71 @@ macro_rules! fd_conversions {
     };
 }
 
+/// The methods every green socket type shares: `try_clone`, `take_error`
+/// and `set_nonblocking`.
+macro_rules! socket_common {
+    ($t:ident) => {
+        impl $t {
+            /// Another handle to the same socket (the fd is duplicated). It
+            /// starts with this handle's timeouts and non-blocking flag and
+            /// keeps its own afterwards (see the [module
+            /// docs](super#where-green-sockets-differ-from-stds)).
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                let sock = self.sock.try_clone()?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+                Ok($t { source: self.source.clone_for(fd), sock })
+            }
+
+            /// Reads and clears the socket's pending error (`SO_ERROR`).
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.sock.take_error()
+            }
+
+            /// With `true`, calls that cannot proceed at once (accepts,
+            /// reads, writes) return
+            /// [`WouldBlock`](std::io::ErrorKind::WouldBlock) instead of
+            /// parking the greenlet; the fd itself is non-blocking either
+            /// way.
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.source.set_nonblocking(nonblocking);
+                Ok(())
+            }
+        }
+    };
+}
+
+/// std's read and write timeouts for a green socket type that reads and
+/// writes (all but the listeners).
+macro_rules! socket_timeouts {
+    ($t:ident) => {
+        impl $t {
+            /// Bounds every read (receive, `peek`) to `timeout`, after which
+            /// it fails with [`TimedOut`](std::io::ErrorKind::TimedOut);
+            /// `None` waits for ever. A zero duration is refused with
+            /// [`InvalidInput`](std::io::ErrorKind::InvalidInput), as in std.
+            pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.source.set_timeout($crate::green::net::Interest::Read, timeout)
+            }
+
+            /// Bounds every write (send) as
+            /// [`set_read_timeout`](Self::set_read_timeout) bounds reads.
+            pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.source.set_timeout($crate::green::net::Interest::Write, timeout)
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.source.timeout($crate::green::net::Interest::Read))
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.source.timeout($crate::green::net::Interest::Write))
+            }
+        }
+    };
+}
+
 /// `Read` and `Write` for a green stream socket type and for a shared
 /// reference to it: every call goes through its [`Source`] (stream reads
 /// through [`Source::read_stream`]).

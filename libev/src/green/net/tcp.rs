@@ -82,13 +82,6 @@ impl TcpListener {
         self.sock.local_addr()
     }
 
-    /// Another handle to the same socket (see the [module
-    /// docs](super#where-green-sockets-differ-from-stds) for what clones share).
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let sock = self.sock.try_clone()?;
-        Ok(TcpListener { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
     /// Sets `IP_TTL`.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.set_ttl(ttl)
@@ -97,19 +90,6 @@ impl TcpListener {
     /// Reads `IP_TTL`.
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.ttl()
-    }
-
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// With `true`, [`accept`](TcpListener::accept) returns
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking the
-    /// greenlet when no connection is waiting.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
     }
 }
 
@@ -128,6 +108,7 @@ impl Iterator for Incoming<'_> {
     }
 }
 
+socket_common!(TcpListener);
 fd_conversions!(TcpListener, net::TcpListener, "a listening socket");
 
 /// A TCP connection whose reads and writes park only the calling greenlet
@@ -225,38 +206,6 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Another handle to the same connection (the fd is duplicated).
-    /// It starts with this handle's timeouts and non-blocking flag, which
-    /// it keeps separately afterwards.
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let sock = self.sock.try_clone()?;
-        Ok(TcpStream { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
-    /// Bounds every read (and `peek`) to `timeout`, after which it fails
-    /// with [`TimedOut`](io::ErrorKind::TimedOut); `None` waits for ever.
-    /// A zero duration is refused with
-    /// [`InvalidInput`](io::ErrorKind::InvalidInput), as in std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Bounds every write as [`set_read_timeout`](TcpStream::set_read_timeout)
-    /// bounds reads.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Write))
-    }
-
     /// Reads without consuming, waiting (parked) until data arrives.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Interest::Read, || self.sock.peek(buf))
@@ -281,21 +230,10 @@ impl TcpStream {
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.ttl()
     }
-
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// With `true`, reads and writes that cannot proceed return
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking the
-    /// greenlet (the fd itself is non-blocking either way).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
 stream_io!(TcpStream);
 
+socket_common!(TcpStream);
+socket_timeouts!(TcpStream);
 fd_conversions!(TcpStream, net::TcpStream, "a connected socket");

@@ -4,7 +4,6 @@ use super::{Interest, Source, resolve, resolve_first};
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
 /// A UDP socket whose sends and receives park only the calling greenlet
 /// (std's [`std::net::UdpSocket`] on green threads).
@@ -87,36 +86,6 @@ impl UdpSocket {
         self.sock.local_addr()
     }
 
-    /// Another handle to the same socket (the fd is duplicated), starting
-    /// with this handle's timeouts and non-blocking flag.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let sock = self.sock.try_clone()?;
-        Ok(UdpSocket { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
-    /// Bounds every receive to `timeout`, after which it fails with
-    /// [`TimedOut`](io::ErrorKind::TimedOut); `None` waits for ever; zero
-    /// is refused, as in std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Bounds every send to `timeout`, as
-    /// [`set_read_timeout`](UdpSocket::set_read_timeout) bounds receives.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Write))
-    }
-
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.sock.set_broadcast(broadcast)
@@ -187,11 +156,6 @@ impl UdpSocket {
         self.sock.leave_multicast_v6(multiaddr, interface)
     }
 
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
     /// Sets the default peer for [`send`](UdpSocket::send) and
     /// [`recv`](UdpSocket::recv), and filters received datagrams to it;
     /// the first address `addr` resolves to that works is used, as in std.
@@ -214,14 +178,8 @@ impl UdpSocket {
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Interest::Read, || self.sock.peek(buf))
     }
-
-    /// With `true`, sends and receives that cannot proceed return
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking the
-    /// greenlet (the fd itself is non-blocking either way).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
+socket_common!(UdpSocket);
+socket_timeouts!(UdpSocket);
 fd_conversions!(UdpSocket, net::UdpSocket, "a UDP socket");

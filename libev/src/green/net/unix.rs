@@ -75,31 +75,13 @@ impl UnixListener {
         UnixIncoming { listener: self }
     }
 
-    /// Another handle to the same socket, starting with this handle's
-    /// non-blocking flag.
-    pub fn try_clone(&self) -> io::Result<UnixListener> {
-        let sock = self.sock.try_clone()?;
-        Ok(UnixListener { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
     }
-
-    /// With `true`, [`accept`](UnixListener::accept) returns
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
 }
 
+socket_common!(UnixListener);
 fd_conversions!(UnixListener, unet::UnixListener, "a listening Unix socket");
 
 /// Iterator over a [`UnixListener`]'s connections (std's
@@ -206,13 +188,6 @@ impl UnixStream {
         Ok((UnixStream::from_nonblocking(a), UnixStream::from_nonblocking(b)))
     }
 
-    /// Another handle to the same connection, starting with this handle's
-    /// timeouts and non-blocking flag.
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let sock = self.sock.try_clone()?;
-        Ok(UnixStream { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
@@ -221,39 +196,6 @@ impl UnixStream {
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.peer_addr()
-    }
-
-    /// Bounds every read to `timeout` ([`TimedOut`](io::ErrorKind::TimedOut)
-    /// after it); `None` waits for ever; zero is refused, as in std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Bounds every write to `timeout`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Write))
-    }
-
-    /// With `true`, reads and writes that cannot proceed return
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
     }
 
     /// Shuts down the read, write or both halves, waking this handle's
@@ -268,6 +210,8 @@ impl UnixStream {
 
 stream_io!(UnixStream);
 
+socket_common!(UnixStream);
+socket_timeouts!(UnixStream);
 fd_conversions!(UnixStream, unet::UnixStream, "a connected Unix stream socket");
 
 /// A Unix datagram socket whose sends and receives park only the calling
@@ -337,13 +281,6 @@ impl UnixDatagram {
         self.sock.connect_addr(addr)
     }
 
-    /// Another handle to the same socket, starting with this handle's
-    /// timeouts and non-blocking flag.
-    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        let sock = self.sock.try_clone()?;
-        Ok(UnixDatagram { source: self.source.clone_for(sock.as_raw_fd()), sock })
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
@@ -381,39 +318,6 @@ impl UnixDatagram {
         self.source.do_io(Interest::Write, || self.sock.send(buf))
     }
 
-    /// Bounds every receive to `timeout` ([`TimedOut`](io::ErrorKind::TimedOut)
-    /// after it); zero is refused, as in std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Read, timeout)
-    }
-
-    /// Bounds every send to `timeout`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Interest::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Interest::Write))
-    }
-
-    /// With `true`, sends and receives that cannot proceed return
-    /// [`WouldBlock`](io::ErrorKind::WouldBlock) instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
     /// Shuts down the read, write or both halves, waking this handle's
     /// greenlets waiting in those directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -423,4 +327,6 @@ impl UnixDatagram {
     }
 }
 
+socket_common!(UnixDatagram);
+socket_timeouts!(UnixDatagram);
 fd_conversions!(UnixDatagram, unet::UnixDatagram, "a Unix datagram socket");
