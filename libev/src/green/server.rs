@@ -107,6 +107,8 @@ struct Core {
     done: WaitList<()>,
     /// Why the serving loop failed, for `serve_forever`.
     error: RefCell<Option<io::Error>>,
+    /// The greenlet in `stop` waiting for handlers to end.
+    stopper: RefCell<Option<Rc<Task>>>,
 }
 
 impl Core {
@@ -123,6 +125,52 @@ impl Core {
             worker: RefCell::new(None),
             done: WaitList::default(),
             error: RefCell::new(None),
+            stopper: RefCell::new(None),
+        }
+    }
+
+    /// Begins a stop: `close` takes the server's socket (waking the
+    /// serving loop if it waits on it). Returns whether a stop of a
+    /// started server is now under way; stopping an idle server just
+    /// closes it, and stopping twice does nothing.
+    fn begin_stop(&self, close: impl FnOnce()) -> bool {
+        match self.state.get() {
+            State::Idle => {
+                self.state.set(State::Stopped);
+                close();
+                false
+            }
+            State::Serving | State::Failed => {
+                self.state.set(State::Stopping);
+                close();
+                self.wake_worker();
+                true
+            }
+            State::Stopping | State::Stopped => false,
+        }
+    }
+
+    /// Parks the calling greenlet, as the stopper that [`wake_stopper`]
+    /// wakes, until `done()` or `timeout`; returns `done()`.
+    ///
+    /// [`wake_stopper`]: Core::wake_stopper
+    fn park_stopper(&self, timeout: Duration, what: &dyn fmt::Display, done: impl Fn() -> bool) -> bool {
+        *self.stopper.borrow_mut() = Some(with_hub(|hub| hub.current()));
+        struct Clear<'a>(&'a RefCell<Option<Rc<Task>>>);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                self.0.borrow_mut().take();
+            }
+        }
+        let _clear = Clear(&self.stopper);
+        park_until(Some(timeout), what, done)
+    }
+
+    /// A handler ended (or the serving loop did): the stopper, if any,
+    /// re-checks what it waits for.
+    fn wake_stopper(&self) {
+        if let Some(t) = self.stopper.borrow().as_ref() {
+            with_hub(|hub| hub.wake(t, Wake::Normal));
         }
     }
 
@@ -306,8 +354,6 @@ struct StreamInner {
     handlers: RefCell<Handlers>,
     /// The accept loop waits for a free slot.
     waiting_for_slot: Cell<bool>,
-    /// The greenlet in `stop` waiting for the handlers to end.
-    stopper: RefCell<Option<Rc<Task>>>,
 }
 
 /// The handlers' greenlets, in slots reused as they end.
@@ -343,9 +389,7 @@ impl Drop for HandlerGuard {
         if inner.waiting_for_slot.get() {
             inner.core.wake_worker();
         }
-        if let Some(t) = inner.stopper.borrow().as_ref() {
-            with_hub(|hub| hub.wake(t, Wake::Normal));
-        }
+        inner.core.wake_stopper();
     }
 }
 
@@ -376,7 +420,6 @@ impl StreamServer {
                 active: Cell::new(0),
                 handlers: RefCell::new(Handlers::default()),
                 waiting_for_slot: Cell::new(false),
-                stopper: RefCell::new(None),
             }),
         }
     }
@@ -464,20 +507,14 @@ impl StreamServer {
     pub fn stop(&self, timeout: Duration) {
         let inner = &self.inner;
         let core = &inner.core;
-        match core.state.get() {
-            State::Idle => {
-                core.state.set(State::Stopped);
-                inner.listener.borrow_mut().take();
-                return;
+        let close = || {
+            if let Some(l) = inner.listener.borrow_mut().take() {
+                l.source().wake(Interest::Read);
             }
-            State::Serving | State::Failed => {}
-            State::Stopping | State::Stopped => return,
+        };
+        if !core.begin_stop(close) {
+            return;
         }
-        core.state.set(State::Stopping);
-        if let Some(l) = inner.listener.borrow_mut().take() {
-            l.source().wake(Interest::Read);
-        }
-        core.wake_worker();
         core.wait_worker();
 
         let me = with_hub(|hub| hub.current().id);
@@ -496,15 +533,7 @@ impl StreamInner {
     /// Waits for the handlers, kills those left, and ends the stop.
     fn finish_stop(&self, timeout: Duration) {
         if self.active.get() > 0 {
-            *self.stopper.borrow_mut() = Some(with_hub(|hub| hub.current()));
-            struct Clear<'a>(&'a RefCell<Option<Rc<Task>>>);
-            impl Drop for Clear<'_> {
-                fn drop(&mut self) {
-                    self.0.borrow_mut().take();
-                }
-            }
-            let _clear = Clear(&self.stopper);
-            park_until(Some(timeout), &"StreamServer handlers to end", || self.active.get() == 0);
+            self.core.park_stopper(timeout, &"StreamServer handlers to end", || self.active.get() == 0);
         }
         let left = std::mem::take(&mut *self.handlers.borrow_mut());
         for g in left.slots.into_iter().flatten() {
@@ -632,8 +661,6 @@ struct DatagramInner {
     handler: Box<DatagramHandler>,
     /// The receiving greenlet is inside the handler.
     in_handler: Cell<bool>,
-    /// The greenlet in `stop` waiting for the handler to return.
-    stopper: RefCell<Option<Rc<Task>>>,
 }
 
 /// The largest UDP payload (IPv4: 65535 - 20 - 8 bytes) fits.
@@ -663,7 +690,6 @@ impl DatagramServer {
                 socket: RefCell::new(Some(Rc::new(socket))),
                 handler: Box::new(handler),
                 in_handler: Cell::new(false),
-                stopper: RefCell::new(None),
             }),
         }
     }
@@ -705,9 +731,7 @@ impl DatagramServer {
                         core.state.set(State::Stopped);
                         core.wake_serve_forever();
                     }
-                    if let Some(t) = self.0.stopper.borrow().as_ref() {
-                        with_hub(|hub| hub.wake(t, Wake::Normal));
-                    }
+                    core.wake_stopper();
                 }
             }
             let mut ended = Ended(inner.clone(), None);
@@ -737,20 +761,14 @@ impl DatagramServer {
     pub fn stop(&self, timeout: Duration) {
         let inner = &self.inner;
         let core = &inner.core;
-        match core.state.get() {
-            State::Idle => {
-                core.state.set(State::Stopped);
-                inner.socket.borrow_mut().take();
-                return;
+        let close = || {
+            if let Some(s) = inner.socket.borrow_mut().take() {
+                s.source().wake(Interest::Read);
             }
-            State::Serving | State::Failed => {}
-            State::Stopping | State::Stopped => return,
+        };
+        if !core.begin_stop(close) {
+            return;
         }
-        core.state.set(State::Stopping);
-        if let Some(s) = inner.socket.borrow_mut().take() {
-            s.source().wake(Interest::Read);
-        }
-        core.wake_worker();
         let me = with_hub(|hub| hub.current().id);
         let worker_is_me = core.worker.borrow().as_ref().is_some_and(|w| w.id() == me);
         if worker_is_me {
@@ -759,16 +777,9 @@ impl DatagramServer {
             return;
         }
         if inner.in_handler.get() {
-            *inner.stopper.borrow_mut() = Some(with_hub(|hub| hub.current()));
-            struct Clear<'a>(&'a RefCell<Option<Rc<Task>>>);
-            impl Drop for Clear<'_> {
-                fn drop(&mut self) {
-                    self.0.borrow_mut().take();
-                }
-            }
-            let _clear = Clear(&inner.stopper);
-            if !park_until(Some(timeout), &"the DatagramServer handler to return", || !inner.in_handler.get())
-            {
+            let returned = core
+                .park_stopper(timeout, &"the DatagramServer handler to return", || !inner.in_handler.get());
+            if !returned {
                 let worker = core.worker.borrow_mut().take();
                 if let Some(w) = worker {
                     w.kill();
@@ -802,9 +813,7 @@ fn receive_loop(inner: &DatagramInner, socket: &UdpSocket) -> io::Result<()> {
                     // A panicking handler does not end the server.
                     Err(p) => report_caught_panic(&p),
                 }
-                if let Some(t) = inner.stopper.borrow().as_ref() {
-                    with_hub(|hub| hub.wake(t, Wake::Normal));
-                }
+                core.wake_stopper();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 socket.source().wait(Interest::Read, None)?;
