@@ -18,7 +18,8 @@
 //! - the node is marked busy, so the same closure is never entered twice
 //!   (no aliased `&mut F`): an event for a busy watcher (nested `run`,
 //!   `invoke` from its own callback) is remembered and fed back to libev
-//!   once the callback returns, if the watcher is still active;
+//!   once the callback returns, unless the watcher was stopped or its
+//!   pending events cleared in the meantime;
 //! - panics are caught and handed to the loop (see [`Loop`]).
 //!
 //! Per-type resources (a `Stat` path, a periodic's reschedule closure, an
@@ -464,6 +465,8 @@ impl<W: RawWatcher> Header<W> {
     pub(crate) fn stop(&self) {
         let Some(l) = self.hot_loop() else { return };
         self.restore_ref(l);
+        // Events deferred while the callback runs are pending events too.
+        self.missed.set(0);
         // SAFETY: `l` is the loop the watcher was started on; stopping an
         // inactive watcher only clears a pending event.
         unsafe { W::stop(l, self.raw()) };
@@ -556,6 +559,7 @@ impl<W: RawWatcher> Header<W> {
         let Some(l) = self.hot_loop() else { return f() };
         // SAFETY: our watcher on its live loop.
         let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) };
+        let missed = self.missed.get();
         if was_active {
             self.stop();
         }
@@ -563,6 +567,7 @@ impl<W: RawWatcher> Header<W> {
         if was_active {
             self.start();
         }
+        self.missed.set(missed);
         if pending != 0 {
             // SAFETY: feeding an event to our own (pinned) watcher.
             unsafe { sys::ev_feed_event(l, self.raw().cast(), pending) };
@@ -599,7 +604,8 @@ impl<W: RawWatcher> Header<W> {
     pub(crate) fn clear_pending(&self) -> Events {
         let Some(l) = self.hot_loop() else { return Events::empty() };
         // SAFETY: our watcher on its live loop.
-        Events::from_revents(unsafe { sys::ev_clear_pending(l, self.raw().cast()) })
+        let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) };
+        Events::from_revents(pending | self.missed.replace(0))
     }
 
     pub(crate) fn invoke(&self, events: Events) {
@@ -681,9 +687,14 @@ where
         f(view, Events::from_revents(revents))
     }));
     header.set_flag(BUSY, false);
+    // Deferred events are delivered even to a watcher that is no longer
+    // active (a one-shot timer that fired in a nested run, an `invoke`):
+    // stopping it or clearing its pending events discards them instead.
     let missed = header.missed.replace(0);
-    if missed != 0 && header.is_active() {
-        // SAFETY: our pinned watcher on its live loop.
+    if missed != 0 {
+        // SAFETY: our pinned watcher on its live loop; libev allows feeding
+        // inactive watchers, and dropping the node stops it, which clears
+        // the event.
         unsafe { sys::ev_feed_event(l, w.cast(), missed) };
     }
     if let Err(payload) = result {

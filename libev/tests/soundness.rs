@@ -241,7 +241,7 @@ fn invoke_from_own_callback_is_deferred() {
             l.borrow_mut().push("custom");
         } else {
             l.borrow_mut().push("enter");
-            t.start(); // active, so the deferred event is fed back
+            t.start();
             t.invoke(Events::CUSTOM);
             l.borrow_mut().push("leave");
             t.stop();
@@ -273,6 +273,53 @@ fn invoke_from_own_callback_is_deferred() {
     t2.start();
     lp.run();
     assert_eq!(*log2.borrow(), ["enter", "leave", "custom"]);
+}
+
+#[test]
+fn a_one_shot_timer_that_fires_in_a_nested_run_is_delivered_afterwards() {
+    // Restarted from its own callback, the one-shot timer fires inside the
+    // nested run, where libev also stops it. The deferred event must still
+    // arrive once the outer call returns, although the timer is inactive.
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<&str>>> = Rc::default();
+    let l = log.clone();
+    let t = Timer::new(&lp, Duration::ZERO, Duration::ZERO, move |t, _| {
+        if l.borrow().is_empty() {
+            l.borrow_mut().push("enter");
+            t.start();
+            let lp = t.loop_handle();
+            while t.is_active() {
+                lp.run_once(); // fires here, is deferred
+            }
+            l.borrow_mut().push("leave");
+        } else {
+            l.borrow_mut().push("deferred");
+        }
+    });
+    t.start();
+    lp.run();
+    assert_eq!(*log.borrow(), ["enter", "leave", "deferred"]);
+}
+
+#[test]
+fn deferred_events_are_discarded_by_clear_pending_and_kept_by_set() {
+    let lp = Loop::new().unwrap();
+    let got: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let g = got.clone();
+    let t = Timer::new(&lp, Duration::ZERO, Duration::ZERO, move |t, ev| {
+        g.borrow_mut().push(ev);
+        if g.borrow().len() == 1 {
+            t.invoke(Events::CUSTOM);
+            // Deferred events count as pending: clearing returns them.
+            assert_eq!(t.clear_pending(), Events::CUSTOM);
+            t.invoke(Events::CUSTOM | Events::TIMER);
+            // Changing parameters keeps them.
+            t.set(Duration::from_secs(3600), Duration::ZERO);
+        }
+    });
+    t.start();
+    lp.run();
+    assert_eq!(*got.borrow(), [Events::TIMER, Events::CUSTOM | Events::TIMER]);
 }
 
 #[test]
