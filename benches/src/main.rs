@@ -5,6 +5,9 @@
 //!
 //! - `timers`: 100 000 started timers; each operation picks one at random
 //!   and does stop, set (new random delay), start.
+//! - `timer_array`: the same with the Rust timers in one `TimerArray`
+//!   (contiguous, as C's are) instead of a `Vec` of `Timer` handles; the C
+//!   side is the same as for `timers`.
 //! - `idle`: one idle watcher whose callback runs N times, then stops it.
 //! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
 //!   64 io watchers, one hop per callback.
@@ -20,7 +23,7 @@
 //! divides every N by 50, for a smoke run; naming workloads runs
 //! only those.
 
-use libev::{Break, Events, Idle, Io, Loop, Timer};
+use libev::{Break, Events, Idle, Io, Loop, Timer, TimerArray};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
@@ -91,6 +94,31 @@ fn rust_timers(ntimers: u32, ops: u64) -> Sample {
         t.stop();
         t.set(random_after(&mut s), Duration::ZERO);
         t.start();
+    }
+    let ns = start.elapsed().as_nanos() as u64;
+
+    drop(timers);
+    Sample { ns, check: s }
+}
+
+/// `rust_timers` with the timers in one [`TimerArray`]: C's layout.
+fn rust_timer_array(ntimers: u32, ops: u64) -> Sample {
+    let ntimers = std::hint::black_box(ntimers);
+    let lp = Loop::new().expect("create loop");
+    let mut s = XORSHIFT_SEED;
+    let timers =
+        TimerArray::new(&lp, ntimers as usize, |_, _, _| unreachable!("benchmark timers never fire"));
+    for i in 0..ntimers as usize {
+        timers.set(i, random_after(&mut s), Duration::ZERO);
+        timers.start(i);
+    }
+
+    let start = Instant::now();
+    for _ in 0..ops {
+        let i = (xorshift(&mut s) % u64::from(ntimers)) as usize;
+        timers.stop(i);
+        timers.set(i, random_after(&mut s), Duration::ZERO);
+        timers.start(i);
     }
     let ns = start.elapsed().as_nanos() as u64;
 
@@ -217,6 +245,15 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
             rust: Box::new(move || rust_timers(ntimers, timer_ops)),
         },
         Workload {
+            name: "timer_array",
+            ops: timer_ops,
+            c: Box::new(move || {
+                // SAFETY: as above.
+                c_sample(|check| unsafe { libev_bench_c_timers(ntimers, timer_ops, check) })
+            }),
+            rust: Box::new(move || rust_timer_array(ntimers, timer_ops)),
+        },
+        Workload {
             name: "idle",
             ops: idle_runs,
             // SAFETY: as above.
@@ -236,7 +273,7 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
 }
 
 const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]\n\
-                     workloads: timers idle pipe_ring (default: all)";
+                     workloads: timers timer_array idle pipe_ring (default: all)";
 
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");

@@ -6,6 +6,8 @@
 //! - The 13 watchers: [`Io`], [`Timer`], [`Periodic`], [`Signal`],
 //!   [`Child`], [`Stat`], [`Idle`], [`Prepare`], [`Check`], [`Embed`],
 //!   [`Fork`], [`Cleanup`], [`Async`] (with a thread-safe [`AsyncSender`]).
+//! - [`TimerArray`]: many timers stored contiguously with one callback, at
+//!   C's memory cost, for programs with tens of thousands of timers.
 //!
 //! Each watcher owns its libev struct and a closure, which receives the
 //! watcher itself and the [`Events`] that fired. A watcher holds its loop,
@@ -78,6 +80,7 @@ mod signal;
 mod slab;
 mod stat;
 mod timer;
+mod timer_array;
 mod watcher;
 
 pub use async_watcher::{Async, AsyncCallback, AsyncSender};
@@ -95,3 +98,4 @@ pub use periodic::{Periodic, PeriodicCallback};
 pub use signal::{Signal, SignalCallback};
 pub use stat::{Stat, StatCallback};
 pub use timer::{Timer, TimerCallback};
+pub use timer_array::{TimerArray, TimerArrayCallback};

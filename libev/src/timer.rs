@@ -9,6 +9,10 @@ watcher_type! {
     /// Fires after a delay, then optionally every `repeat` (libev's
     /// `ev_timer`). Based on the loop's cached time ([`Loop::now`]); a
     /// non-repeating timer stops itself before its callback runs.
+    ///
+    /// Each `Timer` is a handle to its own node; for tens of thousands of
+    /// timers with hot operations, [`TimerArray`](crate::TimerArray) keeps
+    /// them contiguous, as C does, and is faster.
     Timer, ev_timer, TimerCallback
 }
 plain_start!(Timer);

@@ -1,0 +1,567 @@
+//! [`TimerArray`]: many timers in one contiguous array, with one callback.
+//!
+//! A [`Timer`](crate::Timer) is a handle to its own node, so a program that
+//! keeps 100 000 of them in a `Vec` reaches each through a pointer: one more
+//! dependent cache miss per operation than C, where the `ev_timer`s sit in
+//! an array. `TimerArray` is that array: bare `ev_timer`s laid out as C lays
+//! them out, each pointing (through libev's `data` field) at one shared
+//! node that holds the loop, the closure and the bookkeeping. The C callback
+//! finds the element's index from its address.
+//!
+//! The rules are those of the other watchers (see `watcher.rs`): the
+//! trampoline holds a reference to the node while the closure runs, so the
+//! closure may drop the array; the closure is never entered twice (events
+//! that arrive while it runs, in a nested `run`, are deferred until it
+//! returns); panics are caught and handed to the loop; the node stops every
+//! element before it is freed.
+
+use crate::Events;
+use crate::event_loop::{Loop, tstamp};
+use libev_sys as sys;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::ffi::c_int;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::time::Duration;
+
+/// The closure type a [`TimerArray`] calls: it receives the array, the
+/// index of the timer that fired, and the events.
+pub type TimerArrayCallback = dyn FnMut(&TimerArray, usize, Events) + 'static;
+
+/// The closure is running.
+const BUSY: u8 = 1;
+/// The user asked that the timers not keep the loop alive.
+const UNREF: u8 = 2;
+
+/// A fixed number of timers stored contiguously, sharing one callback
+/// (libev's `ev_timer`, as a C program keeps them in an array).
+///
+/// Each timer, named by its index, behaves like a [`Timer`](crate::Timer):
+/// it fires `after` its start and then every `repeat` (zero: once, and it
+/// is stopped before the callback runs). All are created stopped, with
+/// both durations zero. Use this instead of many `Timer`s when there are
+/// tens of thousands of them and their operations are hot: the array costs
+/// 48 bytes per timer and no pointer chase, where a `Timer` costs a
+/// 64-byte node plus the handle (see the README's benchmark).
+///
+/// Compared with `Timer`, the timers of one array share one closure, one
+/// [`keeps_loop_alive`](Self::keeps_loop_alive) setting, and libev's default
+/// priority. Methods taking an index panic if it is out of range, as slice
+/// indexing does.
+///
+/// ```
+/// use libev::{Loop, TimerArray};
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// let lp = Loop::new()?;
+/// let fired = Rc::new(RefCell::new(Vec::new()));
+/// let f = fired.clone();
+/// let timers = TimerArray::new(&lp, 3, move |_, i, _| f.borrow_mut().push(i));
+/// for (i, ms) in [(0, 3), (1, 1), (2, 2)] {
+///     timers.set(i, Duration::from_millis(ms), Duration::ZERO);
+///     timers.start(i);
+/// }
+/// lp.run();
+/// assert_eq!(*fired.borrow(), [1, 2, 0]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Like every watcher, it stays on its loop's thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<libev::TimerArray>();
+/// ```
+#[repr(transparent)]
+pub struct TimerArray {
+    core: NonNull<Core>,
+}
+
+/// The part of the node that does not depend on the closure type.
+struct Core {
+    /// The first of `len` contiguous timers, allocated as a boxed slice;
+    /// libev holds pointers to the active ones, so only raw pointers are
+    /// ever used.
+    base: NonNull<sys::ev_timer>,
+    len: usize,
+    /// `lp`'s raw loop, for the hot paths.
+    raw: *mut sys::ev_loop,
+    /// Keeps the loop alive; released last when the node is freed.
+    lp: ManuallyDrop<Loop>,
+    refs: Cell<usize>,
+    flags: Cell<u8>,
+    /// One bit per timer: we called `ev_unref` for it and owe an `ev_ref`.
+    /// Only ever set while `UNREF` is.
+    unref_applied: Box<[Cell<u64>]>,
+    /// Events that arrived while the closure ran (index, revents), fed to
+    /// libev again once it returns. Only non-empty while `BUSY`.
+    deferred: RefCell<Vec<(usize, c_int)>>,
+    /// Drops and frees the node (monomorphised for the closure type).
+    free: unsafe fn(NonNull<Core>),
+}
+
+/// The node: the core, then the closure.
+#[repr(C)]
+struct Node<F> {
+    core: Core,
+    cb: UnsafeCell<F>,
+}
+
+impl TimerArray {
+    /// `len` stopped timers on `lp` whose events all go to `callback`.
+    pub fn new<F>(lp: &Loop, len: usize, callback: F) -> TimerArray
+    where
+        F: FnMut(&TimerArray, usize, Events) + 'static,
+    {
+        let timers: Box<[sys::ev_timer]> = (0..len)
+            .map(|_| {
+                // SAFETY: all-zero is a valid, inactive ev_timer.
+                let mut w: sys::ev_timer = unsafe { std::mem::zeroed() };
+                // SAFETY: a local, inactive watcher.
+                unsafe { sys::ev_init(&mut w, Some(trampoline::<F>)) };
+                w
+            })
+            .collect();
+        let base = NonNull::new(Box::into_raw(timers).cast::<sys::ev_timer>()).expect("Box is never null");
+        let node = Box::new(Node {
+            core: Core {
+                base,
+                len,
+                raw: lp.raw(),
+                lp: ManuallyDrop::new(lp.clone()),
+                refs: Cell::new(1),
+                flags: Cell::new(0),
+                unref_applied: (0..len.div_ceil(64)).map(|_| Cell::new(0)).collect(),
+                deferred: RefCell::new(Vec::new()),
+                free: free_node::<F>,
+            },
+            cb: UnsafeCell::new(callback),
+        });
+        let core = NonNull::from(Box::leak(node)).cast::<Core>();
+        for i in 0..len {
+            // SAFETY: `i` is in bounds of the array allocated above, which
+            // no one else uses yet; `data` is ours (see the trampoline).
+            unsafe { (*base.as_ptr().add(i)).data = core.as_ptr().cast() };
+        }
+        TimerArray { core }
+    }
+
+    #[inline]
+    fn core(&self) -> &Core {
+        // SAFETY: our counted reference keeps the node alive.
+        unsafe { self.core.as_ref() }
+    }
+
+    /// The number of timers.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.core().len
+    }
+
+    /// Whether the array holds no timers.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sets timer `i`'s delay and repeat; an active timer is restarted with
+    /// them, and a pending event is kept.
+    #[inline]
+    pub fn set(&self, i: usize, after: Duration, repeat: Duration) {
+        let core = self.core();
+        let w = core.slot(i);
+        let (after, repeat) = (tstamp(after), tstamp(repeat));
+        // SAFETY: reads the header of our watcher.
+        if unsafe { sys::ev_is_active(w) || sys::ev_is_pending(w) } {
+            core.set_busy(i, w, after, repeat);
+        } else {
+            // SAFETY: libev allows setting a watcher that is neither active
+            // nor pending.
+            unsafe { sys::ev_timer_set(w, after, repeat) };
+        }
+    }
+
+    /// Starts timer `i` (libev's `ev_timer_start`); does nothing if it is
+    /// already active.
+    #[inline]
+    pub fn start(&self, i: usize) {
+        let core = self.core();
+        core.start(i, core.slot(i));
+    }
+
+    /// Stops timer `i` (libev's `ev_timer_stop`) and discards its pending
+    /// event; does nothing else if it is inactive.
+    #[inline]
+    pub fn stop(&self, i: usize) {
+        let core = self.core();
+        let w = core.slot(i);
+        core.stop(i, w);
+        if core.flags.get() & BUSY != 0 {
+            core.deferred.borrow_mut().retain(|&(j, _)| j != i);
+        }
+    }
+
+    /// libev's `ev_timer_again` for timer `i`: a repeating timer restarts
+    /// to fire `repeat` from now (starting it if stopped); a non-repeating
+    /// active timer stops.
+    pub fn again(&self, i: usize) {
+        let core = self.core();
+        let w = core.slot(i);
+        // SAFETY: our watcher on its live loop.
+        unsafe { sys::ev_timer_again(core.raw, w) };
+        // SAFETY: our watcher.
+        let active = unsafe { sys::ev_is_active(w) };
+        if !active {
+            core.restore_ref(i);
+        } else {
+            core.apply_unref(i);
+        }
+    }
+
+    /// Time until timer `i` fires (zero if it is not active or overdue).
+    pub fn remaining(&self, i: usize) -> Duration {
+        let core = self.core();
+        let w = core.slot(i);
+        // SAFETY: our watcher.
+        if !unsafe { sys::ev_is_active(w) } {
+            return Duration::ZERO;
+        }
+        // SAFETY: our watcher on its live loop; only reads.
+        let secs = unsafe { sys::ev_timer_remaining(core.raw, w) };
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+    }
+
+    /// Timer `i`'s repeat interval.
+    pub fn repeat(&self, i: usize) -> Duration {
+        // SAFETY: reads a field of our watcher.
+        Duration::from_secs_f64(unsafe { (*self.core().slot(i)).repeat })
+    }
+
+    /// Sets timer `i`'s repeat interval, used the next time it fires or
+    /// [`again`](Self::again) is called (libev allows this while active).
+    pub fn set_repeat(&self, i: usize, repeat: Duration) {
+        // SAFETY: `repeat` is a read-write field in libev, even while active.
+        unsafe { (*self.core().slot(i)).repeat = tstamp(repeat) }
+    }
+
+    /// Whether timer `i` was started and has not stopped since.
+    #[inline]
+    pub fn is_active(&self, i: usize) -> bool {
+        // SAFETY: reads the header of our watcher.
+        unsafe { sys::ev_is_active(self.core().slot(i)) }
+    }
+
+    /// Whether an event for timer `i` waits for the callback to run.
+    #[inline]
+    pub fn is_pending(&self, i: usize) -> bool {
+        let core = self.core();
+        // SAFETY: reads the header of our watcher.
+        let pending = unsafe { sys::ev_is_pending(core.slot(i)) };
+        pending || core.deferred_events(i) != 0
+    }
+
+    /// Makes timer `i` pending with `events`, as if they had happened; the
+    /// callback runs in the loop's next pending-processing phase. Works on
+    /// stopped timers too.
+    pub fn feed_event(&self, i: usize, events: Events) {
+        let core = self.core();
+        // SAFETY: our watcher; dropping the array clears pending events.
+        unsafe { sys::ev_feed_event(core.raw, core.slot(i).cast(), events.to_revents()) }
+    }
+
+    /// Cancels timer `i`'s pending event; returns the events it had (empty
+    /// if none).
+    pub fn clear_pending(&self, i: usize) -> Events {
+        let core = self.core();
+        // SAFETY: our watcher on its live loop.
+        let pending = unsafe { sys::ev_clear_pending(core.raw, core.slot(i).cast()) };
+        let deferred = core.deferred_events(i);
+        if deferred != 0 {
+            core.deferred.borrow_mut().retain(|&(j, _)| j != i);
+        }
+        Events::from_revents(pending | deferred)
+    }
+
+    /// gevent's `ref`, for all the timers: whether an active timer keeps
+    /// [`Loop::run`] from returning (default `true`).
+    pub fn set_keeps_loop_alive(&self, keep: bool) {
+        let core = self.core();
+        if keep == core.keeps_loop_alive() {
+            return;
+        }
+        if keep {
+            core.flags.set(core.flags.get() & !UNREF);
+            (0..core.len).for_each(|i| core.restore_ref(i));
+        } else {
+            core.flags.set(core.flags.get() | UNREF);
+            for i in 0..core.len {
+                // SAFETY: in bounds; reads the header of our watcher.
+                if unsafe { sys::ev_is_active(core.base.as_ptr().add(i)) } {
+                    core.apply_unref(i);
+                }
+            }
+        }
+    }
+
+    /// See [`set_keeps_loop_alive`](Self::set_keeps_loop_alive).
+    pub fn keeps_loop_alive(&self) -> bool {
+        self.core().keeps_loop_alive()
+    }
+
+    /// The loop these timers belong to.
+    pub fn loop_handle(&self) -> Loop {
+        Loop::clone(&self.core().lp)
+    }
+}
+
+impl Core {
+    /// Timer `i`.
+    #[inline]
+    fn slot(&self, i: usize) -> *mut sys::ev_timer {
+        if i >= self.len {
+            out_of_range(i, self.len);
+        }
+        // SAFETY: in bounds of the array.
+        unsafe { self.base.as_ptr().add(i) }
+    }
+
+    fn keeps_loop_alive(&self) -> bool {
+        self.flags.get() & UNREF == 0
+    }
+
+    #[inline]
+    fn start(&self, i: usize, w: *mut sys::ev_timer) {
+        // SAFETY: reads the header of our watcher.
+        if unsafe { sys::ev_is_active(w) } {
+            return;
+        }
+        // SAFETY: the array never moves and every element is stopped before
+        // it is freed; `raw` is its live loop.
+        unsafe { sys::ev_timer_start(self.raw, w) };
+        if self.flags.get() & UNREF != 0 {
+            self.apply_unref(i);
+        }
+    }
+
+    /// Stops timer `i` without touching its deferred events.
+    #[inline]
+    fn stop(&self, i: usize, w: *mut sys::ev_timer) {
+        if self.flags.get() & UNREF != 0 {
+            self.restore_ref(i);
+        }
+        // SAFETY: our watcher on the loop it was started on; stopping an
+        // inactive watcher only clears a pending event.
+        unsafe { sys::ev_timer_stop(self.raw, w) };
+    }
+
+    /// Calls `ev_unref` for active timer `i`, once.
+    fn apply_unref(&self, i: usize) {
+        let (word, bit) = (&self.unref_applied[i / 64], 1u64 << (i % 64));
+        if self.flags.get() & UNREF != 0 && word.get() & bit == 0 {
+            word.set(word.get() | bit);
+            // SAFETY: live loop; balanced by `ev_ref` in restore_ref.
+            unsafe { sys::ev_unref(self.raw) };
+        }
+    }
+
+    /// Pays back timer `i`'s `ev_unref`, if it had one.
+    fn restore_ref(&self, i: usize) {
+        let (word, bit) = (&self.unref_applied[i / 64], 1u64 << (i % 64));
+        if word.get() & bit != 0 {
+            word.set(word.get() & !bit);
+            // SAFETY: live loop; pays back our earlier ev_unref.
+            unsafe { sys::ev_ref(self.raw) };
+        }
+    }
+
+    /// `set` for a timer that is active or pending, which libev forbids:
+    /// stops it and clears its event, sets it, then restores both (its
+    /// deferred events stay deferred).
+    #[inline(never)]
+    fn set_busy(&self, i: usize, w: *mut sys::ev_timer, after: f64, repeat: f64) {
+        // SAFETY: reads the header of our watcher.
+        let active = unsafe { sys::ev_is_active(w) };
+        // SAFETY: our watcher on its live loop.
+        let pending = unsafe { sys::ev_clear_pending(self.raw, w.cast()) };
+        if active {
+            self.stop(i, w);
+        }
+        // SAFETY: stopped and not pending now.
+        unsafe { sys::ev_timer_set(w, after, repeat) };
+        if active {
+            self.start(i, w);
+        }
+        if pending != 0 {
+            // SAFETY: our watcher; dropping the array clears pending events.
+            unsafe { sys::ev_feed_event(self.raw, w.cast(), pending) };
+        }
+    }
+
+    /// The events deferred for timer `i` while the closure runs.
+    fn deferred_events(&self, i: usize) -> c_int {
+        if self.flags.get() & BUSY == 0 {
+            return 0;
+        }
+        self.deferred.borrow().iter().filter(|&&(j, _)| j == i).fold(0, |acc, &(_, ev)| acc | ev)
+    }
+
+    fn inc_ref(&self) {
+        // Only the owner and running trampolines hold references, and each
+        // trampoline a stack frame: this cannot overflow a usize.
+        self.refs.set(self.refs.get() + 1);
+    }
+
+    /// Gives up one reference, freeing the node on the last.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one of the counted references to `core`.
+    unsafe fn dec_ref(core: NonNull<Core>) {
+        // SAFETY: the caller's reference keeps it alive until here.
+        let c = unsafe { core.as_ref() };
+        let n = c.refs.get() - 1;
+        c.refs.set(n);
+        if n == 0 {
+            // SAFETY: that was the last reference; `free` matches the node.
+            unsafe { (c.free)(core) }
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_range(i: usize, len: usize) -> ! {
+    panic!("timer index {i} out of range for a TimerArray of length {len}")
+}
+
+/// Stops every timer, then drops and frees the node `core` (a `Node<F>`).
+///
+/// # Safety
+///
+/// `core` is a `Node<F>` made by `TimerArray::new` whose last reference
+/// was just given up.
+unsafe fn free_node<F>(core: NonNull<Core>) {
+    // SAFETY: per the contract the node is alive, ours alone, and was made
+    // by `Box::new` in `TimerArray::new`.
+    let node = unsafe { Box::from_raw(core.cast::<Node<F>>().as_ptr()) };
+    let Node { core, cb } = *node;
+    // Stop first: libev must keep no pointer into the array, and nothing
+    // the closure's destructor does (even a nested run) may fire a timer.
+    for i in 0..core.len {
+        core.restore_ref(i);
+        // SAFETY: in bounds; stops (and clears any pending event of) our
+        // watcher on its live loop.
+        unsafe { sys::ev_timer_stop(core.raw, core.base.as_ptr().add(i)) };
+    }
+    // The closure goes before `core`, which frees the array and releases
+    // the loop, also when the closure's destructor panics.
+    drop(cb);
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // SAFETY: every timer is stopped (see `free_node`); the array was
+        // allocated as this boxed slice in `TimerArray::new`, and is freed
+        // once, here.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len)) });
+        // SAFETY: taken once, as the node goes; released last, since it
+        // may destroy the loop.
+        drop(unsafe { ManuallyDrop::take(&mut self.lp) });
+    }
+}
+
+/// libev's callback for every timer of a `TimerArray<F>`.
+///
+/// # Safety
+///
+/// Called by libev with a timer of a live `Node<F>`'s array and its loop.
+unsafe extern "C" fn trampoline<F>(l: *mut sys::ev_loop, w: *mut sys::ev_timer, revents: c_int)
+where
+    F: FnMut(&TimerArray, usize, Events) + 'static,
+{
+    // SAFETY: every element's `data` is its node (set in `new`), alive
+    // while libev calls back.
+    let core_ptr = unsafe { NonNull::new_unchecked((*w).data.cast::<Core>()) };
+    // SAFETY: as above; this counted reference keeps it alive for the whole
+    // call, whatever the closure drops.
+    let core = unsafe { core_ptr.as_ref() };
+    core.inc_ref();
+    // SAFETY: `w` points into the node's array.
+    let i = unsafe { w.offset_from(core.base.as_ptr()) } as usize;
+    // libev stopped a one-shot timer before calling back: pay back its unref.
+    // SAFETY: reads the header of our watcher.
+    if core.flags.get() & UNREF != 0 && !unsafe { sys::ev_is_active(w) } {
+        core.restore_ref(i);
+    }
+    if core.flags.get() & BUSY != 0 {
+        // Re-entered (a nested run): keep the event rather than alias the
+        // running closure.
+        core.deferred.borrow_mut().push((i, revents));
+        // SAFETY: gives back the reference taken above; the running outer
+        // call holds another.
+        unsafe { Core::dec_ref(core_ptr) };
+        return;
+    }
+    core.flags.set(core.flags.get() | BUSY);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `TimerArray` is repr(transparent) over NonNull<Core>, so
+        // `&core_ptr` is a valid `&TimerArray`: a view that is never dropped.
+        let view = unsafe { &*(&core_ptr as *const NonNull<Core>).cast::<TimerArray>() };
+        // SAFETY: BUSY makes this the only reference to the closure, which
+        // the node (kept alive above) owns.
+        let f = unsafe { &mut *(*core_ptr.cast::<Node<F>>().as_ptr()).cb.get() };
+        f(view, i, Events::from_revents(revents))
+    }));
+    core.flags.set(core.flags.get() & !BUSY);
+    {
+        // Feeding only queues the events: no callback runs meanwhile.
+        let mut deferred = core.deferred.borrow_mut();
+        for &(j, ev) in deferred.iter() {
+            // SAFETY: in bounds (an index libev reported); feeding our
+            // watcher, which the node stops (clearing the event) before it
+            // is freed.
+            unsafe { sys::ev_feed_event(l, core.base.as_ptr().add(j).cast(), ev) };
+        }
+        deferred.clear();
+    }
+    // SAFETY: libev calls back only for loops made by `Loop`; the entering
+    // code holds the loop for the duration.
+    let lp = || unsafe { crate::event_loop::Shared::from_raw(l) };
+    if let Err(payload) = result {
+        lp().handle_panic(payload);
+    }
+    // Releasing our reference may free the node (its owner is gone),
+    // running the closure's destructor: keep its panics out of C.
+    // SAFETY: gives back the reference taken above.
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { Core::dec_ref(core_ptr) })) {
+        lp().handle_panic(payload);
+    }
+}
+
+impl Drop for TimerArray {
+    fn drop(&mut self) {
+        let core = self.core();
+        for i in 0..core.len {
+            core.stop(i, core.slot(i));
+        }
+        core.deferred.borrow_mut().clear();
+        // SAFETY: gives up the owner's counted reference.
+        unsafe { Core::dec_ref(self.core) }
+    }
+}
+
+impl fmt::Debug for TimerArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let active = (0..self.len()).filter(|&i| self.is_active(i)).count();
+        f.debug_struct("TimerArray")
+            .field("len", &self.len())
+            .field("active", &active)
+            .field("keeps_loop_alive", &self.keeps_loop_alive())
+            .finish_non_exhaustive()
+    }
+}
