@@ -47,6 +47,7 @@ use std::time::Duration;
 /// # Panics
 ///
 /// Unwinds if the greenlet is killed or its timeout expires meanwhile.
+#[inline]
 pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();

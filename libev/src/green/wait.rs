@@ -145,18 +145,38 @@ pub(crate) fn wait_on<T>(
 ///
 /// Unwinds with a pending interrupt; panics as `Hub::block` does when
 /// called inside a libev callback or when the root would wait forever.
+#[inline(always)]
 pub(crate) fn park_until(
     timeout: Option<Duration>,
     what: &dyn fmt::Display,
     done: impl Fn() -> bool,
 ) -> bool {
+    match park_or_interrupt(timeout, what, done) {
+        Ok(done) => done,
+        // Raised from the caller's frame (this is inlined), with nothing of
+        // the wait left to drop: a kill of a million parked greenlets
+        // spends most of its time in the unwinder, which pays for every
+        // frame it crosses, twice.
+        Err(interrupt) => std::panic::resume_unwind(interrupt),
+    }
+}
+
+/// [`park_until`], returning a pending interrupt's payload instead of
+/// raising it.
+fn park_or_interrupt(
+    timeout: Option<Duration>,
+    what: &dyn fmt::Display,
+    done: impl Fn() -> bool,
+) -> Result<bool, crate::PanicPayload> {
     if done() {
-        return true;
+        return Ok(true);
     }
     let me = with_hub(|hub| hub.current());
-    me.raise_pending();
+    if me.interrupt_pending() {
+        return Err(me.pending_payload());
+    }
     let timer = match timeout {
-        Some(d) if d.is_zero() => return false,
+        Some(d) if d.is_zero() => return Ok(false),
         Some(d) => Some(with_hub(|hub| {
             let target = me.clone();
             let t = Timer::new(&hub.lp, d, Duration::ZERO, move |_, _| {
@@ -171,19 +191,13 @@ pub(crate) fn park_until(
     loop {
         let interrupted = with_hub(|hub| hub.park(&me, what));
         if done() {
-            return true;
+            return Ok(true);
         }
         if interrupted && me.interrupt_pending() {
-            // Unwind from this frame with nothing left in it to drop: a
-            // kill of a million parked greenlets spends most of its time
-            // in the unwinder, which pays for every frame and cleanup.
-            let payload = me.pending_payload();
-            drop(timer);
-            drop(me);
-            std::panic::resume_unwind(payload);
+            return Err(me.pending_payload());
         }
         if timer.as_ref().is_some_and(|t| !t.is_active()) {
-            return false;
+            return Ok(false);
         }
     }
 }
