@@ -666,6 +666,17 @@ pub(crate) fn tstamp(d: std::time::Duration) -> f64 {
     }
 }
 
+/// An `ev_tstamp` interval as a `Duration`, saturating: negative or NaN
+/// gives zero, too large for a `Duration` gives `Duration::MAX` (a repeat
+/// set from `Duration::MAX` rounds up to 2^64 s as an `f64`).
+pub(crate) fn duration(secs: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(secs).unwrap_or(if secs > 0.0 {
+        std::time::Duration::MAX
+    } else {
+        std::time::Duration::ZERO
+    })
+}
+
 /// libev's clock: seconds since the epoch (libev's `ev_time`).
 pub fn time() -> f64 {
     // SAFETY: no preconditions.
@@ -702,5 +713,15 @@ mod tests {
             let ulps = (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs();
             assert!(ulps <= 2, "{d:?}: {got} vs {want} ({ulps} ulps)");
         }
+    }
+
+    #[test]
+    fn duration_saturates() {
+        use super::duration;
+        assert_eq!(duration(1.5), Duration::from_millis(1500));
+        assert_eq!(duration(-1.0), Duration::ZERO);
+        assert_eq!(duration(f64::NAN), Duration::ZERO);
+        assert_eq!(duration(tstamp(Duration::MAX)), Duration::MAX);
+        assert_eq!(duration(f64::INFINITY), Duration::MAX);
     }
 }

@@ -154,7 +154,8 @@ impl Periodic {
     }
 
     /// libev's `ev_periodic_again`: recomputes the next time (after a
-    /// change of offset or interval) and (re)starts the watcher.
+    /// change of offset or interval) and (re)starts the watcher, cancelling
+    /// a pending event.
     ///
     /// # Panics
     ///
@@ -186,6 +187,6 @@ impl Periodic {
     /// The interval (zero for [`Periodic::at`] and [`Periodic::reschedule`]).
     pub fn interval_duration(&self) -> Duration {
         // SAFETY: reads a field of our watcher.
-        Duration::from_secs_f64(unsafe { (*self.node.raw()).interval })
+        crate::event_loop::duration(unsafe { (*self.node.raw()).interval })
     }
 }

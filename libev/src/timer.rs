@@ -1,6 +1,6 @@
 //! [`Timer`]: relative timeouts on the loop's monotonic clock.
 
-use crate::event_loop::{Loop, tstamp};
+use crate::event_loop::{Loop, duration, tstamp};
 use crate::watcher::{plain_start, watcher_type};
 use libev_sys as sys;
 use std::time::Duration;
@@ -42,7 +42,8 @@ impl Timer {
 
     /// libev's `ev_timer_again`: a repeating timer restarts to fire
     /// `repeat` from now (starting it if stopped); a non-repeating active
-    /// timer stops. The idiom for inactivity timeouts.
+    /// timer stops. Either way a pending event is cancelled. The idiom for
+    /// inactivity timeouts.
     #[inline]
     pub fn again(&self) {
         let Some(l) = self.node.hot_loop() else { return };
@@ -60,14 +61,13 @@ impl Timer {
         }
         // SAFETY: our watcher on its live loop; only reads.
         let secs = unsafe { sys::ev_timer_remaining(l, self.node.raw()) };
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+        duration(secs)
     }
 
     /// The repeat interval.
     pub fn repeat(&self) -> Duration {
         // SAFETY: reads a field of our watcher.
-        let secs = unsafe { (*self.node.raw()).repeat };
-        Duration::from_secs_f64(secs)
+        duration(unsafe { (*self.node.raw()).repeat })
     }
 
     /// Sets the repeat interval, used the next time the timer fires or

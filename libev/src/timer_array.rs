@@ -12,11 +12,11 @@
 //! trampoline holds a reference to the node while the closure runs, so the
 //! closure may drop the array; the closure is never entered twice (events
 //! that arrive while it runs, in a nested `run`, are deferred until it
-//! returns); panics are caught and handed to the loop; the node stops every
-//! element before it is freed.
+//! returns, merged per timer in `Deferred`); panics are caught and handed to the
+//! loop; the node stops every element before it is freed.
 
 use crate::Events;
-use crate::event_loop::{Loop, tstamp};
+use crate::event_loop::{Loop, duration, tstamp};
 use libev_sys as sys;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::c_int;
@@ -48,8 +48,12 @@ const UNREF: u8 = 2;
 ///
 /// Compared with `Timer`, the timers of one array share one closure, one
 /// [`keeps_loop_alive`](Self::keeps_loop_alive) setting, and libev's default
-/// priority. Methods taking an index panic if it is out of range, as slice
-/// indexing does.
+/// priority. Since the closure is one, it is never entered twice: if it
+/// runs the loop nested, events of every timer of the array that arrive
+/// meanwhile wait until it returns (they count as pending; stopping the
+/// timer, clearing its pending event or a panic in the closure discards
+/// them). Methods taking an
+/// index panic if it is out of range, as slice indexing does.
 ///
 /// ```
 /// use libev::{Loop, TimerArray};
@@ -97,11 +101,52 @@ struct Core {
     /// One bit per timer: we called `ev_unref` for it and owe an `ev_ref`.
     /// Only ever set while `UNREF` is.
     unref_applied: Box<[Cell<u64>]>,
-    /// Events that arrived while the closure ran (index, revents), fed to
-    /// libev again once it returns. Only non-empty while `BUSY`.
-    deferred: RefCell<Vec<(usize, c_int)>>,
+    /// Events that arrived while the closure ran, fed to libev again once
+    /// it returns. Only non-empty while `BUSY`.
+    deferred: RefCell<Deferred>,
     /// Drops and frees the node (monomorphised for the closure type).
     free: unsafe fn(NonNull<Core>),
+}
+
+/// Events deferred while the closure runs: one merged set per timer, and
+/// the timers in order of their first deferred event.
+#[derive(Default)]
+struct Deferred {
+    /// Per timer; allocated on the first deferral (most arrays never have
+    /// one), then kept.
+    events: Vec<c_int>,
+    order: Vec<usize>,
+}
+
+impl Deferred {
+    fn push(&mut self, i: usize, revents: c_int, len: usize) {
+        if self.events.is_empty() {
+            self.events = vec![0; len];
+        }
+        if self.events[i] == 0 {
+            self.order.push(i);
+        }
+        self.events[i] |= revents;
+    }
+
+    fn get(&self, i: usize) -> c_int {
+        self.events.get(i).copied().unwrap_or(0)
+    }
+
+    /// Discards timer `i`'s events, returning them.
+    fn take(&mut self, i: usize) -> c_int {
+        self.events.get_mut(i).map_or(0, std::mem::take)
+    }
+
+    /// Empties the set, passing each timer's events to `f` in order.
+    fn drain(&mut self, mut f: impl FnMut(usize, c_int)) {
+        for i in self.order.drain(..) {
+            let events = std::mem::take(&mut self.events[i]);
+            if events != 0 {
+                f(i, events);
+            }
+        }
+    }
 }
 
 /// The node: the core, then the closure.
@@ -136,7 +181,7 @@ impl TimerArray {
                 refs: Cell::new(1),
                 flags: Cell::new(0),
                 unref_applied: (0..len.div_ceil(64)).map(|_| Cell::new(0)).collect(),
-                deferred: RefCell::new(Vec::new()),
+                deferred: RefCell::default(),
                 free: free_node::<F>,
             },
             cb: UnsafeCell::new(callback),
@@ -200,19 +245,18 @@ impl TimerArray {
         let core = self.core();
         let w = core.slot(i);
         core.stop(i, w);
-        if core.flags.get() & BUSY != 0 {
-            core.deferred.borrow_mut().retain(|&(j, _)| j != i);
-        }
+        core.discard_deferred(i);
     }
 
     /// libev's `ev_timer_again` for timer `i`: a repeating timer restarts
     /// to fire `repeat` from now (starting it if stopped); a non-repeating
-    /// active timer stops.
+    /// active timer stops. Either way a pending event is cancelled.
     pub fn again(&self, i: usize) {
         let core = self.core();
         let w = core.slot(i);
         // SAFETY: our watcher on its live loop.
         unsafe { sys::ev_timer_again(core.raw, w) };
+        core.discard_deferred(i);
         // SAFETY: our watcher.
         let active = unsafe { sys::ev_is_active(w) };
         if !active {
@@ -231,14 +275,13 @@ impl TimerArray {
             return Duration::ZERO;
         }
         // SAFETY: our watcher on its live loop; only reads.
-        let secs = unsafe { sys::ev_timer_remaining(core.raw, w) };
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+        duration(unsafe { sys::ev_timer_remaining(core.raw, w) })
     }
 
     /// Timer `i`'s repeat interval.
     pub fn repeat(&self, i: usize) -> Duration {
         // SAFETY: reads a field of our watcher.
-        Duration::from_secs_f64(unsafe { (*self.core().slot(i)).repeat })
+        duration(unsafe { (*self.core().slot(i)).repeat })
     }
 
     /// Sets timer `i`'s repeat interval, used the next time it fires or
@@ -261,7 +304,7 @@ impl TimerArray {
         let core = self.core();
         // SAFETY: reads the header of our watcher.
         let pending = unsafe { sys::ev_is_pending(core.slot(i)) };
-        pending || core.deferred_events(i) != 0
+        pending || (core.flags.get() & BUSY != 0 && core.deferred.borrow().get(i) != 0)
     }
 
     /// Makes timer `i` pending with `events`, as if they had happened; the
@@ -277,13 +320,11 @@ impl TimerArray {
     /// if none).
     pub fn clear_pending(&self, i: usize) -> Events {
         let core = self.core();
+        let w = core.slot(i);
         // SAFETY: our watcher on its live loop.
-        let pending = unsafe { sys::ev_clear_pending(core.raw, core.slot(i).cast()) };
-        let deferred = core.deferred_events(i);
-        if deferred != 0 {
-            core.deferred.borrow_mut().retain(|&(j, _)| j != i);
-        }
-        Events::from_revents(pending | deferred)
+        let pending = unsafe { sys::ev_clear_pending(core.raw, w.cast()) };
+        core.settle_stopped(i, w);
+        Events::from_revents(pending | core.discard_deferred(i))
     }
 
     /// gevent's `ref`, for all the timers: whether an active timer keeps
@@ -358,6 +399,25 @@ impl Core {
         unsafe { sys::ev_timer_stop(self.raw, w) };
     }
 
+    /// Discards timer `i`'s deferred events, returning them.
+    #[inline]
+    fn discard_deferred(&self, i: usize) -> c_int {
+        if self.flags.get() & BUSY == 0 {
+            return 0;
+        }
+        self.deferred.borrow_mut().take(i)
+    }
+
+    /// For a timer whose pending event was just cleared: if libev had
+    /// stopped it (a one-shot that fired), the callback that would have
+    /// paid back its `ev_unref` will not run, so pay it now.
+    fn settle_stopped(&self, i: usize, w: *mut sys::ev_timer) {
+        // SAFETY: reads the header of our watcher.
+        if self.flags.get() & UNREF != 0 && !unsafe { sys::ev_is_active(w) } {
+            self.restore_ref(i);
+        }
+    }
+
     /// Calls `ev_unref` for active timer `i`, once.
     fn apply_unref(&self, i: usize) {
         let (word, bit) = (&self.unref_applied[i / 64], 1u64 << (i % 64));
@@ -387,6 +447,7 @@ impl Core {
         let active = unsafe { sys::ev_is_active(w) };
         // SAFETY: our watcher on its live loop.
         let pending = unsafe { sys::ev_clear_pending(self.raw, w.cast()) };
+        self.settle_stopped(i, w);
         if active {
             self.stop(i, w);
         }
@@ -399,14 +460,6 @@ impl Core {
             // SAFETY: our watcher; dropping the array clears pending events.
             unsafe { sys::ev_feed_event(self.raw, w.cast(), pending) };
         }
-    }
-
-    /// The events deferred for timer `i` while the closure runs.
-    fn deferred_events(&self, i: usize) -> c_int {
-        if self.flags.get() & BUSY == 0 {
-            return 0;
-        }
-        self.deferred.borrow().iter().filter(|&&(j, _)| j == i).fold(0, |acc, &(_, ev)| acc | ev)
     }
 
     fn inc_ref(&self) {
@@ -494,14 +547,11 @@ where
     // SAFETY: `w` points into the node's array.
     let i = unsafe { w.offset_from(core.base.as_ptr()) } as usize;
     // libev stopped a one-shot timer before calling back: pay back its unref.
-    // SAFETY: reads the header of our watcher.
-    if core.flags.get() & UNREF != 0 && !unsafe { sys::ev_is_active(w) } {
-        core.restore_ref(i);
-    }
+    core.settle_stopped(i, w);
     if core.flags.get() & BUSY != 0 {
         // Re-entered (a nested run): keep the event rather than alias the
         // running closure.
-        core.deferred.borrow_mut().push((i, revents));
+        core.deferred.borrow_mut().push(i, revents, core.len);
         // SAFETY: gives back the reference taken above; the running outer
         // call holds another.
         unsafe { Core::dec_ref(core_ptr) };
@@ -518,17 +568,17 @@ where
         f(view, i, Events::from_revents(revents))
     }));
     core.flags.set(core.flags.get() & !BUSY);
-    {
-        // Feeding only queues the events: no callback runs meanwhile.
-        let mut deferred = core.deferred.borrow_mut();
-        for &(j, ev) in deferred.iter() {
+    // Feeding only queues the events: no callback runs meanwhile. After a
+    // panic (which breaks the loop) they are discarded, as for `Timer`.
+    let ok = result.is_ok();
+    core.deferred.borrow_mut().drain(|j, ev| {
+        if ok {
             // SAFETY: in bounds (an index libev reported); feeding our
             // watcher, which the node stops (clearing the event) before it
             // is freed.
-            unsafe { sys::ev_feed_event(l, core.base.as_ptr().add(j).cast(), ev) };
+            unsafe { sys::ev_feed_event(l, core.base.as_ptr().add(j).cast(), ev) }
         }
-        deferred.clear();
-    }
+    });
     // SAFETY: libev calls back only for loops made by `Loop`; the entering
     // code holds the loop for the duration.
     let lp = || unsafe { crate::event_loop::Shared::from_raw(l) };
@@ -546,10 +596,14 @@ where
 impl Drop for TimerArray {
     fn drop(&mut self) {
         let core = self.core();
-        for i in 0..core.len {
-            core.stop(i, core.slot(i));
+        if core.refs.get() > 1 {
+            // Dropped from its own callback, whose reference keeps the node:
+            // stop everything now (freeing the node stops it all otherwise).
+            for i in 0..core.len {
+                core.stop(i, core.slot(i));
+            }
+            core.deferred.borrow_mut().drain(|_, _| {});
         }
-        core.deferred.borrow_mut().clear();
         // SAFETY: gives up the owner's counted reference.
         unsafe { Core::dec_ref(self.core) }
     }

@@ -19,7 +19,7 @@
 //!   (no aliased `&mut F`): an event for a busy watcher (nested `run`,
 //!   `invoke` from its own callback) is remembered and fed back to libev
 //!   once the callback returns, unless the watcher was stopped or its
-//!   pending events cleared in the meantime;
+//!   pending events cleared in the meantime, or the callback panicked;
 //! - panics are caught and handed to the loop (see [`Loop`]).
 //!
 //! Per-type resources (a `Stat` path, a periodic's reschedule closure, an
@@ -490,11 +490,14 @@ impl<W: RawWatcher> Header<W> {
         }
     }
 
-    /// Restores the reference bookkeeping after libev itself started or
-    /// stopped the watcher (`ev_timer_again`, `ev_periodic_again`).
+    /// Restores the bookkeeping after libev itself restarted or stopped
+    /// the watcher and cleared its pending event (`ev_timer_again`,
+    /// `ev_periodic_again`): the reference count, and deferred events,
+    /// which count as pending.
     pub(crate) fn after_external_change(&self, was_active: bool) {
         let Some(lp) = self.shared() else { return };
         let l = lp.raw();
+        self.missed.set(0);
         if !self.is_active() {
             self.restore_ref(l);
         } else if !was_active && self.flags.get() & (UNREF | UNREF_APPLIED) == UNREF {
@@ -515,10 +518,12 @@ impl<W: RawWatcher> Header<W> {
         unsafe { sys::ev_is_active(self.raw()) }
     }
 
+    /// Pending in libev, or deferred while the callback runs.
     #[inline]
     pub(crate) fn is_pending(&self) -> bool {
         // SAFETY: reads the header of our live watcher.
-        unsafe { sys::ev_is_pending(self.raw()) }
+        let pending = unsafe { sys::ev_is_pending(self.raw()) };
+        pending || self.missed.get() != 0
     }
 
     #[inline]
@@ -559,6 +564,9 @@ impl<W: RawWatcher> Header<W> {
         let Some(l) = self.hot_loop() else { return f() };
         // SAFETY: our watcher on its live loop.
         let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) };
+        // Settle a stopped watcher's `ev_ref` now: the event fed back below
+        // finds nothing owed.
+        self.fix_ref(l);
         let missed = self.missed.get();
         if was_active {
             self.stop();
@@ -605,6 +613,9 @@ impl<W: RawWatcher> Header<W> {
         let Some(l) = self.hot_loop() else { return Events::empty() };
         // SAFETY: our watcher on its live loop.
         let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) };
+        // A one-shot timer libev stopped is owed its `ev_ref` by the
+        // callback this cancels.
+        self.fix_ref(l);
         Events::from_revents(pending | self.missed.replace(0))
     }
 
@@ -689,9 +700,11 @@ where
     header.set_flag(BUSY, false);
     // Deferred events are delivered even to a watcher that is no longer
     // active (a one-shot timer that fired in a nested run, an `invoke`):
-    // stopping it or clearing its pending events discards them instead.
+    // stopping it or clearing its pending events discards them instead, and
+    // so does a panic (which breaks the loop), lest a callback that feeds
+    // itself and panics be called again forever within one iteration.
     let missed = header.missed.replace(0);
-    if missed != 0 {
+    if missed != 0 && result.is_ok() {
         // SAFETY: our pinned watcher on its live loop; libev allows feeding
         // inactive watchers, and dropping the node stops it, which clears
         // the event.

@@ -3,7 +3,7 @@
 
 mod util;
 
-use libev::{Idle, Loop, PanicPayload, Timer};
+use libev::{Events, Idle, Loop, PanicPayload, Timer, TimerArray};
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -107,4 +107,34 @@ fn invoke_reraises() {
     let idle = Idle::new(&lp, |_, _| panic!("invoked"));
     let err = catch_unwind(AssertUnwindSafe(|| idle.invoke(libev::Events::CUSTOM))).unwrap_err();
     assert_eq!(message(&err), "invoked");
+}
+
+#[test]
+fn a_callback_that_defers_its_own_event_and_panics_is_not_called_again() {
+    // The deferred event is discarded with the panic; fed back, it would
+    // run the callback again within the same iteration, forever.
+    let lp = Loop::new().unwrap();
+    let calls = Counter::new();
+    let c = calls.clone();
+    let t = Timer::new(&lp, Duration::ZERO, Duration::from_secs(3600), move |t, _| {
+        c.bump();
+        t.invoke(Events::CUSTOM);
+        panic!("after deferring");
+    });
+    t.start();
+    assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+    assert_eq!(calls.get(), 1);
+    assert!(!t.is_pending());
+
+    let c = calls.clone();
+    let timers = TimerArray::new(&lp, 2, move |t, _, _| {
+        c.bump();
+        t.feed_event(1, Events::CUSTOM);
+        t.loop_handle().run_nowait(); // defers 1's event
+        panic!("after deferring");
+    });
+    timers.start(0);
+    assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+    assert_eq!(calls.get(), 2);
+    assert!(!timers.is_pending(1));
 }

@@ -2,7 +2,7 @@
 
 mod util;
 
-use libev::{Loop, Timer};
+use libev::{Events, Loop, Timer};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -106,4 +106,64 @@ fn set_on_active_timer_restarts_it() {
     assert!(t.is_active());
     let rem = t.remaining();
     assert!(rem <= Duration::from_secs(5) && rem > Duration::from_secs(4), "{rem:?}");
+}
+
+#[test]
+fn clearing_or_setting_a_fired_unreferenced_timer_keeps_counts_balanced() {
+    // As in timer_array.rs: `b` fires with `a` and is stopped by libev;
+    // `a`'s callback cancels (or changes) `b` while its event is pending,
+    // and `b`'s `ev_unref` must still be paid back.
+    for clear in [true, false] {
+        let lp = Loop::new().unwrap();
+        let slot: Rc<RefCell<Option<Timer>>> = Rc::default();
+        let s = slot.clone();
+        let a = Timer::new(&lp, MS, Duration::ZERO, move |_, _| {
+            if let Some(b) = &*s.borrow() {
+                if clear {
+                    assert_eq!(b.clear_pending(), Events::TIMER);
+                } else {
+                    b.set(Duration::from_secs(3600), Duration::ZERO);
+                }
+            }
+        });
+        let b = Timer::new(&lp, MS, Duration::ZERO, |_, _| {});
+        for t in [&a, &b] {
+            t.set_keeps_loop_alive(false);
+            t.start();
+        }
+        *slot.borrow_mut() = Some(b);
+        let fired = Counter::new();
+        let f = fired.clone();
+        let keeper = Timer::new(&lp, MS * 30, Duration::ZERO, move |_, _| f.bump());
+        keeper.start();
+        lp.run();
+        assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+    }
+}
+
+#[test]
+fn again_discards_a_deferred_event() {
+    let lp = Loop::new().unwrap();
+    let calls = Counter::new();
+    let c = calls.clone();
+    let t = Timer::new(&lp, Duration::ZERO, Duration::from_secs(3600), move |t, _| {
+        c.bump();
+        t.invoke(Events::CUSTOM); // deferred: counts as pending
+        assert!(t.is_pending());
+        t.set_repeat(Duration::ZERO);
+        t.again(); // stops it, and ev_timer_again cancels a pending event
+        assert!(!t.is_pending() && !t.is_active());
+    });
+    t.start();
+    lp.run();
+    assert_eq!(calls.get(), 1);
+}
+
+#[test]
+fn repeat_and_remaining_saturate_instead_of_panicking() {
+    let lp = Loop::new().unwrap();
+    let t = Timer::new(&lp, Duration::MAX, Duration::MAX, |_, _| {});
+    assert_eq!(t.repeat(), Duration::MAX);
+    t.start();
+    assert!(t.remaining() > Duration::from_secs(1 << 60), "far away, not overdue");
 }

@@ -337,3 +337,100 @@ fn many_timers_fire_in_order() {
     assert_eq!(count.get() as usize, n);
     assert!(format!("{timers:?}").contains("active: 0"));
 }
+
+#[test]
+fn clearing_or_setting_a_fired_unreferenced_timer_keeps_counts_balanced() {
+    // Both one-shots fire in one iteration, so libev stops both, and the
+    // first callback cancels the other's event (or changes the timer while
+    // the event is pending): the other's `ev_unref` must still be paid
+    // back, or `run` returns while `keeper` is active.
+    for clear in [true, false] {
+        let lp = Loop::new().unwrap();
+        let calls = Counter::new();
+        let c = calls.clone();
+        let timers = TimerArray::new(&lp, 2, move |t, i, _| {
+            c.bump();
+            if c.get() == 1 {
+                if clear {
+                    t.clear_pending(1 - i);
+                } else {
+                    t.set(1 - i, HOUR, Duration::ZERO); // keeps the event
+                }
+            }
+        });
+        timers.set_keeps_loop_alive(false);
+        for i in 0..2 {
+            timers.set(i, MS, Duration::ZERO);
+            timers.start(i);
+        }
+        let fired = Counter::new();
+        let f = fired.clone();
+        let keeper = Timer::new(&lp, MS * 30, Duration::ZERO, move |_, _| f.bump());
+        keeper.start();
+        lp.run();
+        assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+        assert_eq!(calls.get(), if clear { 1 } else { 2 });
+    }
+}
+
+#[test]
+fn again_discards_a_deferred_event() {
+    // libev's ev_timer_again clears a pending event; a deferred one counts
+    // as pending, so the inactivity-timeout idiom must not see it later.
+    let lp = Loop::new().unwrap();
+    let (log, l) = {
+        let log: Rc<RefCell<Vec<usize>>> = Rc::default();
+        (log.clone(), log)
+    };
+    let timers = TimerArray::new(&lp, 2, move |t, i, _| {
+        l.borrow_mut().push(i);
+        if i == 0 {
+            t.set(1, Duration::ZERO, HOUR);
+            t.start(1);
+            t.loop_handle().run_once(); // 1 fires and is deferred
+            assert!(t.is_pending(1));
+            t.again(1);
+            assert!(!t.is_pending(1), "again cancelled the deferred event");
+            t.stop(1);
+        }
+    });
+    timers.start(0);
+    lp.run();
+    assert_eq!(*log.borrow(), [0]);
+}
+
+#[test]
+fn events_deferred_many_times_are_delivered_once_merged() {
+    let lp = Loop::new().unwrap();
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let timers = TimerArray::new(&lp, 2, move |t, i, ev| {
+        l.borrow_mut().push((i, ev));
+        if i == 0 {
+            t.set(1, Duration::ZERO, Duration::from_micros(1));
+            t.start(1);
+            for _ in 0..200 {
+                t.feed_event(1, Events::CUSTOM);
+                t.loop_handle().run_nowait();
+            }
+            t.stop(1);
+            t.feed_event(1, Events::CUSTOM);
+            t.loop_handle().run_nowait(); // deferred again after the stop
+        }
+    });
+    timers.start(0);
+    lp.run();
+    assert_eq!(*log.borrow(), [(0, Events::TIMER), (1, Events::CUSTOM)]);
+}
+
+#[test]
+fn repeat_and_remaining_saturate_instead_of_panicking() {
+    let lp = Loop::new().unwrap();
+    let (timers, _) = logging(&lp, 1);
+    timers.set(0, Duration::MAX, Duration::MAX);
+    assert_eq!(timers.repeat(0), Duration::MAX);
+    timers.start(0);
+    assert!(timers.remaining(0) > Duration::from_secs(1 << 60), "far away, not overdue");
+    timers.set_repeat(0, Duration::from_secs(5));
+    assert_eq!(timers.repeat(0), Duration::from_secs(5));
+}
