@@ -222,7 +222,7 @@ impl TimerArray {
         let (after, repeat) = (tstamp(after), tstamp(repeat));
         // SAFETY: reads the header of our watcher.
         if unsafe { sys::ev_is_active(w) || sys::ev_is_pending(w) } {
-            core.set_busy(i, w, after, repeat);
+            core.set_engaged(i, w, after, repeat);
         } else {
             // SAFETY: libev allows setting a watcher that is neither active
             // nor pending.
@@ -383,9 +383,7 @@ impl Core {
         // SAFETY: the array never moves and every element is stopped before
         // it is freed; `raw` is its live loop.
         unsafe { sys::ev_timer_start(self.raw, w) };
-        if self.flags.get() & UNREF != 0 {
-            self.apply_unref(i);
-        }
+        self.apply_unref(i);
     }
 
     /// Stops timer `i` without touching its deferred events.
@@ -418,7 +416,8 @@ impl Core {
         }
     }
 
-    /// Calls `ev_unref` for active timer `i`, once.
+    /// Calls `ev_unref` for active timer `i`, once, if the timers are
+    /// unreferenced.
     fn apply_unref(&self, i: usize) {
         let (word, bit) = (&self.unref_applied[i / 64], 1u64 << (i % 64));
         if self.flags.get() & UNREF != 0 && word.get() & bit == 0 {
@@ -438,11 +437,11 @@ impl Core {
         }
     }
 
-    /// `set` for a timer that is active or pending, which libev forbids:
+    /// `set` for a timer that is active or pending (libev forbids setting it then):
     /// stops it and clears its event, sets it, then restores both (its
     /// deferred events stay deferred).
     #[inline(never)]
-    fn set_busy(&self, i: usize, w: *mut sys::ev_timer, after: f64, repeat: f64) {
+    fn set_engaged(&self, i: usize, w: *mut sys::ev_timer, after: f64, repeat: f64) {
         // SAFETY: reads the header of our watcher.
         let active = unsafe { sys::ev_is_active(w) };
         // SAFETY: our watcher on its live loop.

@@ -132,12 +132,7 @@ fn clearing_or_setting_a_fired_unreferenced_timer_keeps_counts_balanced() {
             t.start();
         }
         *slot.borrow_mut() = Some(b);
-        let fired = Counter::new();
-        let f = fired.clone();
-        let keeper = Timer::new(&lp, MS * 30, Duration::ZERO, move |_, _| f.bump());
-        keeper.start();
-        lp.run();
-        assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+        util::assert_run_waits_for_a_referenced_timer(&lp);
     }
 }
 

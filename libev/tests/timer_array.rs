@@ -4,7 +4,7 @@
 
 mod util;
 
-use libev::{Events, Loop, Timer, TimerArray};
+use libev::{Events, Loop, TimerArray};
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -163,9 +163,7 @@ fn unreferenced_timers_do_not_keep_run_alive_and_counts_stay_balanced() {
     timers.set(1, MS, Duration::ZERO);
     timers.start(1);
     // A referenced timer keeps the loop until after the one-shot fired.
-    let other = Timer::new(&lp, MS * 20, Duration::ZERO, |_, _| {});
-    other.start();
-    lp.run();
+    util::assert_run_waits_for_a_referenced_timer(&lp);
     assert_eq!(indices(&log), [1]);
     // Had a count leaked either way, `run` would return early above or
     // never return here.
@@ -232,9 +230,7 @@ fn callback_drops_the_array_it_belongs_to() {
         assert!(!t.is_active(1), "dropping the owner stopped the others");
         t.start(1); // restarted through the view: stopped again when freed
     });
-    timers.set(0, Duration::ZERO, Duration::ZERO);
-    timers.set(1, Duration::ZERO, Duration::ZERO);
-    timers.start(0);
+    timers.start(0); // zero delay: fires first
     timers.set(1, MS, Duration::ZERO);
     timers.start(1);
     *slot.borrow_mut() = Some(timers);
@@ -363,12 +359,7 @@ fn clearing_or_setting_a_fired_unreferenced_timer_keeps_counts_balanced() {
             timers.set(i, MS, Duration::ZERO);
             timers.start(i);
         }
-        let fired = Counter::new();
-        let f = fired.clone();
-        let keeper = Timer::new(&lp, MS * 30, Duration::ZERO, move |_, _| f.bump());
-        keeper.start();
-        lp.run();
-        assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+        util::assert_run_waits_for_a_referenced_timer(&lp);
         assert_eq!(calls.get(), if clear { 1 } else { 2 });
     }
 }

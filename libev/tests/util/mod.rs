@@ -73,3 +73,15 @@ pub fn assert_loop_usable(lp: &Loop) {
     lp.run();
     assert_eq!(n.get(), 1, "a zero timer fired once");
 }
+
+/// Runs `lp` with a 30 ms referenced timer started, and asserts that `run`
+/// waited for it: a watcher whose `ev_unref` was never paid back makes the
+/// loop's active count too low, and `run` returns early.
+pub fn assert_run_waits_for_a_referenced_timer(lp: &Loop) {
+    let fired = Counter::new();
+    let f = fired.clone();
+    let keeper = Timer::new(lp, Duration::from_millis(30), Duration::ZERO, move |_, _| f.bump());
+    keeper.start();
+    lp.run();
+    assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+}
