@@ -43,17 +43,11 @@ const CHILD: &str = "LIBEV_GREEN_NET_CHILD";
 
 /// Runs the test `name` in a child process (this test binary again) and
 /// checks that it passed; returns false in that child, which then runs the
-/// test's body. Two kinds of test run this way, for valgrind's sake (it
-/// checks the parent, not the child):
-///
-/// - Name resolution: glibc keeps per-thread resolver state that
-///   valgrind's leak check reports as lost when the resolving thread (a
-///   blocking-pool thread) is still alive at exit, a false positive.
-/// - Hundreds of greenlets at once: valgrind tells a stack switch from a
-///   big stack frame only by the distance the stack pointer moves (2 MB),
-///   and greenlet stacks (carved from slabs next to the thread's stack)
-///   are closer than that, so it reports the thread's own TLS as invalid.
-///   Registering the stacks with valgrind would fix that.
+/// test's body. Name resolution runs this way, for valgrind's sake (it
+/// checks the parent, not the child): glibc keeps per-thread resolver
+/// state that valgrind's leak check reports as lost when the resolving
+/// thread (a blocking-pool thread) is still alive at exit, a false
+/// positive.
 fn run_in_child(name: &str) -> bool {
     if std::env::var_os(CHILD).is_some_and(|v| v == name) {
         return false;
@@ -131,13 +125,11 @@ fn echo(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// Runs in a child process: see [`run_in_child`].
+/// Hundreds of greenlet stacks at once, which valgrind follows because
+/// they are registered with it (libev/src/green/valgrind.rs).
 #[test]
 fn echo_between_greenlets_with_1000_concurrent_connections() {
     const N: usize = 1000;
-    if run_in_child("echo_between_greenlets_with_1000_concurrent_connections") {
-        return;
-    }
     // Two fds per connection, plus whatever the test harness holds.
     if !raise_fd_limit(2 * N as u64 + 256) {
         eprintln!("skipped: RLIMIT_NOFILE's hard limit is below {} fds", 2 * N + 256);
@@ -440,13 +432,11 @@ fn with_timeout_and_kill_interrupt_blocked_reads_and_accepts() {
     });
 }
 
-/// Runs in a child process: see [`run_in_child`].
+/// Hundreds of greenlet stacks at once, which valgrind follows because
+/// they are registered with it (libev/src/green/valgrind.rs).
 #[test]
 fn accept_storm_serves_every_client() {
     const N: u32 = 500;
-    if run_in_child("accept_storm_serves_every_client") {
-        return;
-    }
     bounded("accept storm", || {
         let listener = TcpListener::bind(local()).unwrap();
         let addr = listener.local_addr().unwrap();

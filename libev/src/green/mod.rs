@@ -29,6 +29,7 @@ mod stack;
 pub mod sync;
 mod task;
 mod timeout;
+mod valgrind;
 mod wait;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
