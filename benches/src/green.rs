@@ -9,6 +9,9 @@
 //! - `spawn_join`: spawn and join a no-op greenlet; time each, over 1M.
 //! - `parked`: 1M greenlets parked at once in a long `sleep`, then all
 //!   killed; total time per greenlet, and RSS growth per parked greenlet.
+//!   Then this machine's floor for it: the first touch of a fresh page
+//!   (a new stack's top) plus one caught unwinding (a kill), and the
+//!   run's ratio to that floor.
 //! - `queue`, `channel`: one item bounced between two greenlets over two
 //!   `sync::Queue`s (or two `sync::Channel`s); time per round trip.
 //!
@@ -79,8 +82,8 @@ fn parked(n: u64) -> (f64, f64) {
     for g in &gs {
         g.kill();
     }
-    eprintln!(
-        "  (park {:.2} s, kill {:.2} s)",
+    println!(
+        "parked {n}: park {:.2} s, kill {:.2} s",
         parked_at.as_secs_f64(),
         (t0.elapsed() - parked_at).as_secs_f64()
     );
@@ -89,6 +92,51 @@ fn parked(n: u64) -> (f64, f64) {
     }
     let ns = t0.elapsed().as_nanos() as f64 / n as f64;
     (ns, (after.saturating_sub(before)) as f64 / n as f64)
+}
+
+/// Time to first touch a fresh page, as a new greenlet's stack top is:
+/// `n` pages, each at the top of a 260 KiB slot (the default stack plus
+/// its guard page), in one new mapping.
+fn fresh_page_ns(n: usize) -> f64 {
+    const SLOT: usize = 260 * 1024;
+    // SAFETY: a new anonymous private mapping; unmapped below.
+    let mem = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            n * SLOT,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(mem, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+    let t0 = Instant::now();
+    for i in 1..=n {
+        // SAFETY: the last byte of slot i - 1, inside the mapping.
+        unsafe { mem.cast::<u8>().add(i * SLOT - 1).write_volatile(1) };
+    }
+    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { libc::munmap(mem, n * SLOT) };
+    ns
+}
+
+/// Time to raise and catch one unwinding (`resume_unwind` through one
+/// frame), which is what a kill costs the unwinder at the least.
+fn caught_unwind_ns(n: u32) -> f64 {
+    #[inline(never)]
+    fn raise(x: &mut u32) {
+        *x += 1;
+        std::panic::resume_unwind(Box::new(*x));
+    }
+    let mut x = 0;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raise(&mut x)));
+        assert!(r.is_err());
+    }
+    t0.elapsed().as_nanos() as f64 / f64::from(n)
 }
 
 /// Runs gevent's side, if gevent is installed: `name -> numbers`.
@@ -152,4 +200,15 @@ fn main() {
     show(&format!("parked {n} (per)"), ns, "ns", pyval("parked", 0));
     show("parked RSS per greenlet", bytes / 1024.0, "KiB", pyval("parked", 1).map(|b| b / 1024.0));
     println!("parked {n}: whole run {:.2} s", total.as_secs_f64());
+    // What this machine charges at the least for each parked-then-killed
+    // greenlet: its stack's first page, and one unwinding. Measured after
+    // the run, so the run's memory was as fresh as a new process's.
+    let (page, unwind) = (fresh_page_ns(n as usize / 10), caught_unwind_ns(100_000));
+    println!(
+        "parked floor: fresh page {:.2} us + caught unwind {:.2} us = {:.2} us; run/floor {:.2}",
+        page / 1000.0,
+        unwind / 1000.0,
+        (page + unwind) / 1000.0,
+        ns / (page + unwind)
+    );
 }
