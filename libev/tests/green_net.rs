@@ -572,6 +572,20 @@ fn names_are_resolved_off_the_hub() {
         let binder = green::spawn(|| TcpListener::bind(("localhost", 0)).map(|l| l.local_addr().unwrap()));
         green::yield_now(); // `binder` queues its resolution and parks
         assert!(!binder.is_finished(), "the name was resolved on the hub");
+        // IP literals, as text, need no lookup: they are parsed on the
+        // hub, so these binds finish while the pool is still held.
+        let literals = green::spawn(|| {
+            let ports = [
+                TcpListener::bind("127.0.0.1:0"),
+                TcpListener::bind(String::from("127.0.0.1:0")),
+                TcpListener::bind(("127.0.0.1", 0)),
+                TcpListener::bind((String::from("127.0.0.1"), 0)),
+            ];
+            ports.into_iter().map(|l| l.unwrap().local_addr().unwrap().ip()).collect::<Vec<_>>()
+        });
+        green::yield_now();
+        assert!(literals.is_finished(), "an IP literal waited for the blocking pool");
+        assert!(literals.join().unwrap().iter().all(|ip| ip.is_loopback()));
         release.send(()).unwrap();
         assert!(binder.join().unwrap().unwrap().ip().is_loopback());
         assert!(holder.join().unwrap());

@@ -64,7 +64,9 @@
 //!   [`ToSocketAddrs`] input that may need DNS) runs on the
 //!   [blocking thread pool](super::spawn_blocking), parking only the
 //!   calling greenlet, so the input must be `Send`. Inputs that already
-//!   are addresses ([`SocketAddr`], `(IpAddr, u16)`, ...) are used in place.
+//!   are addresses ([`SocketAddr`], `(IpAddr, u16)`, ...) are used in
+//!   place, and IP literals given as text (`"127.0.0.1:80"`,
+//!   `("::1", 80)`, as `&str` or `String`) are parsed in place.
 //! - **Threads.** A green socket belongs to the thread that made it and is
 //!   not `Send`. To hand one to another thread, convert it to the std type
 //!   (`std::net::TcpStream::from(stream)`), send that, and convert it back
@@ -310,40 +312,92 @@ pub use std::net::{
 
 pub(crate) use source::{Interest, Source};
 
-use std::any::type_name;
 use std::io;
 
-/// Whether `A` is one of std's address types, whose `to_socket_addrs`
-/// never does name resolution, so it can run on the hub. Only an
-/// optimisation: a type not recognised here is resolved on the blocking
-/// pool, which gives the same result.
-fn is_plain_address<A>() -> bool {
-    let name = type_name::<A>();
-    name == type_name::<SocketAddr>()
-        || name == type_name::<&SocketAddr>()
-        || name == type_name::<SocketAddrV4>()
-        || name == type_name::<SocketAddrV6>()
-        || name == type_name::<(IpAddr, u16)>()
-        || name == type_name::<(Ipv4Addr, u16)>()
-        || name == type_name::<(Ipv6Addr, u16)>()
-        || name == type_name::<&[SocketAddr]>()
+/// The addresses `addr` stands for, when finding them needs no name
+/// lookup: std's address types, and IP literals given as text
+/// (`"127.0.0.1:80"`, `("::1", 80)`, as `&str`, `String` or, alone,
+/// `&String`), parsed as
+/// std's `to_socket_addrs` parses them before it falls back to a lookup.
+/// `None` when a lookup may be needed: a host name, or a type not known
+/// here (which then costs a trip to the blocking pool, with the same
+/// result).
+fn without_lookup<A: ToSocketAddrs>(addr: &A) -> Option<io::Result<Vec<SocketAddr>>> {
+    let id = typeid::of::<A>();
+    let address_types = [
+        typeid::of::<SocketAddr>(),
+        typeid::of::<&SocketAddr>(),
+        typeid::of::<SocketAddrV4>(),
+        typeid::of::<SocketAddrV6>(),
+        typeid::of::<(IpAddr, u16)>(),
+        typeid::of::<(Ipv4Addr, u16)>(),
+        typeid::of::<(Ipv6Addr, u16)>(),
+        typeid::of::<&[SocketAddr]>(),
+    ];
+    if address_types.contains(&id) {
+        // These never look anything up.
+        return Some(addr.to_socket_addrs().map(Iterator::collect));
+    }
+    if let Some(text) = as_text(addr) {
+        return text.parse::<SocketAddr>().ok().map(|a| Ok(vec![a]));
+    }
+    if let Some((host, port)) = as_host_port(addr) {
+        return host.parse::<IpAddr>().ok().map(|ip| Ok(vec![SocketAddr::new(ip, port)]));
+    }
+    None
 }
 
-/// Every address `addr` stands for, resolved off the hub when that may
+/// The text of an address given as `&str`, `String` or `&String`.
+fn as_text<A>(addr: &A) -> Option<&str> {
+    let id = typeid::of::<A>();
+    if id == typeid::of::<&str>() {
+        // SAFETY: `A` is `&'a str` for some 'a (typeid compares types with
+        // their lifetimes erased), and 'a outlives the borrow `addr`, which
+        // the returned `&str` is tied to.
+        Some(unsafe { *(addr as *const A).cast::<&str>() })
+    } else if id == typeid::of::<String>() {
+        // SAFETY: `A` is `String`, a type without lifetimes.
+        Some(unsafe { &*(addr as *const A).cast::<String>() })
+    } else if id == typeid::of::<&String>() {
+        // SAFETY: as for `&str`: `A` is `&'a String`, 'a outliving `addr`.
+        Some(unsafe { *(addr as *const A).cast::<&String>() })
+    } else {
+        None
+    }
+}
+
+/// The host and port of an address given as `(&str, u16)` or
+/// `(String, u16)`.
+fn as_host_port<A>(addr: &A) -> Option<(&str, u16)> {
+    let id = typeid::of::<A>();
+    if id == typeid::of::<(&str, u16)>() {
+        // SAFETY: `A` is `(&'a str, u16)` for some 'a that outlives the
+        // borrow `addr`, which the returned `&str` is tied to.
+        let (host, port) = unsafe { *(addr as *const A).cast::<(&str, u16)>() };
+        Some((host, port))
+    } else if id == typeid::of::<(String, u16)>() {
+        // SAFETY: `A` is `(String, u16)`, a type without lifetimes.
+        let (host, port) = unsafe { &*(addr as *const A).cast::<(String, u16)>() };
+        Some((host, *port))
+    } else {
+        None
+    }
+}
+
+/// Every address `addr` stands for, looked up off the hub when that may
 /// need the network.
 pub(crate) fn resolve<A: ToSocketAddrs + Send>(addr: A) -> io::Result<Vec<SocketAddr>> {
-    if is_plain_address::<A>() {
-        return addr.to_socket_addrs().map(Iterator::collect);
+    if let Some(addrs) = without_lookup(&addr) {
+        return addrs;
     }
     super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(Iterator::collect))
 }
 
 /// The first address `addr` stands for (what std's `send_to` uses).
 pub(crate) fn resolve_first<A: ToSocketAddrs + Send>(addr: A) -> io::Result<SocketAddr> {
-    let first = if is_plain_address::<A>() {
-        addr.to_socket_addrs()?.next()
-    } else {
-        super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?
+    let first = match without_lookup(&addr) {
+        Some(addrs) => addrs?.into_iter().next(),
+        None => super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?,
     };
     first.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }
@@ -370,15 +424,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_address_types_skip_the_blocking_pool() {
-        assert!(is_plain_address::<SocketAddr>());
-        assert!(is_plain_address::<&SocketAddr>());
-        assert!(is_plain_address::<SocketAddrV4>());
-        assert!(is_plain_address::<(IpAddr, u16)>());
-        assert!(is_plain_address::<&[SocketAddr]>());
-        assert!(!is_plain_address::<&str>());
-        assert!(!is_plain_address::<String>());
-        assert!(!is_plain_address::<(&str, u16)>());
+    fn addresses_and_ip_literals_need_no_lookup() {
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let ok = |r: Option<io::Result<Vec<SocketAddr>>>| r.map(|r| r.unwrap());
+        assert_eq!(ok(without_lookup(&v4)), Some(vec![v4]));
+        assert_eq!(ok(without_lookup(&&v4)), Some(vec![v4]));
+        assert_eq!(ok(without_lookup(&(v4.ip(), 80))), Some(vec![v4]));
+        assert_eq!(ok(without_lookup(&&[v4, v6][..])), Some(vec![v4, v6]));
+        // Text: both `&str` and `String`, alone or with a port.
+        assert_eq!(ok(without_lookup(&"127.0.0.1:80")), Some(vec![v4]));
+        assert_eq!(ok(without_lookup(&String::from("[::1]:80"))), Some(vec![v6]));
+        assert_eq!(ok(without_lookup(&&String::from("[::1]:80"))), Some(vec![v6]));
+        assert_eq!(ok(without_lookup(&("::1", 80))), Some(vec![v6]));
+        assert_eq!(ok(without_lookup(&(String::from("127.0.0.1"), 80))), Some(vec![v4]));
+        // Names, and types not listed, go to the blocking pool.
+        assert!(without_lookup(&"localhost:80").is_none());
+        assert!(without_lookup(&String::from("localhost:80")).is_none());
+        assert!(without_lookup(&("localhost", 80)).is_none());
+        assert!(without_lookup(&"no port").is_none());
+        assert!(without_lookup(&&"127.0.0.1:80").is_none());
+        // A literal needs no lookup wherever its text came from.
+        let owned = String::from("127.0.0.1:80");
+        let borrowed: &str = &owned;
+        assert_eq!(ok(without_lookup(&borrowed)), Some(vec![v4]));
     }
 
     #[test]

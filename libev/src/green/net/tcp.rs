@@ -40,7 +40,8 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds to `addr` and listens, like std's
     /// [`bind`](std::net::TcpListener::bind): each address `addr` resolves
-    /// to is tried in turn. Names are resolved on the blocking pool.
+    /// to is tried in turn. Names are resolved on the blocking pool (IP
+    /// literals and addresses are not: see the [module docs](super)).
     pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
         let sock = net::TcpListener::bind(&resolve(addr)?[..])?;
         sys::relisten(sock.as_raw_fd())?;

@@ -70,7 +70,7 @@ impl UdpSocket {
 
     /// Sends `buf` to the first address `addr` resolves to. Names are
     /// resolved on the blocking pool; an address ([`SocketAddr`] and the
-    /// like) is used as it is.
+    /// like) or an IP literal (`"127.0.0.1:53"`) is used as it is.
     pub fn send_to<A: ToSocketAddrs + Send>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let to = resolve_first(addr)?;
         self.source.do_io(Interest::Write, || self.sock.send_to(buf, to))
