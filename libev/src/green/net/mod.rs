@@ -317,8 +317,8 @@ use std::io;
 /// The addresses `addr` stands for, when finding them needs no name
 /// lookup: std's address types, and IP literals given as text
 /// (`"127.0.0.1:80"`, `("::1", 80)`, as `&str`, `String` or, alone,
-/// `&String`), parsed as
-/// std's `to_socket_addrs` parses them before it falls back to a lookup.
+/// `&String`), parsed as std's `to_socket_addrs` parses them before it
+/// falls back to a lookup.
 /// `None` when a lookup may be needed: a host name, or a type not known
 /// here (which then costs a trip to the blocking pool, with the same
 /// result).
