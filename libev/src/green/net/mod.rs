@@ -314,17 +314,11 @@ pub(crate) use source::{Interest, Source};
 
 use std::io;
 
-/// The addresses `addr` stands for, when finding them needs no name
-/// lookup: std's address types, and IP literals given as text
-/// (`"127.0.0.1:80"`, `("::1", 80)`, as `&str`, `String` or, alone,
-/// `&String`), parsed as std's `to_socket_addrs` parses them before it
-/// falls back to a lookup.
-/// `None` when a lookup may be needed: a host name, or a type not known
-/// here (which then costs a trip to the blocking pool, with the same
-/// result).
-fn without_lookup<A: ToSocketAddrs>(addr: &A) -> Option<io::Result<Vec<SocketAddr>>> {
+/// Whether `A` is one of std's address types, whose `to_socket_addrs`
+/// never looks anything up.
+fn is_address<A: ToSocketAddrs>() -> bool {
     let id = typeid::of::<A>();
-    let address_types = [
+    [
         typeid::of::<SocketAddr>(),
         typeid::of::<&SocketAddr>(),
         typeid::of::<SocketAddrV4>(),
@@ -333,18 +327,21 @@ fn without_lookup<A: ToSocketAddrs>(addr: &A) -> Option<io::Result<Vec<SocketAdd
         typeid::of::<(Ipv4Addr, u16)>(),
         typeid::of::<(Ipv6Addr, u16)>(),
         typeid::of::<&[SocketAddr]>(),
-    ];
-    if address_types.contains(&id) {
-        // These never look anything up.
-        return Some(addr.to_socket_addrs().map(Iterator::collect));
-    }
+    ]
+    .contains(&id)
+}
+
+/// The address an IP literal given as text stands for (`"127.0.0.1:80"`,
+/// `("::1", 80)`, as `&str`, `String` or, alone, `&String`), parsed as
+/// std's `to_socket_addrs` parses it before it falls back to a lookup.
+/// `None` for a host name, or a type not known here (which then costs a
+/// trip to the blocking pool, with the same result).
+fn literal<A: ToSocketAddrs>(addr: &A) -> Option<SocketAddr> {
     if let Some(text) = as_text(addr) {
-        return text.parse::<SocketAddr>().ok().map(|a| Ok(vec![a]));
+        return text.parse().ok();
     }
-    if let Some((host, port)) = as_host_port(addr) {
-        return host.parse::<IpAddr>().ok().map(|ip| Ok(vec![SocketAddr::new(ip, port)]));
-    }
-    None
+    let (host, port) = as_host_port(addr)?;
+    host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port))
 }
 
 /// The text of an address given as `&str`, `String` or `&String`.
@@ -387,17 +384,24 @@ fn as_host_port<A>(addr: &A) -> Option<(&str, u16)> {
 /// Every address `addr` stands for, looked up off the hub when that may
 /// need the network.
 pub(crate) fn resolve<A: ToSocketAddrs + Send>(addr: A) -> io::Result<Vec<SocketAddr>> {
-    if let Some(addrs) = without_lookup(&addr) {
-        return addrs;
+    if is_address::<A>() {
+        return addr.to_socket_addrs().map(Iterator::collect);
+    }
+    if let Some(a) = literal(&addr) {
+        return Ok(vec![a]);
     }
     super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(Iterator::collect))
 }
 
-/// The first address `addr` stands for (what std's `send_to` uses).
+/// The first address `addr` stands for (what std's `send_to` uses),
+/// without allocating unless a lookup is needed.
 pub(crate) fn resolve_first<A: ToSocketAddrs + Send>(addr: A) -> io::Result<SocketAddr> {
-    let first = match without_lookup(&addr) {
-        Some(addrs) => addrs?.into_iter().next(),
-        None => super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?,
+    let first = if is_address::<A>() {
+        addr.to_socket_addrs()?.next()
+    } else if let Some(a) = literal(&addr) {
+        Some(a)
+    } else {
+        super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?
     };
     first.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }
@@ -425,29 +429,31 @@ mod tests {
 
     #[test]
     fn addresses_and_ip_literals_need_no_lookup() {
+        assert!(is_address::<SocketAddr>());
+        assert!(is_address::<&SocketAddr>());
+        assert!(is_address::<SocketAddrV4>());
+        assert!(is_address::<(IpAddr, u16)>());
+        assert!(is_address::<&[SocketAddr]>());
+        assert!(!is_address::<&str>());
+        assert!(!is_address::<String>());
+        // Text: `&str`, `String` and `&String`, alone or with a port.
         let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
-        let ok = |r: Option<io::Result<Vec<SocketAddr>>>| r.map(|r| r.unwrap());
-        assert_eq!(ok(without_lookup(&v4)), Some(vec![v4]));
-        assert_eq!(ok(without_lookup(&&v4)), Some(vec![v4]));
-        assert_eq!(ok(without_lookup(&(v4.ip(), 80))), Some(vec![v4]));
-        assert_eq!(ok(without_lookup(&&[v4, v6][..])), Some(vec![v4, v6]));
-        // Text: both `&str` and `String`, alone or with a port.
-        assert_eq!(ok(without_lookup(&"127.0.0.1:80")), Some(vec![v4]));
-        assert_eq!(ok(without_lookup(&String::from("[::1]:80"))), Some(vec![v6]));
-        assert_eq!(ok(without_lookup(&&String::from("[::1]:80"))), Some(vec![v6]));
-        assert_eq!(ok(without_lookup(&("::1", 80))), Some(vec![v6]));
-        assert_eq!(ok(without_lookup(&(String::from("127.0.0.1"), 80))), Some(vec![v4]));
+        assert_eq!(literal(&"127.0.0.1:80"), Some(v4));
+        assert_eq!(literal(&String::from("[::1]:80")), Some(v6));
+        assert_eq!(literal(&&String::from("[::1]:80")), Some(v6));
+        assert_eq!(literal(&("::1", 80)), Some(v6));
+        assert_eq!(literal(&(String::from("127.0.0.1"), 80)), Some(v4));
         // Names, and types not listed, go to the blocking pool.
-        assert!(without_lookup(&"localhost:80").is_none());
-        assert!(without_lookup(&String::from("localhost:80")).is_none());
-        assert!(without_lookup(&("localhost", 80)).is_none());
-        assert!(without_lookup(&"no port").is_none());
-        assert!(without_lookup(&&"127.0.0.1:80").is_none());
+        assert_eq!(literal(&"localhost:80"), None);
+        assert_eq!(literal(&String::from("localhost:80")), None);
+        assert_eq!(literal(&("localhost", 80)), None);
+        assert_eq!(literal(&"no port"), None);
+        assert_eq!(literal(&&"127.0.0.1:80"), None);
         // A literal needs no lookup wherever its text came from.
         let owned = String::from("127.0.0.1:80");
         let borrowed: &str = &owned;
-        assert_eq!(ok(without_lookup(&borrowed)), Some(vec![v4]));
+        assert_eq!(literal(&borrowed), Some(v4));
     }
 
     #[test]
