@@ -93,8 +93,9 @@ pub(crate) fn map_slab(stack_size: usize) -> io::Result<Vec<SlabStack>> {
         }
         // SAFETY: still inside the mapping.
         let base = unsafe { limit.add(slot) };
-        // SAFETY: the usable part, above the guard page, still inside.
-        super::valgrind::register_stack(unsafe { limit.add(page) }, base);
+        // SAFETY: the guard page's end, still inside the mapping.
+        let usable = unsafe { limit.add(page) };
+        super::valgrind::register_stack(usable, base);
         stacks.push(SlabStack {
             base: NonNull::new(base).expect("mapped"),
             limit: NonNull::new(limit).expect("mapped"),
