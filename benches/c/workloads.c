@@ -5,8 +5,10 @@
  * libev-sys's static archive.
  *
  * Each function returns the elapsed time of the measured part in
- * nanoseconds (CLOCK_MONOTONIC), and stores in *check a value the Rust side
- * must reproduce (a PRNG state or an operation count).
+ * nanoseconds (CLOCK_MONOTONIC). The Rust side must reproduce a check
+ * value (a PRNG state or an operation count): idle and pipe_ring store it
+ * in *check, the timers state hands it out through
+ * libev_bench_c_timers_check.
  */
 
 #include "ev_sys.h"
@@ -17,7 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t libev_bench_c_timers(uint32_t ntimers, uint64_t ops, uint64_t *check);
+struct libev_bench_timers;
+struct libev_bench_timers *libev_bench_c_timers_new(uint32_t ntimers);
+uint64_t libev_bench_c_timers_run(struct libev_bench_timers *t, uint64_t ops);
+uint64_t libev_bench_c_timers_check(const struct libev_bench_timers *t);
+void libev_bench_c_timers_free(struct libev_bench_timers *t);
 uint64_t libev_bench_c_idle(uint64_t n, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring(uint32_t npipes, uint64_t hops, uint64_t *check);
 
@@ -58,22 +64,47 @@ never_cb (struct ev_loop *loop, ev_timer *w, int revents)
   abort ();
 }
 
-uint64_t
-libev_bench_c_timers (uint32_t ntimers, uint64_t ops, uint64_t *check)
+/* The timers workload keeps its state between calls, so the driver can
+   interleave short runs of C and Rust (see timers.rs). */
+struct libev_bench_timers
 {
-  struct ev_loop *loop = ev_loop_new (0);
-  ev_timer *timers = malloc (sizeof (ev_timer) * ntimers);
-  uint64_t s = XORSHIFT_SEED;
-  uint64_t start, end, i;
+  struct ev_loop *loop;
+  ev_timer *timers;
+  uint32_t ntimers;
+  uint64_t s;
+};
 
-  if (!loop || !timers)
+struct libev_bench_timers *
+libev_bench_c_timers_new (uint32_t ntimers)
+{
+  struct libev_bench_timers *t = malloc (sizeof *t);
+  uint32_t i;
+
+  if (!t)
+    abort ();
+  t->loop = ev_loop_new (0);
+  t->timers = malloc (sizeof (ev_timer) * ntimers);
+  t->ntimers = ntimers;
+  t->s = XORSHIFT_SEED;
+  if (!t->loop || !t->timers)
     abort ();
 
   for (i = 0; i < ntimers; ++i)
     {
-      ev_timer_init (&timers[i], never_cb, random_after (&s), 0.);
-      ev_timer_start (loop, &timers[i]);
+      ev_timer_init (&t->timers[i], never_cb, random_after (&t->s), 0.);
+      ev_timer_start (t->loop, &t->timers[i]);
     }
+  return t;
+}
+
+uint64_t
+libev_bench_c_timers_run (struct libev_bench_timers *t, uint64_t ops)
+{
+  struct ev_loop *loop = t->loop;
+  ev_timer *timers = t->timers;
+  uint32_t ntimers = t->ntimers;
+  uint64_t s = t->s;
+  uint64_t start, end, i;
 
   start = now_ns ();
   for (i = 0; i < ops; ++i)
@@ -85,12 +116,26 @@ libev_bench_c_timers (uint32_t ntimers, uint64_t ops, uint64_t *check)
     }
   end = now_ns ();
 
-  for (i = 0; i < ntimers; ++i)
-    ev_timer_stop (loop, &timers[i]);
-  free (timers);
-  ev_loop_destroy (loop);
-  *check = s;
+  t->s = s;
   return end - start;
+}
+
+uint64_t
+libev_bench_c_timers_check (const struct libev_bench_timers *t)
+{
+  return t->s;
+}
+
+void
+libev_bench_c_timers_free (struct libev_bench_timers *t)
+{
+  uint32_t i;
+
+  for (i = 0; i < t->ntimers; ++i)
+    ev_timer_stop (t->loop, &t->timers[i]);
+  free (t->timers);
+  ev_loop_destroy (t->loop);
+  free (t);
 }
 
 struct idle_ctx

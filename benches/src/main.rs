@@ -12,8 +12,11 @@
 //! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
 //!   64 io watchers, one hop per callback.
 //!
-//! For each workload the C and Rust versions run alternately (C first),
-//! `--reps` times (default 3), and the best time of each is printed.
+//! `idle` and `pipe_ring` run whole, C then Rust, `--reps` times (default
+//! 3), and the best time of each is printed. The timer workloads, whose
+//! figures follow the host's memory traffic, interleave C and Rust in short
+//! turns (see `timers.rs`), `--reps` times, and the repetition with the
+//! median ratio is printed.
 //!
 //! ```text
 //! libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]
@@ -23,7 +26,9 @@
 //! divides every N by 50, for a smoke run; naming workloads runs
 //! only those.
 
-use libev::{Break, Events, Idle, Io, Loop, Timer, TimerArray};
+mod timers;
+
+use libev::{Break, Events, Idle, Io, Loop};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
@@ -32,7 +37,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 unsafe extern "C" {
-    fn libev_bench_c_timers(ntimers: u32, ops: u64, check: *mut u64) -> u64;
     fn libev_bench_c_idle(n: u64, check: *mut u64) -> u64;
     fn libev_bench_c_pipe_ring(npipes: u32, hops: u64, check: *mut u64) -> u64;
 }
@@ -45,11 +49,11 @@ const RING_HOPS: u64 = 1_000_000;
 const QUICK_DIVISOR: u64 = 50;
 
 /// The seed `c/workloads.c` uses too.
-const XORSHIFT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(crate) const XORSHIFT_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// xorshift64, the same generator as in C.
 #[inline]
-fn xorshift(s: &mut u64) -> u64 {
+pub(crate) fn xorshift(s: &mut u64) -> u64 {
     let mut x = *s;
     x ^= x << 13;
     x ^= x >> 7;
@@ -60,70 +64,14 @@ fn xorshift(s: &mut u64) -> u64 {
 
 /// A delay between 1000 and 2000 s in whole milliseconds (as in C).
 #[inline]
-fn random_after(s: &mut u64) -> Duration {
+pub(crate) fn random_after(s: &mut u64) -> Duration {
     Duration::from_millis(1_000_000 + xorshift(s) % 1_000_000)
 }
 
 /// Elapsed nanoseconds and the check value the other language must match.
-struct Sample {
+pub(crate) struct Sample {
     ns: u64,
     check: u64,
-}
-
-fn rust_timers(ntimers: u32, ops: u64) -> Sample {
-    // C receives `ntimers` as a run-time parameter: keep it one here too, so
-    // neither side gets a `% constant` turned into a multiplication.
-    let ntimers = std::hint::black_box(ntimers);
-    let lp = Loop::new().expect("create loop");
-    let mut s = XORSHIFT_SEED;
-    let timers: Vec<Timer> = (0..ntimers)
-        .map(|_| {
-            let t = Timer::new(&lp, random_after(&mut s), Duration::ZERO, |_, _| {
-                unreachable!("benchmark timers never fire")
-            });
-            t.start();
-            t
-        })
-        .collect();
-
-    let start = Instant::now();
-    for _ in 0..ops {
-        let t = &timers[(xorshift(&mut s) % u64::from(ntimers)) as usize];
-        // C's ev_timer_stop + ev_timer_set + ev_timer_start. (`Timer::set`
-        // alone would do the same on an active timer, via `while_stopped`.)
-        t.stop();
-        t.set(random_after(&mut s), Duration::ZERO);
-        t.start();
-    }
-    let ns = start.elapsed().as_nanos() as u64;
-
-    drop(timers);
-    Sample { ns, check: s }
-}
-
-/// `rust_timers` with the timers in one [`TimerArray`]: C's layout.
-fn rust_timer_array(ntimers: u32, ops: u64) -> Sample {
-    let ntimers = std::hint::black_box(ntimers);
-    let lp = Loop::new().expect("create loop");
-    let mut s = XORSHIFT_SEED;
-    let timers =
-        TimerArray::new(&lp, ntimers as usize, |_, _, _| unreachable!("benchmark timers never fire"));
-    for i in 0..ntimers as usize {
-        timers.set(i, random_after(&mut s), Duration::ZERO);
-        timers.start(i);
-    }
-
-    let start = Instant::now();
-    for _ in 0..ops {
-        let i = (xorshift(&mut s) % u64::from(ntimers)) as usize;
-        timers.stop(i);
-        timers.set(i, random_after(&mut s), Duration::ZERO);
-        timers.start(i);
-    }
-    let ns = start.elapsed().as_nanos() as u64;
-
-    drop(timers);
-    Sample { ns, check: s }
 }
 
 fn rust_idle(n: u64) -> Sample {
@@ -225,8 +173,51 @@ fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
 struct Workload {
     name: &'static str,
     ops: u64,
-    c: Box<dyn Fn() -> Sample>,
-    rust: Box<dyn Fn() -> Sample>,
+    run: Run,
+}
+
+/// How a workload's two versions are measured.
+enum Run {
+    /// Each runs the whole workload alone, C then Rust, `--reps` times;
+    /// the best time of each counts.
+    Whole { c: Box<dyn Fn() -> Sample>, rust: Box<dyn Fn() -> Sample> },
+    /// Fresh sides taking turns (see `timers.rs`), `--reps` times; the
+    /// repetition with the median ratio counts.
+    Interleaved { c: Box<dyn Fn() -> Box<dyn timers::Side>>, rust: Box<dyn Fn() -> Box<dyn timers::Side>> },
+}
+
+impl Run {
+    /// The C and Rust times, in nanoseconds, that stand for `reps`
+    /// repetitions, and what they are.
+    fn measure(&self, name: &str, ops: u64, reps: u32) -> (u64, u64, &'static str) {
+        let check = |c: &Sample, rust: &Sample| {
+            assert_eq!(c.check, rust.check, "{name}: C and Rust did different work");
+        };
+        match self {
+            Run::Whole { c, rust } => {
+                let (mut best_c, mut best_rust) = (u64::MAX, u64::MAX);
+                for _ in 0..reps {
+                    let (c, rust) = (c(), rust());
+                    check(&c, &rust);
+                    best_c = best_c.min(c.ns);
+                    best_rust = best_rust.min(rust.ns);
+                }
+                (best_c, best_rust, "best")
+            }
+            Run::Interleaved { c: new_c, rust: new_rust } => {
+                let mut runs: Vec<(u64, u64)> = (0..reps)
+                    .map(|_| {
+                        let (c, rust) = timers::interleaved(&mut *new_c(), &mut *new_rust(), ops);
+                        check(&c, &rust);
+                        (c.ns, rust.ns)
+                    })
+                    .collect();
+                runs.sort_by(|a, b| (a.1 as f64 / a.0 as f64).total_cmp(&(b.1 as f64 / b.0 as f64)));
+                let (c, rust) = runs[runs.len() / 2];
+                (c, rust, "interleaved, median")
+            }
+        }
+    }
 }
 
 fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
@@ -237,37 +228,39 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
         Workload {
             name: "timers",
             ops: timer_ops,
-            c: Box::new(move || {
-                // SAFETY: the C function writes only through `check`, a
-                // valid pointer to a local.
-                c_sample(|check| unsafe { libev_bench_c_timers(ntimers, timer_ops, check) })
-            }),
-            rust: Box::new(move || rust_timers(ntimers, timer_ops)),
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                rust: Box::new(move || Box::new(timers::Handles::new(ntimers))),
+            },
         },
         Workload {
             name: "timer_array",
             ops: timer_ops,
-            c: Box::new(move || {
-                // SAFETY: as above.
-                c_sample(|check| unsafe { libev_bench_c_timers(ntimers, timer_ops, check) })
-            }),
-            rust: Box::new(move || rust_timer_array(ntimers, timer_ops)),
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                rust: Box::new(move || Box::new(timers::Array::new(ntimers))),
+            },
         },
         Workload {
             name: "idle",
             ops: idle_runs,
-            // SAFETY: as above.
-            c: Box::new(move || c_sample(|check| unsafe { libev_bench_c_idle(idle_runs, check) })),
-            rust: Box::new(move || rust_idle(idle_runs)),
+            run: Run::Whole {
+                // SAFETY: the C function writes only through `check`, a
+                // valid pointer to a local.
+                c: Box::new(move || c_sample(|check| unsafe { libev_bench_c_idle(idle_runs, check) })),
+                rust: Box::new(move || rust_idle(idle_runs)),
+            },
         },
         Workload {
             name: "pipe_ring",
             ops: ring_hops,
-            c: Box::new(move || {
-                // SAFETY: as above.
-                c_sample(|check| unsafe { libev_bench_c_pipe_ring(NPIPES, ring_hops, check) })
-            }),
-            rust: Box::new(move || rust_pipe_ring(NPIPES, ring_hops)),
+            run: Run::Whole {
+                c: Box::new(move || {
+                    // SAFETY: as above.
+                    c_sample(|check| unsafe { libev_bench_c_pipe_ring(NPIPES, ring_hops, check) })
+                }),
+                rust: Box::new(move || rust_pipe_ring(NPIPES, ring_hops)),
+            },
         },
     ]
 }
@@ -315,25 +308,17 @@ fn main() -> ExitCode {
 
     let (major, minor) = libev::version();
     println!(
-        "libev {major}.{minor}, backend {:?}; best of {reps}, C then Rust alternating{}",
+        "libev {major}.{minor}, backend {:?}; {reps} repetitions{}",
         Loop::new().expect("create loop").backend(),
         if divisor > 1 { " (--quick: N/50)" } else { "" },
     );
-    println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C (best)", "Rust (best)");
+    println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C", "Rust");
     for w in selected {
-        let mut best_c = u64::MAX;
-        let mut best_rust = u64::MAX;
-        for _ in 0..reps {
-            let c = (w.c)();
-            let rust = (w.rust)();
-            assert_eq!(c.check, rust.check, "{}: C and Rust did different work", w.name);
-            best_c = best_c.min(c.ns);
-            best_rust = best_rust.min(rust.ns);
-        }
-        let c = best_c as f64 / w.ops as f64;
-        let rust = best_rust as f64 / w.ops as f64;
+        let (c, rust, how) = w.run.measure(w.name, w.ops, reps);
+        let c = c as f64 / w.ops as f64;
+        let rust = rust as f64 / w.ops as f64;
         println!(
-            "{:<11} {:>9}   C {:>6.1} ns/op   Rust {:>6.1} ns/op   Rust/C {:.2}",
+            "{:<11} {:>9}   C {:>6.1} ns/op   Rust {:>6.1} ns/op   Rust/C {:.2}   ({how})",
             w.name,
             w.ops,
             c,

@@ -1,0 +1,186 @@
+//! The timer workloads of `libev-bench`, run interleaved.
+//!
+//! Each operation picks one of N started timers at random and does stop,
+//! set (a new random delay), start. Its time goes into libev's heap sift, a
+//! chain of dependent cache misses, so it follows whatever else the host's
+//! memory is doing: on a busy host two runs of the same code a second apart
+//! differ by 20%, and best-of-K whole runs, C then Rust, let that drift land
+//! on one side. Here each side keeps its loop and timers between calls and
+//! the two take turns (alternating which goes first) in chunks of [`CHUNK`]
+//! operations, so drift lands on both; the ratio is that of their summed
+//! times.
+
+use crate::{Sample, XORSHIFT_SEED, random_after, xorshift};
+use libev::{Loop, Timer, TimerArray};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Operations per turn: long enough (tens of milliseconds) that refilling
+/// the caches the other side evicted is a small part of a turn.
+const CHUNK: u64 = 250_000;
+
+/// `struct libev_bench_timers` of `c/workloads.c`.
+#[repr(C)]
+struct CState {
+    _opaque: [u8; 0],
+}
+
+unsafe extern "C" {
+    fn libev_bench_c_timers_new(ntimers: u32) -> *mut CState;
+    fn libev_bench_c_timers_run(t: *mut CState, ops: u64) -> u64;
+    fn libev_bench_c_timers_check(t: *const CState) -> u64;
+    fn libev_bench_c_timers_free(t: *mut CState);
+}
+
+/// One side of a timer workload: its timers, all started, and its random
+/// generator, kept between runs.
+pub(crate) trait Side {
+    /// Runs `ops` operations; returns the elapsed nanoseconds.
+    fn run(&mut self, ops: u64) -> u64;
+    /// The generator's state, which the other side must match.
+    fn check(&self) -> u64;
+}
+
+/// The timers of `c/workloads.c`, in one C array.
+pub(crate) struct C(*mut CState);
+
+impl C {
+    pub(crate) fn new(ntimers: u32) -> C {
+        // SAFETY: no preconditions; the C side aborts rather than fail.
+        C(unsafe { libev_bench_c_timers_new(ntimers) })
+    }
+}
+
+impl Side for C {
+    fn run(&mut self, ops: u64) -> u64 {
+        // SAFETY: `self.0` lives until drop.
+        unsafe { libev_bench_c_timers_run(self.0, ops) }
+    }
+
+    fn check(&self) -> u64 {
+        // SAFETY: as above; only reads.
+        unsafe { libev_bench_c_timers_check(self.0) }
+    }
+}
+
+impl Drop for C {
+    fn drop(&mut self) {
+        // SAFETY: frees the state `new` made, once.
+        unsafe { libev_bench_c_timers_free(self.0) }
+    }
+}
+
+/// `Timer` handles in a `Vec`.
+pub(crate) struct Handles {
+    timers: Vec<Timer>,
+    s: u64,
+    ntimers: u32,
+}
+
+impl Handles {
+    pub(crate) fn new(ntimers: u32) -> Handles {
+        let lp = Loop::new().expect("create loop");
+        let mut s = XORSHIFT_SEED;
+        let timers = (0..ntimers)
+            .map(|_| {
+                let t = Timer::new(&lp, random_after(&mut s), Duration::ZERO, |_, _| {
+                    unreachable!("benchmark timers never fire")
+                });
+                t.start();
+                t
+            })
+            .collect();
+        Handles { timers, s, ntimers }
+    }
+}
+
+impl Side for Handles {
+    fn run(&mut self, ops: u64) -> u64 {
+        // C receives `ntimers` as a run-time value: so does this loop, so
+        // neither side gets a `% constant` turned into a multiplication.
+        let n = u64::from(black_box(self.ntimers));
+        let mut s = self.s;
+        let start = Instant::now();
+        for _ in 0..ops {
+            let t = &self.timers[(xorshift(&mut s) % n) as usize];
+            // C's ev_timer_stop + ev_timer_set + ev_timer_start. (`Timer::set`
+            // alone would do the same on an active timer.)
+            t.stop();
+            t.set(random_after(&mut s), Duration::ZERO);
+            t.start();
+        }
+        let ns = start.elapsed().as_nanos() as u64;
+        self.s = s;
+        ns
+    }
+
+    fn check(&self) -> u64 {
+        self.s
+    }
+}
+
+/// One [`TimerArray`]: C's layout.
+pub(crate) struct Array {
+    timers: TimerArray,
+    s: u64,
+    ntimers: u32,
+}
+
+impl Array {
+    pub(crate) fn new(ntimers: u32) -> Array {
+        let lp = Loop::new().expect("create loop");
+        let mut s = XORSHIFT_SEED;
+        let timers =
+            TimerArray::new(&lp, ntimers as usize, |_, _, _| unreachable!("benchmark timers never fire"));
+        for i in 0..ntimers as usize {
+            timers.set(i, random_after(&mut s), Duration::ZERO);
+            timers.start(i);
+        }
+        Array { timers, s, ntimers }
+    }
+}
+
+impl Side for Array {
+    fn run(&mut self, ops: u64) -> u64 {
+        let n = u64::from(black_box(self.ntimers));
+        let mut s = self.s;
+        let start = Instant::now();
+        for _ in 0..ops {
+            let i = (xorshift(&mut s) % n) as usize;
+            self.timers.stop(i);
+            self.timers.set(i, random_after(&mut s), Duration::ZERO);
+            self.timers.start(i);
+        }
+        let ns = start.elapsed().as_nanos() as u64;
+        self.s = s;
+        ns
+    }
+
+    fn check(&self) -> u64 {
+        self.s
+    }
+}
+
+/// One measurement: `ops` operations on each side, in alternating turns
+/// after one untimed warm-up turn each. Returns the C and Rust samples.
+pub(crate) fn interleaved(c: &mut dyn Side, rust: &mut dyn Side, ops: u64) -> (Sample, Sample) {
+    let warm = CHUNK.min(ops);
+    c.run(warm);
+    rust.run(warm);
+    let (mut c_ns, mut rust_ns) = (0, 0);
+    let mut left = ops;
+    let mut c_first = true;
+    while left > 0 {
+        let n = CHUNK.min(left);
+        if c_first {
+            c_ns += c.run(n);
+            rust_ns += rust.run(n);
+        } else {
+            rust_ns += rust.run(n);
+            c_ns += c.run(n);
+        }
+        c_first = !c_first;
+        left -= n;
+    }
+    (Sample { ns: c_ns, check: c.check() }, Sample { ns: rust_ns, check: rust.check() })
+}
