@@ -98,6 +98,9 @@ struct Core {
     lp: ManuallyDrop<Loop>,
     refs: Cell<usize>,
     flags: Cell<u8>,
+    /// `len` while no flag is set, else 0: the hot paths' one test for both
+    /// the bounds and the flags (each branch there costs a few percent).
+    fast_len: Cell<usize>,
     /// One bit per timer: we called `ev_unref` for it and owe an `ev_ref`.
     /// Only ever set while `UNREF` is.
     unref_applied: Box<[Cell<u64>]>,
@@ -162,7 +165,8 @@ impl TimerArray {
     where
         F: FnMut(&TimerArray, usize, Events) + 'static,
     {
-        let timers: Box<[sys::ev_timer]> = (0..len)
+        // At least one element, so `set` may read a clamped index's state.
+        let timers: Box<[sys::ev_timer]> = (0..len.max(1))
             .map(|_| {
                 // SAFETY: all-zero is a valid, inactive ev_timer.
                 let mut w: sys::ev_timer = unsafe { std::mem::zeroed() };
@@ -180,6 +184,7 @@ impl TimerArray {
                 lp: ManuallyDrop::new(lp.clone()),
                 refs: Cell::new(1),
                 flags: Cell::new(0),
+                fast_len: Cell::new(len),
                 unref_applied: (0..len.div_ceil(64)).map(|_| Cell::new(0)).collect(),
                 deferred: RefCell::default(),
                 free: free_node::<F>,
@@ -218,16 +223,22 @@ impl TimerArray {
     #[inline]
     pub fn set(&self, i: usize, after: Duration, repeat: Duration) {
         let core = self.core();
-        let w = core.slot(i);
         let (after, repeat) = (tstamp(after), tstamp(repeat));
+        // One branch for the bounds and the state (each branch in this path
+        // costs a few percent): the state is read at a clamped index, which
+        // the array (never empty, see `new`) holds, and a timer active or
+        // pending sets the top bit of the index compared, beyond any length
+        // (a length is at most `isize::MAX`).
+        // SAFETY: in bounds of the allocation.
+        let w = unsafe { core.base.as_ptr().add(if i < core.len { i } else { 0 }) };
         // SAFETY: reads the header of our watcher.
-        if unsafe { sys::ev_is_active(w) || sys::ev_is_pending(w) } {
-            core.set_engaged(i, w, after, repeat);
-        } else {
-            // SAFETY: libev allows setting a watcher that is neither active
-            // nor pending.
-            unsafe { sys::ev_timer_set(w, after, repeat) };
+        let engaged = unsafe { (*w).active | (*w).pending } != 0;
+        if i | usize::from(engaged) << (usize::BITS - 1) >= core.len {
+            return core.set_checked(i, after, repeat);
         }
+        // SAFETY: `w` is timer `i`, which libev allows setting as it is
+        // neither active nor pending.
+        unsafe { sys::ev_timer_set(w, after, repeat) };
     }
 
     /// Starts timer `i` (libev's `ev_timer_start`); does nothing if it is
@@ -235,7 +246,15 @@ impl TimerArray {
     #[inline]
     pub fn start(&self, i: usize) {
         let core = self.core();
-        core.start(i, core.slot(i));
+        // Testing the flags before `ev_timer_start` rather than after is
+        // the same: libev runs no callback inside it.
+        if i >= core.fast_len.get() {
+            return core.start_checked(i);
+        }
+        // SAFETY: `i` is in bounds; the array never moves and every element
+        // is stopped before it is freed; `raw` is its live loop. libev
+        // ignores the call for an active timer.
+        unsafe { sys::ev_timer_start(core.raw, core.base.as_ptr().add(i)) };
     }
 
     /// Stops timer `i` (libev's `ev_timer_stop`) and discards its pending
@@ -243,9 +262,12 @@ impl TimerArray {
     #[inline]
     pub fn stop(&self, i: usize) {
         let core = self.core();
-        let w = core.slot(i);
-        core.stop(i, w);
-        core.discard_deferred(i);
+        if i >= core.fast_len.get() {
+            return core.stop_checked(i);
+        }
+        // SAFETY: `i` is in bounds; our watcher on the loop it was started
+        // on; stopping an inactive watcher only clears a pending event.
+        unsafe { sys::ev_timer_stop(core.raw, core.base.as_ptr().add(i)) };
     }
 
     /// libev's `ev_timer_again` for timer `i`: a repeating timer restarts
@@ -335,10 +357,10 @@ impl TimerArray {
             return;
         }
         if keep {
-            core.flags.set(core.flags.get() & !UNREF);
+            core.set_flags(core.flags.get() & !UNREF);
             (0..core.len).for_each(|i| core.restore_ref(i));
         } else {
-            core.flags.set(core.flags.get() | UNREF);
+            core.set_flags(core.flags.get() | UNREF);
             for i in 0..core.len {
                 // SAFETY: in bounds; reads the header of our watcher.
                 if unsafe { sys::ev_is_active(core.base.as_ptr().add(i)) } {
@@ -370,20 +392,25 @@ impl Core {
         unsafe { self.base.as_ptr().add(i) }
     }
 
+    /// Sets the flags, keeping `fast_len` in step.
+    fn set_flags(&self, flags: u8) {
+        self.flags.set(flags);
+        self.fast_len.set(if flags == 0 { self.len } else { 0 });
+    }
+
     fn keeps_loop_alive(&self) -> bool {
         self.flags.get() & UNREF == 0
     }
 
     #[inline]
     fn start(&self, i: usize, w: *mut sys::ev_timer) {
-        // SAFETY: reads the header of our watcher.
-        if unsafe { sys::ev_is_active(w) } {
-            return;
-        }
         // SAFETY: the array never moves and every element is stopped before
-        // it is freed; `raw` is its live loop.
+        // it is freed; `raw` is its live loop. libev ignores the call for an
+        // active timer.
         unsafe { sys::ev_timer_start(self.raw, w) };
-        self.apply_unref(i);
+        if self.flags.get() & UNREF != 0 {
+            self.apply_unref(i);
+        }
     }
 
     /// Stops timer `i` without touching its deferred events.
@@ -395,6 +422,34 @@ impl Core {
         // SAFETY: our watcher on the loop it was started on; stopping an
         // inactive watcher only clears a pending event.
         unsafe { sys::ev_timer_stop(self.raw, w) };
+    }
+
+    /// `TimerArray::set` out of bounds or for a timer active or pending.
+    #[inline(never)]
+    fn set_checked(&self, i: usize, after: f64, repeat: f64) {
+        let w = self.slot(i);
+        // SAFETY: reads the header of our watcher.
+        if unsafe { sys::ev_is_active(w) || sys::ev_is_pending(w) } {
+            self.set_engaged(i, w, after, repeat);
+        } else {
+            // SAFETY: libev allows setting a watcher that is neither active
+            // nor pending.
+            unsafe { sys::ev_timer_set(w, after, repeat) };
+        }
+    }
+
+    /// `TimerArray::start` out of bounds or while a flag is set.
+    #[inline(never)]
+    fn start_checked(&self, i: usize) {
+        self.start(i, self.slot(i));
+    }
+
+    /// `TimerArray::stop` out of bounds or while a flag is set.
+    #[inline(never)]
+    fn stop_checked(&self, i: usize) {
+        let w = self.slot(i);
+        self.stop(i, w);
+        self.discard_deferred(i);
     }
 
     /// Discards timer `i`'s deferred events, returning them.
@@ -517,10 +572,12 @@ unsafe fn free_node<F>(core: NonNull<Core>) {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // At least one element: see `TimerArray::new`.
+        let all = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len.max(1));
         // SAFETY: every timer is stopped (see `free_node`); the array was
         // allocated as this boxed slice in `TimerArray::new`, and is freed
         // once, here.
-        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len)) });
+        drop(unsafe { Box::from_raw(all) });
         // SAFETY: taken once, as the node goes; released last, since it
         // may destroy the loop.
         drop(unsafe { ManuallyDrop::take(&mut self.lp) });
@@ -556,7 +613,7 @@ where
         unsafe { Core::dec_ref(core_ptr) };
         return;
     }
-    core.flags.set(core.flags.get() | BUSY);
+    core.set_flags(core.flags.get() | BUSY);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `TimerArray` is repr(transparent) over NonNull<Core>, so
         // `&core_ptr` is a valid `&TimerArray`: a view that is never dropped.
@@ -566,7 +623,7 @@ where
         let f = unsafe { &mut *(*core_ptr.cast::<Node<F>>().as_ptr()).cb.get() };
         f(view, i, Events::from_revents(revents))
     }));
-    core.flags.set(core.flags.get() & !BUSY);
+    core.set_flags(core.flags.get() & !BUSY);
     // Feeding only queues the events: no callback runs meanwhile. After a
     // panic (which breaks the loop) they are discarded, as for `Timer`.
     let ok = result.is_ok();

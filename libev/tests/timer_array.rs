@@ -142,6 +142,25 @@ fn an_index_out_of_range_panics() {
 }
 
 #[test]
+fn set_start_and_stop_check_the_index_whatever_the_flags() {
+    let lp = Loop::new().unwrap();
+    for len in [0, 3] {
+        let (timers, _) = logging(&lp, len);
+        for keep in [true, false] {
+            timers.set_keeps_loop_alive(keep);
+            for i in [len, len + 1, usize::MAX] {
+                let ms = Duration::from_millis(1);
+                assert!(catch_unwind(AssertUnwindSafe(|| timers.set(i, ms, ms))).is_err());
+                assert!(catch_unwind(AssertUnwindSafe(|| timers.start(i))).is_err());
+                assert!(catch_unwind(AssertUnwindSafe(|| timers.stop(i))).is_err());
+            }
+        }
+        assert_eq!((0..len).filter(|&i| timers.is_active(i)).count(), 0);
+    }
+    assert!(!lp.run());
+}
+
+#[test]
 fn an_empty_array_is_fine() {
     let lp = Loop::new().unwrap();
     let (timers, _) = logging(&lp, 0);
