@@ -408,9 +408,7 @@ impl Core {
         // it is freed; `raw` is its live loop. libev ignores the call for an
         // active timer.
         unsafe { sys::ev_timer_start(self.raw, w) };
-        if self.flags.get() & UNREF != 0 {
-            self.apply_unref(i);
-        }
+        self.apply_unref(i);
     }
 
     /// Stops timer `i` without touching its deferred events.
