@@ -70,11 +70,36 @@ impl Drop for C {
     }
 }
 
+/// The random picks of a Rust side, as in C: generator and timer count.
+struct Picks {
+    s: u64,
+    ntimers: u32,
+}
+
+impl Picks {
+    /// Times `ops` calls of `op` with a random timer index and the
+    /// generator (for the new delay).
+    #[inline(always)]
+    fn time(&mut self, ops: u64, mut op: impl FnMut(usize, &mut u64)) -> u64 {
+        // C receives `ntimers` as a run-time value: so does this loop, so
+        // neither side gets a `% constant` turned into a multiplication.
+        let n = u64::from(black_box(self.ntimers));
+        let mut s = self.s;
+        let start = Instant::now();
+        for _ in 0..ops {
+            let i = (xorshift(&mut s) % n) as usize;
+            op(i, &mut s);
+        }
+        let ns = start.elapsed().as_nanos() as u64;
+        self.s = s;
+        ns
+    }
+}
+
 /// `Timer` handles in a `Vec`.
 pub(crate) struct Handles {
     timers: Vec<Timer>,
-    s: u64,
-    ntimers: u32,
+    picks: Picks,
 }
 
 impl Handles {
@@ -90,40 +115,32 @@ impl Handles {
                 t
             })
             .collect();
-        Handles { timers, s, ntimers }
+        Handles { timers, picks: Picks { s, ntimers } }
     }
 }
 
 impl Side for Handles {
     fn run(&mut self, ops: u64) -> u64 {
-        // C receives `ntimers` as a run-time value: so does this loop, so
-        // neither side gets a `% constant` turned into a multiplication.
-        let n = u64::from(black_box(self.ntimers));
-        let mut s = self.s;
-        let start = Instant::now();
-        for _ in 0..ops {
-            let t = &self.timers[(xorshift(&mut s) % n) as usize];
+        let timers = &self.timers;
+        self.picks.time(ops, |i, s| {
+            let t = &timers[i];
             // C's ev_timer_stop + ev_timer_set + ev_timer_start. (`Timer::set`
             // alone would do the same on an active timer.)
             t.stop();
-            t.set(random_after(&mut s), Duration::ZERO);
+            t.set(random_after(s), Duration::ZERO);
             t.start();
-        }
-        let ns = start.elapsed().as_nanos() as u64;
-        self.s = s;
-        ns
+        })
     }
 
     fn check(&self) -> u64 {
-        self.s
+        self.picks.s
     }
 }
 
 /// One [`TimerArray`]: C's layout.
 pub(crate) struct Array {
     timers: TimerArray,
-    s: u64,
-    ntimers: u32,
+    picks: Picks,
 }
 
 impl Array {
@@ -136,28 +153,22 @@ impl Array {
             timers.set(i, random_after(&mut s), Duration::ZERO);
             timers.start(i);
         }
-        Array { timers, s, ntimers }
+        Array { timers, picks: Picks { s, ntimers } }
     }
 }
 
 impl Side for Array {
     fn run(&mut self, ops: u64) -> u64 {
-        let n = u64::from(black_box(self.ntimers));
-        let mut s = self.s;
-        let start = Instant::now();
-        for _ in 0..ops {
-            let i = (xorshift(&mut s) % n) as usize;
-            self.timers.stop(i);
-            self.timers.set(i, random_after(&mut s), Duration::ZERO);
-            self.timers.start(i);
-        }
-        let ns = start.elapsed().as_nanos() as u64;
-        self.s = s;
-        ns
+        let timers = &self.timers;
+        self.picks.time(ops, |i, s| {
+            timers.stop(i);
+            timers.set(i, random_after(s), Duration::ZERO);
+            timers.start(i);
+        })
     }
 
     fn check(&self) -> u64 {
-        self.s
+        self.picks.s
     }
 }
 
