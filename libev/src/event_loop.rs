@@ -652,17 +652,27 @@ pub(crate) fn panic_message(payload: &PanicPayload) -> &str {
 
 /// `d` in seconds, as libev's `ev_tstamp`. Like `Duration::as_secs_f64`
 /// but cheaper on the critical path of every timer (re)start, where the
-/// value feeds libev's heap comparisons: it multiplies by 1e-9 instead of
-/// dividing by 1e9 (about 2 ns of ~45 in libev-bench's timers workload),
-/// and below 146 years converts one integer count of nanoseconds, which
-/// lets the compiler merge the conversion with however `d` was built
-/// (another 1 to 3 ns). The result is within two units in the last place
-/// of `as_secs_f64`, far below libev's clock resolution.
+/// value feeds libev's heap comparisons: it multiplies instead of dividing
+/// by 1e9 (about 2 ns of ~45 in libev-bench's timers workload), and below
+/// 146 years converts one integer count, which lets the compiler merge the
+/// conversion with however `d` was built. A whole number of milliseconds
+/// (`from_millis`, `from_secs`) converts as milliseconds: the compiler
+/// then folds `Duration::from_millis(ms)` back into `ms as f64 * 1e-3`,
+/// C's one multiply, where the nanosecond count it cannot fold costs five
+/// dependent multiplications more. The result is within two units in the
+/// last place of `as_secs_f64`, far below libev's clock resolution.
 #[inline]
 pub(crate) fn tstamp(d: std::time::Duration) -> f64 {
-    match d.as_secs().checked_mul(1_000_000_000) {
-        Some(ns) if ns < 1 << 62 => (ns + u64::from(d.subsec_nanos())) as f64 * 1e-9,
-        _ => d.as_secs() as f64 + f64::from(d.subsec_nanos()) * 1e-9,
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    if nanos % 1_000_000 == 0
+        && let Some(ms) = secs.checked_mul(1_000)
+        && ms < 1 << 62
+    {
+        return (ms + u64::from(nanos / 1_000_000)) as f64 * 1e-3;
+    }
+    match secs.checked_mul(1_000_000_000) {
+        Some(ns) if ns < 1 << 62 => (ns + u64::from(nanos)) as f64 * 1e-9,
+        _ => secs as f64 + f64::from(nanos) * 1e-9,
     }
 }
 
@@ -707,12 +717,26 @@ mod tests {
             let secs = x >> (x % 64);
             cases.push(Duration::new(secs, (x % 1_000_000_000) as u32));
             cases.push(Duration::from_millis(x % 10_000_000_000));
+            // Whole milliseconds and seconds of every magnitude, on both
+            // sides of the millisecond path's 2^62 bound.
+            cases.push(Duration::from_millis(x >> (x % 64)));
+            cases.push(Duration::from_secs(secs));
         }
+        let bound = (1u64 << 62) / 1000;
+        cases.extend([bound - 1, bound, bound + 1].map(Duration::from_secs));
         for d in cases {
             let (got, want) = (tstamp(d), d.as_secs_f64());
             let ulps = (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs();
             assert!(ulps <= 2, "{d:?}: {got} vs {want} ({ulps} ulps)");
         }
+    }
+
+    #[test]
+    fn tstamp_of_whole_milliseconds_is_exact_where_the_f64_is() {
+        assert_eq!(tstamp(Duration::from_millis(1500)), 1.5);
+        assert_eq!(tstamp(Duration::from_millis(250)), 0.25);
+        assert_eq!(tstamp(Duration::from_secs(86_400)), 86_400.0);
+        assert_eq!(tstamp(Duration::ZERO), 0.0);
     }
 
     #[test]
