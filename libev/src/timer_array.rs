@@ -80,9 +80,15 @@ const UNREF: u8 = 2;
 /// fn assert_send<T: Send>() {}
 /// assert_send::<libev::TimerArray>();
 /// ```
-#[repr(transparent)]
 pub struct TimerArray {
     core: NonNull<Core>,
+    /// Copies of the node's `base`, `len` and `raw`, which never change:
+    /// held here, in a handle the compiler knows no call into libev can
+    /// write, they stay in registers across a loop of operations, where
+    /// each load from the node after a call into libev costs a few percent.
+    base: NonNull<sys::ev_timer>,
+    len: usize,
+    raw: *mut sys::ev_loop,
 }
 
 /// The part of the node that does not depend on the closure type.
@@ -197,7 +203,15 @@ impl TimerArray {
             // no one else uses yet; `data` is ours (see the trampoline).
             unsafe { (*base.as_ptr().add(i)).data = core.as_ptr().cast() };
         }
-        TimerArray { core }
+        TimerArray::from_core(core)
+    }
+
+    /// A handle to the node `core` (counted by the caller, or not at all
+    /// for a view that is never dropped).
+    fn from_core(core: NonNull<Core>) -> TimerArray {
+        // SAFETY: the node outlives every handle to it.
+        let c = unsafe { core.as_ref() };
+        TimerArray { core, base: c.base, len: c.len, raw: c.raw }
     }
 
     #[inline]
@@ -209,7 +223,7 @@ impl TimerArray {
     /// The number of timers.
     #[inline]
     pub fn len(&self) -> usize {
-        self.core().len
+        self.len
     }
 
     /// Whether the array holds no timers.
@@ -230,10 +244,10 @@ impl TimerArray {
         // pending sets the top bit of the index compared, beyond any length
         // (a length is at most `isize::MAX`).
         // SAFETY: in bounds of the allocation.
-        let w = unsafe { core.base.as_ptr().add(if i < core.len { i } else { 0 }) };
+        let w = unsafe { self.base.as_ptr().add(if i < self.len { i } else { 0 }) };
         // SAFETY: reads the header of our watcher.
         let engaged = unsafe { (*w).active | (*w).pending } != 0;
-        if i | usize::from(engaged) << (usize::BITS - 1) >= core.len {
+        if i | usize::from(engaged) << (usize::BITS - 1) >= self.len {
             return core.set_checked(i, after, repeat);
         }
         // SAFETY: `w` is timer `i`, which libev allows setting as it is
@@ -254,7 +268,7 @@ impl TimerArray {
         // SAFETY: `i` is in bounds; the array never moves and every element
         // is stopped before it is freed; `raw` is its live loop. libev
         // ignores the call for an active timer.
-        unsafe { sys::ev_timer_start(core.raw, core.base.as_ptr().add(i)) };
+        unsafe { sys::ev_timer_start(self.raw, self.base.as_ptr().add(i)) };
     }
 
     /// Stops timer `i` (libev's `ev_timer_stop`) and discards its pending
@@ -267,7 +281,44 @@ impl TimerArray {
         }
         // SAFETY: `i` is in bounds; our watcher on the loop it was started
         // on; stopping an inactive watcher only clears a pending event.
-        unsafe { sys::ev_timer_stop(core.raw, core.base.as_ptr().add(i)) };
+        unsafe { sys::ev_timer_stop(self.raw, self.base.as_ptr().add(i)) };
+    }
+
+    /// Stops timer `i` (discarding its pending event), sets its delay and
+    /// repeat, and starts it: [`stop`](Self::stop), [`set`](Self::set)
+    /// and [`start`](Self::start) in one call, with one check instead of
+    /// three. The idiom for a deadline pushed back on every event when
+    /// the new delay varies (for a fixed one, `again` with a repeat).
+    ///
+    /// ```
+    /// # use libev::{Loop, TimerArray};
+    /// # use std::time::Duration;
+    /// let lp = Loop::new()?;
+    /// let timers = TimerArray::new(&lp, 2, |_, _, _| {});
+    /// timers.start(1);
+    /// timers.restart(1, Duration::from_secs(30), Duration::ZERO);
+    /// assert!(timers.is_active(1));
+    /// assert!(timers.remaining(1) > Duration::from_secs(29));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn restart(&self, i: usize, after: Duration, repeat: Duration) {
+        let core = self.core();
+        let (after, repeat) = (tstamp(after), tstamp(repeat));
+        if i >= core.fast_len.get() {
+            return core.restart_checked(i, after, repeat);
+        }
+        let (raw, w) = (self.raw, self.base.as_ptr().wrapping_add(i));
+        // SAFETY: `i` is in bounds, so `w` is timer `i`; the array never
+        // moves and every element is stopped before it is freed; `raw` is
+        // its live loop. Stopping clears a pending event, so the timer may
+        // be set; no flag is set, so there is no ref or deferred event to
+        // keep in step, and libev runs no callback inside these calls.
+        unsafe {
+            sys::ev_timer_stop(raw, w);
+            sys::ev_timer_set(w, after, repeat);
+            sys::ev_timer_start(raw, w);
+        }
     }
 
     /// libev's `ev_timer_again` for timer `i`: a repeating timer restarts
@@ -434,6 +485,16 @@ impl Core {
             // nor pending.
             unsafe { sys::ev_timer_set(w, after, repeat) };
         }
+    }
+
+    /// `TimerArray::restart` out of bounds or while a flag is set.
+    #[inline(never)]
+    fn restart_checked(&self, i: usize, after: f64, repeat: f64) {
+        self.stop_checked(i);
+        let w = self.slot(i);
+        // SAFETY: stopped, which cleared any pending event.
+        unsafe { sys::ev_timer_set(w, after, repeat) };
+        self.start(i, w);
     }
 
     /// `TimerArray::start` out of bounds or while a flag is set.
@@ -613,13 +674,12 @@ where
     }
     core.set_flags(core.flags.get() | BUSY);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `TimerArray` is repr(transparent) over NonNull<Core>, so
-        // `&core_ptr` is a valid `&TimerArray`: a view that is never dropped.
-        let view = unsafe { &*(&core_ptr as *const NonNull<Core>).cast::<TimerArray>() };
+        // A view that is never dropped: it holds no counted reference.
+        let view = ManuallyDrop::new(TimerArray::from_core(core_ptr));
         // SAFETY: BUSY makes this the only reference to the closure, which
         // the node (kept alive above) owns.
         let f = unsafe { &mut *(*core_ptr.cast::<Node<F>>().as_ptr()).cb.get() };
-        f(view, i, Events::from_revents(revents))
+        f(&view, i, Events::from_revents(revents))
     }));
     core.set_flags(core.flags.get() & !BUSY);
     // Feeding only queues the events: no callback runs meanwhile. After a

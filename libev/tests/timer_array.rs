@@ -81,6 +81,80 @@ fn set_on_an_active_timer_restarts_it_with_the_new_delay() {
 }
 
 #[test]
+fn restart_moves_an_active_timer_and_starts_a_stopped_one() {
+    let lp = Loop::new().unwrap();
+    let (timers, log) = logging(&lp, 3);
+    timers.set(0, HOUR, Duration::ZERO);
+    timers.start(0);
+    timers.restart(0, MS * 2, Duration::ZERO);
+    assert!(timers.is_active(0));
+    assert!(timers.remaining(0) <= MS * 2, "the new delay replaced the hour");
+    timers.restart(1, MS, Duration::ZERO);
+    assert!(timers.is_active(1), "a stopped timer is started");
+    timers.restart(2, HOUR, HOUR);
+    timers.restart(2, HOUR, MS * 3);
+    assert_eq!(timers.repeat(2), MS * 3, "the repeat is set too");
+    timers.stop(2);
+    lp.run();
+    assert_eq!(indices(&log), [1, 0]);
+}
+
+#[test]
+fn restart_discards_a_pending_event() {
+    // As stop, set, start would: unlike `set`, which keeps it.
+    let lp = Loop::new().unwrap();
+    let (timers, log) = logging(&lp, 2);
+    timers.set(0, HOUR, Duration::ZERO);
+    timers.start(0);
+    timers.feed_event(0, Events::CUSTOM);
+    timers.restart(0, MS, Duration::ZERO);
+    assert!(!timers.is_pending(0) && timers.is_active(0));
+    lp.run();
+    assert_eq!(*log.borrow(), [(0, Events::TIMER)]);
+}
+
+#[test]
+fn restart_discards_a_deferred_event() {
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let l = log.clone();
+    let timers = TimerArray::new(&lp, 2, move |t, i, _| {
+        l.borrow_mut().push(i);
+        if i == 0 {
+            t.restart(1, Duration::ZERO, Duration::ZERO);
+            t.loop_handle().run_once(); // 1 fires and is deferred
+            assert!(t.is_pending(1));
+            t.restart(1, HOUR, Duration::ZERO);
+            assert!(!t.is_pending(1), "restart cancelled the deferred event");
+            assert!(t.is_active(1));
+            t.stop(1);
+        }
+    });
+    timers.start(0);
+    lp.run();
+    assert_eq!(*log.borrow(), [0]);
+}
+
+#[test]
+fn restart_keeps_an_unreferenced_timer_unreferenced() {
+    let lp = Loop::new().unwrap();
+    let (timers, _) = logging(&lp, 2);
+    timers.set_keeps_loop_alive(false);
+    timers.restart(0, HOUR, Duration::ZERO);
+    timers.restart(0, HOUR * 2, Duration::ZERO);
+    timers.restart(1, HOUR, HOUR);
+    assert!(timers.is_active(0) && timers.is_active(1));
+    assert!(!lp.run_nowait(), "restarted unreferenced timers do not keep the loop");
+    timers.set_keeps_loop_alive(true);
+    assert!(lp.run_nowait(), "referenced again, they do");
+    timers.set_keeps_loop_alive(false);
+    timers.stop(0);
+    timers.stop(1);
+    timers.set_keeps_loop_alive(true);
+    assert!(!lp.run_nowait(), "the counts stayed balanced");
+}
+
+#[test]
 fn again_remaining_and_set_repeat() {
     let lp = Loop::new().unwrap();
     let (timers, log) = logging(&lp, 2);
@@ -142,7 +216,7 @@ fn an_index_out_of_range_panics() {
 }
 
 #[test]
-fn set_start_and_stop_check_the_index_whatever_the_flags() {
+fn set_start_stop_and_restart_check_the_index_whatever_the_flags() {
     let lp = Loop::new().unwrap();
     for len in [0, 3] {
         let (timers, _) = logging(&lp, len);
@@ -153,6 +227,7 @@ fn set_start_and_stop_check_the_index_whatever_the_flags() {
                 assert!(catch_unwind(AssertUnwindSafe(|| timers.set(i, ms, ms))).is_err());
                 assert!(catch_unwind(AssertUnwindSafe(|| timers.start(i))).is_err());
                 assert!(catch_unwind(AssertUnwindSafe(|| timers.stop(i))).is_err());
+                assert!(catch_unwind(AssertUnwindSafe(|| timers.restart(i, ms, ms))).is_err());
             }
         }
         assert_eq!((0..len).filter(|&i| timers.is_active(i)).count(), 0);
