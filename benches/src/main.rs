@@ -8,6 +8,12 @@
 //! - `timer_array`: the same with the Rust timers in one `TimerArray`
 //!   (contiguous, as C's are) instead of a `Vec` of `Timer` handles; the C
 //!   side is the same as for `timers`.
+//! - `timer_restart`: the same array, each operation one
+//!   `TimerArray::restart` (stop, set and start in one call).
+//! - `timer_sys`: a control for the two above, not a workload of the
+//!   issue: the same loop in Rust straight on `libev-sys`, C's layout and
+//!   arithmetic, no safe wrapper. Its distance from 1.00 is what memory and
+//!   code placement and the host do to the timer comparisons.
 //! - `idle`: one idle watcher whose callback runs N times, then stops it.
 //! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
 //!   64 io watchers, one hop per callback.
@@ -242,6 +248,22 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
             },
         },
         Workload {
+            name: "timer_restart",
+            ops: timer_ops,
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                rust: Box::new(move || Box::new(timers::Restart::new(ntimers))),
+            },
+        },
+        Workload {
+            name: "timer_sys",
+            ops: timer_ops,
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                rust: Box::new(move || Box::new(timers::Sys::new(ntimers))),
+            },
+        },
+        Workload {
             name: "idle",
             ops: idle_runs,
             run: Run::Whole {
@@ -266,7 +288,7 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
 }
 
 const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]\n\
-                     workloads: timers timer_array idle pipe_ring (default: all)";
+                     workloads: timers timer_array timer_restart timer_sys idle pipe_ring (default: all)";
 
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");

@@ -12,6 +12,8 @@
 
 use crate::{Sample, XORSHIFT_SEED, random_after, xorshift};
 use libev::{Loop, Timer, TimerArray};
+use libev_sys as sys;
+use std::ffi::c_int;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -169,6 +171,99 @@ impl Side for Array {
 
     fn check(&self) -> u64 {
         self.picks.s
+    }
+}
+
+/// One [`TimerArray`], each operation one [`TimerArray::restart`] call
+/// (stop, set and start with one check).
+pub(crate) struct Restart(Array);
+
+impl Restart {
+    pub(crate) fn new(ntimers: u32) -> Restart {
+        Restart(Array::new(ntimers))
+    }
+}
+
+impl Side for Restart {
+    fn run(&mut self, ops: u64) -> u64 {
+        let timers = &self.0.timers;
+        self.0.picks.time(ops, |i, s| timers.restart(i, random_after(s), Duration::ZERO))
+    }
+
+    fn check(&self) -> u64 {
+        self.0.picks.s
+    }
+}
+
+/// The control: C's loop written in Rust straight on `libev-sys`, with
+/// C's layout (one array of `ev_timer`s) and C's arithmetic, and no safe
+/// wrapper. Whatever separates its ratio from 1.00 is not the wrapper's
+/// doing but the placement of each side's memory and code, and the host.
+pub(crate) struct Sys {
+    lp: *mut sys::ev_loop,
+    timers: Box<[sys::ev_timer]>,
+    picks: Picks,
+}
+
+/// The callback of the control's timers, which never fire.
+unsafe extern "C" fn never(_: *mut sys::ev_loop, _: *mut sys::ev_timer, _: c_int) {
+    std::process::abort()
+}
+
+/// C's `random_after`, in libev's seconds.
+#[inline(always)]
+fn random_after_secs(s: &mut u64) -> f64 {
+    (1_000_000 + xorshift(s) % 1_000_000) as f64 * 1e-3
+}
+
+impl Sys {
+    pub(crate) fn new(ntimers: u32) -> Sys {
+        // SAFETY: no preconditions.
+        let lp = unsafe { sys::ev_loop_new(0) };
+        assert!(!lp.is_null(), "ev_loop_new failed");
+        let mut s = XORSHIFT_SEED;
+        let mut timers: Box<[sys::ev_timer]> = (0..ntimers)
+            // SAFETY: all-zero is a valid, inactive ev_timer.
+            .map(|_| unsafe { std::mem::zeroed() })
+            .collect();
+        for w in timers.iter_mut() {
+            // SAFETY: an inactive watcher; started on the live loop `lp`,
+            // and stopped (by destroying the loop) before the array goes.
+            unsafe {
+                sys::ev_init(w, Some(never));
+                sys::ev_timer_set(w, random_after_secs(&mut s), 0.0);
+                sys::ev_timer_start(lp, w);
+            }
+        }
+        Sys { lp, timers, picks: Picks { s, ntimers } }
+    }
+}
+
+impl Side for Sys {
+    fn run(&mut self, ops: u64) -> u64 {
+        let (lp, base) = (self.lp, self.timers.as_mut_ptr());
+        self.picks.time(ops, |i, s| {
+            // SAFETY: `i` < ntimers, the array's length; its timers are
+            // ours, on the live loop `lp`; stopped before set.
+            unsafe {
+                let w = base.add(i);
+                sys::ev_timer_stop(lp, w);
+                sys::ev_timer_set(w, random_after_secs(s), 0.0);
+                sys::ev_timer_start(lp, w);
+            }
+        })
+    }
+
+    fn check(&self) -> u64 {
+        self.picks.s
+    }
+}
+
+impl Drop for Sys {
+    fn drop(&mut self) {
+        // SAFETY: the loop `new` made, destroyed once; it keeps no pointer
+        // to the timers afterwards, which go after it.
+        unsafe { sys::ev_loop_destroy(self.lp) }
     }
 }
 
