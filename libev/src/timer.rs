@@ -40,6 +40,30 @@ impl Timer {
         });
     }
 
+    /// Stops the timer (discarding its pending event), sets its delay and
+    /// repeat, and starts it: [`stop`](Self::stop), [`set`](Self::set) and
+    /// [`start`](Self::start) in one call. Unlike `set`, which keeps a
+    /// pending event, this is a fresh start.
+    ///
+    /// ```
+    /// # use libev::{Loop, Timer};
+    /// # use std::time::Duration;
+    /// let lp = Loop::new()?;
+    /// let t = Timer::new(&lp, Duration::from_secs(5), Duration::ZERO, |_, _| {});
+    /// t.restart(Duration::from_secs(30), Duration::ZERO);
+    /// assert!(t.is_active() && t.remaining() > Duration::from_secs(29));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn restart(&self, after: Duration, repeat: Duration) {
+        self.node.stop();
+        // SAFETY: a timer's loop is always reachable (it is neither a
+        // weak-loop nor a guarded watcher), so `stop` stopped it and
+        // cleared its pending event: libev allows setting it.
+        unsafe { sys::ev_timer_set(self.node.raw(), tstamp(after), tstamp(repeat)) };
+        self.node.start();
+    }
+
     /// libev's `ev_timer_again`: a repeating timer restarts to fire
     /// `repeat` from now (starting it if stopped); a non-repeating active
     /// timer stops. Either way a pending event is cancelled. The idiom for

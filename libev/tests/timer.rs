@@ -109,6 +109,47 @@ fn set_on_active_timer_restarts_it() {
 }
 
 #[test]
+fn restart_moves_an_active_timer_and_discards_its_pending_event() {
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let l = log.clone();
+    let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, move |_, ev| l.borrow_mut().push(ev));
+    t.start();
+    t.feed_event(Events::CUSTOM);
+    t.restart(MS, Duration::ZERO);
+    assert!(t.is_active() && !t.is_pending());
+    assert!(t.remaining() <= MS);
+    lp.run();
+    assert_eq!(*log.borrow(), [Events::TIMER]);
+    // A stopped timer is started; the repeat is set too.
+    t.restart(Duration::from_secs(100), MS * 7);
+    assert!(t.is_active());
+    assert_eq!(t.repeat(), MS * 7);
+}
+
+#[test]
+fn restart_keeps_an_unreferenced_timer_unreferenced_and_discards_a_deferred_event() {
+    let lp = Loop::new().unwrap();
+    let calls = Counter::new();
+    let c = calls.clone();
+    let t = Timer::new(&lp, Duration::ZERO, Duration::ZERO, move |t, _| {
+        c.bump();
+        t.invoke(Events::CUSTOM); // deferred: counts as pending
+        t.restart(Duration::from_secs(3600), Duration::ZERO);
+        assert!(!t.is_pending() && t.is_active());
+    });
+    t.set_keeps_loop_alive(false);
+    t.start();
+    util::assert_run_waits_for_a_referenced_timer(&lp);
+    assert_eq!(calls.get(), 1, "the deferred event was discarded");
+    assert!(t.is_active());
+    assert!(!lp.run_nowait(), "the restarted timer is still unreferenced");
+    t.stop();
+    t.set_keeps_loop_alive(true);
+    assert!(!lp.run_nowait(), "the counts stayed balanced");
+}
+
+#[test]
 fn clearing_or_setting_a_fired_unreferenced_timer_keeps_counts_balanced() {
     // As in timer_array.rs: `b` fires with `a` and is stopped by libev;
     // `a`'s callback cancels (or changes) `b` while its event is pending,
