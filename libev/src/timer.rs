@@ -57,6 +57,7 @@ impl Timer {
     #[inline]
     pub fn restart(&self, after: Duration, repeat: Duration) {
         self.node.stop();
+        debug_assert!(!self.is_active() && !self.is_pending());
         // SAFETY: a timer's loop is always reachable (it is neither a
         // weak-loop nor a guarded watcher), so `stop` stopped it and
         // cleared its pending event: libev allows setting it.
