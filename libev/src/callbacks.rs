@@ -148,6 +148,16 @@ impl CallbackQueue {
         }
     }
 
+    /// Feeds an event to the prepare watcher, so that `on_prepare` runs
+    /// in the loop's next pending-callback phase even if the queue is
+    /// empty (to drain deferred drops). Only touches libev's pending
+    /// queue: allowed inside a periodic's reschedule callback.
+    pub(crate) fn feed(&self, raw: *mut sys::ev_loop) {
+        // SAFETY: our own watcher on the live loop it was made for; libev
+        // allows feeding inactive watchers.
+        unsafe { sys::ev_feed_event(raw, self.prepare.get().cast(), sys::EV_CUSTOM as c_int) }
+    }
+
     fn disarm(&self, raw: *mut sys::ev_loop) {
         // SAFETY: our own watchers, on the live loop they were made for.
         unsafe {
@@ -193,6 +203,9 @@ unsafe extern "C" fn on_prepare(raw: *mut sys::ev_loop, _w: *mut sys::ev_prepare
     // SAFETY: libev calls this only for loops made by `Loop::from_raw`, while
     // they exist.
     let lp = unsafe { Shared::from_raw(raw) };
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| lp.drain_deferred())) {
+        lp.handle_panic(payload);
+    }
     lp.callbacks.run_batch(lp);
 }
 

@@ -2,11 +2,15 @@
 
 use crate::event_loop::Shared;
 use crate::event_loop::{Loop, LoopInner};
-use crate::watcher::{plain_start, raw_watchers, watcher_type};
+use crate::watcher::{NodeRef, RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
+use std::ffi::c_int;
 use std::io;
+use std::mem::offset_of;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 /// Undoes the parent/child link `Embed::new` made for `embedded`.
 fn unlink(embedded: &Shared) {
@@ -17,26 +21,132 @@ fn unlink(embedded: &Shared) {
     }
 }
 
-// libev's own functions; `release` drops only the handle to the
-// embedded loop we leaked into `data`.
-raw_watchers! {
-    ev_embed => ev_embed_start, ev_embed_stop {
-        unsafe fn release(w: *mut Self) {
-            // SAFETY: `data` is null or an `Rc<LoopInner>` we leaked; the
-            // watcher is stopped, so libev no longer touches the embedded loop
-            // through it. Its parent (this watcher's loop) is still alive:
-            // the watcher holds it until after `release`.
-            unsafe {
-                let data = (*w).data.cast::<LoopInner>();
-                if !data.is_null() {
-                    (*w).data = std::ptr::null_mut();
-                    let inner = Rc::from_raw(data);
-                    unlink(inner.shared());
-                    drop(inner);
-                }
+// SAFETY: libev's own start and stop functions; `start` also puts guards
+// around two of the watcher's internal callbacks (see `guard_internals`),
+// and `release` drops only the handle to the embedded loop we leaked into
+// `data`.
+unsafe impl RawWatcher for sys::ev_embed {
+    #[inline]
+    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller; then `w` is initialised.
+        unsafe {
+            sys::ev_embed_start(l, w);
+            guard_internals(w);
+        }
+    }
+
+    #[inline]
+    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { sys::ev_embed_stop(l, w) }
+    }
+
+    unsafe fn release(w: *mut Self) {
+        // SAFETY: `data` is null or an `Rc<LoopInner>` we leaked; the
+        // watcher is stopped, so libev no longer touches the embedded loop
+        // through it. Its parent (this watcher's loop) is still alive:
+        // the watcher holds it until after `release`.
+        unsafe {
+            let data = (*w).data.cast::<LoopInner>();
+            if !data.is_null() {
+                (*w).data = std::ptr::null_mut();
+                let inner = Rc::from_raw(data);
+                unlink(inner.shared());
+                drop(inner);
             }
         }
+    }
+}
+
+type PrepareCb = unsafe extern "C" fn(*mut sys::ev_loop, *mut sys::ev_prepare, c_int);
+type ForkCb = unsafe extern "C" fn(*mut sys::ev_loop, *mut sys::ev_fork, c_int);
+
+/// libev's own `embed_prepare_cb` and `embed_fork_cb` (static in ev.c),
+/// read from the first embed watcher started.
+static LIBEV_CBS: OnceLock<(PrepareCb, ForkCb)> = OnceLock::new();
+
+/// Wraps libev's callbacks of the prepare and fork watchers inside `w`.
+///
+/// libev runs the embedded loop from them on its own (`embed_prepare_cb`
+/// runs it while it has fd changes to apply; `embed_fork_cb` runs it
+/// after a fork, then restarts `w`). Nobody who entered libev holds the
+/// embedded loop or the `Embed` then, so a callback of the embedded loop
+/// that drops the last `Embed` would destroy the loop libev is running, or
+/// free the watcher libev restarts. The guards hold both for the call.
+/// `ev_embed_start` sets those callbacks afresh, so this follows every
+/// start.
+///
+/// # Safety
+///
+/// `w` is the initialised `ev_embed` of a live node.
+unsafe fn guard_internals(w: *mut sys::ev_embed) {
+    // SAFETY: per the contract, `w` is valid; libev allows changing a
+    // watcher's callback at any time from the loop's thread.
+    unsafe {
+        let prepare = &mut (*w).prepare;
+        let fork = &mut (*w).fork;
+        // The first time, they are libev's: a watcher whose callbacks are
+        // already the guards was started (and guarded) before.
+        if let (Some(p), Some(f)) = (prepare.cb, fork.cb) {
+            LIBEV_CBS.get_or_init(|| (p, f));
+        }
+        prepare.cb = Some(guarded_prepare);
+        fork.cb = Some(guarded_fork);
+    }
+}
+
+/// Holds the `Embed` node around `w` and the loop it embeds while `run`
+/// calls into libev; drops them afterwards, handing a panic from a
+/// destructor to the outer loop `l`.
+///
+/// # Safety
+///
+/// `w` is the `ev_embed` of a live `Embed` node on the live loop `l`.
+unsafe fn holding(l: *mut sys::ev_loop, w: *mut sys::ev_embed, run: impl FnOnce()) {
+    // SAFETY: per the contract.
+    let node = unsafe { NodeRef::hold(w) };
+    // SAFETY: a started embed watcher's `data` is the embedded loop's Rc
+    // (set in `Embed::new`, cleared only by `release` after a stop).
+    let embedded = unsafe {
+        let data = (*w).data.cast::<LoopInner>();
+        (!data.is_null()).then(|| {
+            Rc::increment_strong_count(data);
+            Rc::from_raw(data)
+        })
     };
+    run();
+    // The node first: releasing it may drop its count of the embedded
+    // loop, whose last one (ours) then destroys it, outside libev.
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || {
+        drop(node);
+        drop(embedded);
+    })) {
+        // SAFETY: `l` is alive: whoever runs it holds it.
+        unsafe { Shared::from_raw(l) }.handle_panic(p);
+    }
+}
+
+unsafe extern "C" fn guarded_prepare(l: *mut sys::ev_loop, p: *mut sys::ev_prepare, revents: c_int) {
+    let (libev_prepare, _) = *LIBEV_CBS.get().expect("set before this guard is installed");
+    // SAFETY: `p` is the prepare watcher inside a live node's `ev_embed`
+    // (libev calls this only for it, while it is started).
+    unsafe {
+        let w = p.byte_sub(offset_of!(sys::ev_embed, prepare)).cast::<sys::ev_embed>();
+        holding(l, w, || libev_prepare(l, p, revents));
+    }
+}
+
+unsafe extern "C" fn guarded_fork(l: *mut sys::ev_loop, f: *mut sys::ev_fork, revents: c_int) {
+    let (_, libev_fork) = *LIBEV_CBS.get().expect("set before this guard is installed");
+    // SAFETY: as for the prepare watcher; libev's callback restarts the
+    // watcher, which resets both callbacks: put the guards back.
+    unsafe {
+        let w = f.byte_sub(offset_of!(sys::ev_embed, fork)).cast::<sys::ev_embed>();
+        holding(l, w, || {
+            libev_fork(l, f, revents);
+            guard_internals(w);
+        });
+    }
 }
 
 watcher_type! {
@@ -120,6 +230,7 @@ impl Embed {
         };
         lp.check_unlocked();
         let embedded = self.embedded();
+        embedded.shared().check_run();
         // SAFETY: our watcher on its live loop; `embedded` keeps the other
         // loop alive for the call, whatever its callbacks drop.
         unsafe { sys::ev_embed_sweep(lp.raw(), self.node.raw()) };

@@ -109,6 +109,13 @@ pub(crate) struct Shared {
     /// re-raises. Each is kept alive by its `Embed` watcher, which removes
     /// it from here when it goes.
     pub(crate) children: RefCell<Vec<NonNull<Shared>>>,
+    /// Watchers dropped inside a periodic's reschedule callback, where
+    /// libev must not be called to stop them: kept alive (and their
+    /// callbacks silenced) until libev returns (see `defer_drop`).
+    deferred: RefCell<Vec<Box<dyn Any>>>,
+    /// Called before every `run` of this loop: the green layer refuses
+    /// runs of a hub's loop from a greenlet (only the hub runs it).
+    pub(crate) run_check: Cell<Option<fn()>>,
 }
 
 const LOCKED: u8 = 1;
@@ -162,7 +169,12 @@ impl Loop {
     /// As [`default_loop`](Loop::default_loop); `flags` and `backends`
     /// apply only if this call creates it.
     pub fn default_loop_with_flags(flags: LoopFlags, backends: Backend) -> io::Result<Loop> {
-        if let Some(inner) = DEFAULT_LOOP.with(|d| d.borrow().upgrade()) {
+        let known = DEFAULT_LOOP.try_with(|d| d.borrow().upgrade()).map_err(|_| {
+            io::Error::other(
+                "libev's default loop cannot be had while this thread's thread-locals are destroyed",
+            )
+        })?;
+        if let Some(inner) = known {
             return Ok(Loop { inner });
         }
         check_backends(backends)?;
@@ -194,7 +206,8 @@ impl Loop {
         *owner = Some(me);
         drop(owner);
         let lp = Loop::from_raw(raw, true);
-        DEFAULT_LOOP.with(|d| *d.borrow_mut() = Rc::downgrade(&lp.inner));
+        // Still alive: it was just read above, on this thread.
+        let _ = DEFAULT_LOOP.try_with(|d| *d.borrow_mut() = Rc::downgrade(&lp.inner));
         Ok(lp)
     }
 
@@ -209,6 +222,8 @@ impl Loop {
             slab: crate::slab::Slab::new(),
             parent: Cell::new(None),
             children: RefCell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
+            run_check: Cell::new(None),
         })));
         // SAFETY: `shared` stays at this address until LoopInner's Drop frees
         // it, after destroying the loop; trampolines find it here.
@@ -271,6 +286,7 @@ impl Loop {
         // Hold a handle for the whole run, whatever callbacks drop.
         let this = self.clone();
         this.shared().check_unlocked();
+        this.shared().check_run();
         // A panic caught outside a run (a reschedule closure called by
         // `Periodic::start`, say) is raised now: ev_run would cancel the
         // break that was meant to surface it.
@@ -379,17 +395,19 @@ impl Loop {
     }
 
     /// Makes the loop wait at least `interval` between polls, to collect
-    /// more io events per iteration (default zero).
+    /// more io events per iteration (default zero). Intervals above
+    /// [`MAX_COLLECT_INTERVAL`] (libev's longest single wait) count as it.
     pub fn set_io_collect_interval(&self, interval: Duration) {
         // SAFETY: sets a field of a live loop.
-        unsafe { sys::ev_set_io_collect_interval(self.raw(), tstamp(interval)) }
+        unsafe { sys::ev_set_io_collect_interval(self.raw(), collect_interval(interval)) }
     }
 
     /// Lets timers that expire within `interval` of each other fire
-    /// together (default zero).
+    /// together (default zero). Intervals above [`MAX_COLLECT_INTERVAL`]
+    /// (libev's longest single wait) count as it.
     pub fn set_timeout_collect_interval(&self, interval: Duration) {
         // SAFETY: sets a field of a live loop.
-        unsafe { sys::ev_set_timeout_collect_interval(self.raw(), tstamp(interval)) }
+        unsafe { sys::ev_set_timeout_collect_interval(self.raw(), collect_interval(interval)) }
     }
 
     /// Feeds `events` to every io watcher on `fd`, as if the backend had
@@ -522,10 +540,42 @@ impl Shared {
         }
     }
 
+    /// Runs the check installed for runs of this loop (see `run_check`).
+    #[inline]
+    pub(crate) fn check_run(&self) {
+        if let Some(check) = self.run_check.get() {
+            check();
+        }
+    }
+
     /// Whether `ev_loop_destroy` is running (only cleanup callbacks run then).
     #[inline]
     pub(crate) fn destroying(&self) -> bool {
         self.state.get() & DESTROYING != 0
+    }
+
+    /// Whether libev runs a periodic's reschedule callback now.
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.state.get() & LOCKED != 0
+    }
+
+    /// Keeps `node` (a watcher whose owner was dropped while the loop is
+    /// locked) until libev has returned, when it is dropped, which stops
+    /// the watcher. libev returns either to the crate's call that entered
+    /// it, which drains the list on its way out (`rethrow`), or, inside
+    /// `ev_run`, to its pending-callback phase, where the callback queue's
+    /// prepare watcher, fed here, drains it.
+    pub(crate) fn defer_drop(&self, node: Box<dyn Any>) {
+        self.deferred.borrow_mut().push(node);
+        self.callbacks.feed(self.raw());
+    }
+
+    /// Drops the watchers kept by `defer_drop`; a destructor's panic
+    /// propagates.
+    pub(crate) fn drain_deferred(&self) {
+        let nodes = std::mem::take(&mut *self.deferred.borrow_mut());
+        drop(nodes);
     }
 
     /// Runs `f` with libev calls forbidden (a reschedule callback).
@@ -584,8 +634,12 @@ impl Shared {
         is
     }
 
-    /// Re-raises a panic caught in a callback, after libev returned.
+    /// Re-raises a panic caught in a callback, after libev returned, and
+    /// drops watchers whose drop was deferred while libev ran.
     pub(crate) fn rethrow(&self) {
+        if !self.deferred.borrow().is_empty() {
+            self.drain_deferred();
+        }
         if let Some(payload) = self.take_panic() {
             panic::resume_unwind(payload);
         }
@@ -648,6 +702,16 @@ pub(crate) fn panic_message(payload: &PanicPayload) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any>")
+}
+
+/// The longest collect interval passed to libev: its `MAX_BLOCKTIME`, the
+/// longest it ever waits in one poll. libev turns the wait into a whole
+/// number of milliseconds for the kernel, which overflows (undefined in C)
+/// for intervals of weeks; longer intervals could only stall the loop.
+pub const MAX_COLLECT_INTERVAL: Duration = Duration::from_millis(59_743);
+
+fn collect_interval(interval: Duration) -> f64 {
+    tstamp(interval.min(MAX_COLLECT_INTERVAL))
 }
 
 /// `d` in seconds, as libev's `ev_tstamp`. Like `Duration::as_secs_f64`
@@ -737,6 +801,16 @@ mod tests {
         assert_eq!(tstamp(Duration::from_millis(250)), 0.25);
         assert_eq!(tstamp(Duration::from_secs(86_400)), 86_400.0);
         assert_eq!(tstamp(Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn collect_intervals_are_clamped_to_libevs_longest_wait() {
+        use super::{MAX_COLLECT_INTERVAL, collect_interval};
+        assert_eq!(collect_interval(Duration::MAX), 59.743);
+        assert_eq!(collect_interval(Duration::from_secs(86_400 * 365)), 59.743);
+        assert_eq!(collect_interval(MAX_COLLECT_INTERVAL), 59.743);
+        assert_eq!(collect_interval(Duration::from_millis(20)), 0.02);
+        assert_eq!(collect_interval(Duration::ZERO), 0.0);
     }
 
     #[test]

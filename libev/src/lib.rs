@@ -87,7 +87,7 @@ pub use async_watcher::{Async, AsyncCallback, AsyncSender};
 pub use callbacks::{CallbackHandle, DEFAULT_CALLBACK_BUDGET};
 pub use child::{Child, ChildCallback};
 pub use embed::{Embed, EmbedCallback};
-pub use event_loop::{Break, Loop, PanicPayload, time, version};
+pub use event_loop::{Break, Loop, MAX_COLLECT_INTERVAL, PanicPayload, time, version};
 pub use flags::{Backend, Events, LoopFlags};
 pub use hooks::{
     Check, CheckCallback, Cleanup, CleanupCallback, Fork, ForkCallback, Idle, IdleCallback, Prepare,

@@ -128,8 +128,11 @@ raw_watchers! {
 
 thread_local! {
     /// A panic from a closure's destructor, caught inside the trampoline
-    /// that dropped the node and re-raised by `Header::dec_ref`.
-    static DROP_PANIC: Cell<Option<crate::PanicPayload>> = const { Cell::new(None) };
+    /// that dropped the node and re-raised by `Header::dec_ref` (a leaked
+    /// `PanicPayload`). A raw pointer, so that the thread-local has no
+    /// destructor and stays usable while the thread's other thread-locals
+    /// are destroyed, which may drop watchers.
+    static DROP_PANIC: Cell<Option<NonNull<dyn std::any::Any + Send>>> = const { Cell::new(None) };
 }
 
 /// The user asked that this watcher not keep the loop alive.
@@ -138,6 +141,9 @@ const UNREF: u8 = 1;
 const UNREF_APPLIED: u8 = 2;
 /// Its callback is running.
 const BUSY: u8 = 4;
+/// Its owner was dropped inside a reschedule callback: the node waits to
+/// be dropped (see `stop_on_drop`) and its callback is not called again.
+const DETACHED: u8 = 8;
 
 /// The part of a node that does not depend on the closure type.
 ///
@@ -241,6 +247,42 @@ impl<W: RawWatcher> NodeRef<W> {
         // SAFETY: our counted reference keeps the node alive.
         unsafe { self.ptr.as_ref() }
     }
+
+    /// What an owner's `Drop` does: stop the watcher. Inside a periodic's
+    /// reschedule callback (reached through a thread-local, say), where
+    /// libev must not be called, a periodic is instead detached (its
+    /// callback is not called again) and kept until libev returns, when
+    /// the loop drops it, which stops it (see `Shared::defer_drop`).
+    #[inline]
+    pub(crate) fn stop_on_drop(&self) {
+        if W::GUARDED
+            && let Some(lp) = self.shared()
+            && lp.is_locked()
+        {
+            self.set_flag(DETACHED, true);
+            lp.defer_drop(Box::new(self.clone()));
+            return;
+        }
+        self.stop();
+    }
+
+    /// A counted reference to the node whose `ev_*` struct is `w`, for
+    /// code that libev calls with a pointer into a node (an internal
+    /// watcher of `ev_embed`) and that must keep the node alive.
+    ///
+    /// # Safety
+    ///
+    /// `w` must be the `ev_*` struct of a live node made by
+    /// [`NodeRef::new`].
+    pub(crate) unsafe fn hold(w: *mut W) -> NodeRef<W> {
+        // SAFETY: per the contract, `w` lies RAW_OFFSET bytes into a live
+        // node, whose count we raise for the reference we return.
+        unsafe {
+            let ptr = NonNull::new_unchecked(w.byte_sub(Header::<W>::RAW_OFFSET)).cast::<Header<W>>();
+            ptr.as_ref().inc_ref();
+            NodeRef { ptr }
+        }
+    }
 }
 
 impl<W: RawWatcher> std::ops::Deref for NodeRef<W> {
@@ -279,11 +321,13 @@ unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
     // watcher and, by `FreeNode`, to reach the slab and the loop count.
     let shared = header.shared();
     if let Some(lp) = shared {
-        if W::GUARDED {
-            // Dropping a periodic from its own reschedule callback (reached
-            // through a thread-local) would corrupt libev: panic instead
-            // (caught there), leaking the node.
-            lp.check_unlocked();
+        if W::GUARDED && lp.is_locked() {
+            // Stopping it now, inside a periodic's reschedule callback,
+            // would corrupt libev. Owners defer their drop out of there
+            // (`stop_on_drop`), so no last reference goes here; were one
+            // to, leaking the node (it stays in libev's heap) is the only
+            // safe way out, and a panic on a drop path could abort.
+            return;
         }
         let l = lp.raw();
         header.restore_ref(l);
@@ -370,7 +414,9 @@ impl<W: RawWatcher> Header<W> {
                 tramp(std::ptr::null_mut(), h.raw(), 0);
             }
             if let Some(payload) = DROP_PANIC.take() {
-                panic::resume_unwind(payload);
+                // SAFETY: leaked from a Box in `dispatch` just above, taken
+                // out once.
+                panic::resume_unwind(unsafe { Box::from_raw(payload.as_ptr()) });
             }
         }
     }
@@ -662,7 +708,7 @@ where
         // of this extern "C" function: `dec_ref` re-raises them.
         // SAFETY: the contract: the last reference is gone.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_node::<W, F>(ptr) })) {
-            DROP_PANIC.set(Some(payload));
+            DROP_PANIC.set(Some(NonNull::from(Box::leak(payload))));
         }
         return;
     }
@@ -671,6 +717,13 @@ where
     let header = unsafe { ptr.as_ref() };
     header.inc_ref();
     header.fix_ref(l);
+    if W::GUARDED && header.flag(DETACHED) {
+        // Its owner is gone: nothing to call. The deferred drop stops it.
+        // SAFETY: gives back the reference taken above; the deferred drop
+        // holds another.
+        unsafe { Header::dec_ref(ptr) };
+        return;
+    }
     if header.flag(BUSY) {
         // Re-entered (nested run or invoke from its own callback): keep the
         // events for later rather than alias the running closure.
@@ -835,7 +888,7 @@ macro_rules! watcher_type {
         impl Drop for $name {
             #[inline]
             fn drop(&mut self) {
-                self.node.stop();
+                self.node.stop_on_drop();
             }
         }
 

@@ -3,7 +3,7 @@
 
 mod util;
 
-use libev::{Backend, Cleanup, Embed, Events, Io, Loop, LoopFlags, Timer};
+use libev::{Backend, Cleanup, Embed, Events, Idle, Io, Loop, LoopFlags, Timer, TimerArray};
 use std::cell::{Cell, RefCell};
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
@@ -284,4 +284,155 @@ fn panic_in_an_embedded_callback_run_before_the_first_poll_comes_out_of_the_oute
     assert!(!io.is_active(), "the io callback ran");
     let err = result.expect_err("the embedded callback's panic was swallowed");
     assert_eq!(err.downcast_ref::<&str>(), Some(&"inner boom"));
+}
+
+// libev runs an embedded loop on its own, from the prepare and fork
+// watchers inside `ev_embed` (`embed_prepare_cb`, `embed_fork_cb`), where
+// no Rust handle holds the loop or the `Embed`. Each test below makes the
+// `Embed` the embedded loop's last holder, then has a callback of the
+// embedded loop (run from one of those hooks) drop it and its own watcher:
+// the loop and the watcher must outlive libev's use of them (issue 17.1;
+// ASan and valgrind check these in CI).
+
+type Slot<T> = Rc<RefCell<Option<T>>>;
+
+/// An Embed of `inner` in `outer` that never sweeps (libev's own hooks
+/// are what run the embedded loop here), started, in a slot.
+fn started_embed(outer: &Loop, inner: &Loop) -> Slot<Embed> {
+    let embed = Embed::new(outer, inner, |_, _| {}).unwrap();
+    embed.start();
+    Rc::new(RefCell::new(Some(embed)))
+}
+
+#[test]
+fn embed_dropped_by_an_io_callback_that_libevs_prepare_hook_runs() {
+    let inner = embeddable_or_skip!();
+    let outer = Loop::new().unwrap();
+    let embed = started_embed(&outer, &inner);
+    let (r, w) = pipe();
+    write_byte(&w, 1);
+    let io_slot: Slot<Io> = Rc::default();
+    let fired = Counter::new();
+    let (e, me, f) = (embed.clone(), io_slot.clone(), fired.clone());
+    let io = Io::new(&inner, r.as_raw_fd(), Events::READ, move |_, _| {
+        f.bump();
+        drop(me.borrow_mut().take());
+        drop(e.borrow_mut().take());
+    })
+    .unwrap();
+    // Starting it leaves an fd change pending: the outer loop's prepare
+    // phase makes libev run the embedded loop, which finds the fd readable.
+    io.start();
+    *io_slot.borrow_mut() = Some(io);
+    drop(inner);
+    outer.run();
+    assert_eq!(fired.get(), 1);
+    assert!(embed.borrow().is_none() && io_slot.borrow().is_none());
+    util::assert_loop_usable(&outer);
+}
+
+#[test]
+fn embed_dropped_by_a_queued_callback_that_libevs_prepare_hook_runs() {
+    let inner = embeddable_or_skip!();
+    let outer = Loop::new().unwrap();
+    let embed = started_embed(&outer, &inner);
+    // An io watcher that never fires, for the fd change that makes libev
+    // run the embedded loop; the queued callback drops it with the Embed.
+    let (r, _w) = pipe();
+    let io_slot: Slot<Io> =
+        Rc::new(RefCell::new(Some(Io::new(&inner, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap())));
+    io_slot.borrow().as_ref().unwrap().start();
+    let ran = Counter::new();
+    let (e, i, n) = (embed.clone(), io_slot.clone(), ran.clone());
+    // The queue keeps going (its batch loop reads the loop's state) after
+    // this closure has dropped the loop's last holder.
+    inner.run_callback(move || {
+        n.bump();
+        drop(i.borrow_mut().take());
+        drop(e.borrow_mut().take());
+    });
+    inner.run_callback({
+        let n = ran.clone();
+        move || n.bump()
+    });
+    drop(inner);
+    outer.run();
+    assert_eq!(ran.get(), 2);
+    assert!(embed.borrow().is_none());
+    util::assert_loop_usable(&outer);
+}
+
+#[test]
+fn embed_dropped_by_an_idle_callback_that_libevs_fork_hook_runs() {
+    let inner = embeddable_or_skip!();
+    let outer = Loop::new().unwrap();
+    let embed = started_embed(&outer, &inner);
+    let idle_slot: Slot<Idle> = Rc::default();
+    let ran = Counter::new();
+    let (e, me, n) = (embed.clone(), idle_slot.clone(), ran.clone());
+    let idle = Idle::new(&inner, move |_, _| {
+        n.bump();
+        drop(me.borrow_mut().take());
+        drop(e.borrow_mut().take());
+    });
+    idle.start();
+    *idle_slot.borrow_mut() = Some(idle);
+    drop(inner);
+    // After a fork, libev stops the embed watcher, runs the embedded loop
+    // (the idle callback drops the Embed), then starts the watcher again.
+    outer.reinit_after_fork();
+    outer.run();
+    assert_eq!(ran.get(), 1);
+    assert!(embed.borrow().is_none() && idle_slot.borrow().is_none());
+    util::assert_loop_usable(&outer);
+}
+
+#[test]
+fn embed_dropped_by_a_timer_array_callback_that_libevs_prepare_hook_runs() {
+    let inner = embeddable_or_skip!();
+    let outer = Loop::new().unwrap();
+    let embed = started_embed(&outer, &inner);
+    let (r, _w) = pipe();
+    let io_slot: Slot<Io> =
+        Rc::new(RefCell::new(Some(Io::new(&inner, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap())));
+    io_slot.borrow().as_ref().unwrap().start();
+    let timers_slot: Slot<TimerArray> = Rc::default();
+    let fired = Counter::new();
+    let (e, i, me, f) = (embed.clone(), io_slot.clone(), timers_slot.clone(), fired.clone());
+    let timers = TimerArray::new(&inner, 2, move |_, idx, _| {
+        f.bump();
+        if idx == 0 {
+            drop(me.borrow_mut().take());
+            drop(i.borrow_mut().take());
+            drop(e.borrow_mut().take());
+        }
+    });
+    timers.set(0, Duration::ZERO, Duration::ZERO);
+    timers.set(1, Duration::ZERO, Duration::ZERO);
+    timers.start(0);
+    timers.start(1);
+    *timers_slot.borrow_mut() = Some(timers);
+    drop(inner);
+    outer.run();
+    assert!(fired.get() >= 1, "the embedded loop's timers ran");
+    assert!(embed.borrow().is_none() && timers_slot.borrow().is_none());
+    util::assert_loop_usable(&outer);
+}
+
+#[test]
+fn a_panic_in_a_callback_run_by_libevs_prepare_hook_comes_out_of_the_outer_run() {
+    let inner = embeddable_or_skip!();
+    let outer = Loop::new().unwrap();
+    let embed = started_embed(&outer, &inner);
+    let (r, w) = pipe();
+    write_byte(&w, 1);
+    let io = Io::new(&inner, r.as_raw_fd(), Events::READ, |io, _| {
+        io.stop();
+        panic!("from the embedded loop");
+    })
+    .unwrap();
+    io.start();
+    let err = catch_unwind(AssertUnwindSafe(|| outer.run())).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"from the embedded loop"));
+    drop((io, embed));
 }

@@ -142,6 +142,36 @@ fn collect_intervals_are_accepted() {
     assert_loop_usable(&lp);
 }
 
+/// A timeout collect interval past libev's longest wait is clamped to it
+/// (issue 17.10: libev turns the wait into an `int` of milliseconds, which
+/// overflowed); the loop still wakes for io at once. (An io collect
+/// interval makes the loop sleep that long before each poll, by design.)
+#[test]
+fn a_huge_timeout_collect_interval_still_lets_io_wake_the_loop() {
+    let lp = Loop::new().unwrap();
+    lp.set_timeout_collect_interval(Duration::MAX);
+    let woken = std::rc::Rc::new(std::cell::Cell::new(false));
+    let w = woken.clone();
+    let wake = libev::Async::new(&lp, move |a, _| {
+        w.set(true);
+        a.stop();
+    });
+    wake.start();
+    let sender = wake.sender();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        sender.send();
+    });
+    let start = std::time::Instant::now();
+    while !woken.get() {
+        lp.run_once();
+    }
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    t.join().unwrap();
+    lp.set_timeout_collect_interval(Duration::ZERO);
+    assert_loop_usable(&lp);
+}
+
 #[test]
 fn feed_fd_event_reaches_io_watchers_on_that_fd() {
     let lp = Loop::new().unwrap();

@@ -126,3 +126,68 @@ fn again_recomputes_after_changes() {
     assert!(p.is_active());
     assert!(p.next_time() > lp.now());
 }
+
+// A periodic dropped from a reschedule closure (the closure is `Send`, so
+// it reaches the watcher through a thread-local): libev must not be called
+// there, so the drop is deferred until libev returns, the callback is not
+// called again, and nothing panics on the way (issue 17.4: this used to
+// panic twice and abort).
+
+thread_local! {
+    static HELD: RefCell<Option<Periodic>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn a_periodic_dropped_from_its_own_reschedule_closure_inside_run() {
+    let lp = Loop::new().unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = calls.clone();
+    let fired = Counter::new();
+    let f = fired.clone();
+    let p = Periodic::reschedule(
+        &lp,
+        move |now| {
+            // 1st call: from `start`; 2nd: when it fires inside `run`.
+            if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                HELD.with(|h| drop(h.borrow_mut().take()));
+            }
+            now + 0.005
+        },
+        move |_, _| f.bump(),
+    );
+    p.start();
+    HELD.with(|h| *h.borrow_mut() = Some(p));
+    // Returns: the dropped watcher is stopped and keeps nothing alive.
+    lp.run();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(fired.get(), 0, "the callback of a dropped periodic ran");
+    assert!(HELD.with(|h| h.borrow().is_none()));
+    util::assert_loop_usable(&lp);
+}
+
+#[test]
+fn a_periodic_dropped_from_another_ones_reschedule_closure_during_start() {
+    let lp = Loop::new().unwrap();
+    let fired = Counter::new();
+    let f = fired.clone();
+    let victim = Periodic::at(&lp, libev::time() + 0.01, move |_, _| f.bump()).unwrap();
+    victim.start();
+    HELD.with(|h| *h.borrow_mut() = Some(victim));
+    let dropper = Periodic::reschedule(
+        &lp,
+        |now| {
+            HELD.with(|h| drop(h.borrow_mut().take()));
+            now + 3600.0
+        },
+        |_, _| {},
+    );
+    dropper.set_keeps_loop_alive(false);
+    // libev calls the closure from here; the victim goes before it returns.
+    dropper.start();
+    assert!(HELD.with(|h| h.borrow().is_none()));
+    // Nothing but the unreferenced dropper is left: run returns at once.
+    lp.run();
+    assert_eq!(fired.get(), 0);
+    drop(dropper);
+    util::assert_run_waits_for_a_referenced_timer(&lp);
+}
