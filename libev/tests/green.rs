@@ -465,3 +465,146 @@ fn panicking_links_are_reported_and_the_others_still_run() {
     assert_eq!(ran.get(), 1);
     assert_eq!(*seen.borrow(), [(true, "bad link".to_owned())]);
 }
+
+/// A link that blocks (issue 17.5): joiners were woken before the links
+/// ran, and a blocking link used to leave the greenlet looking unfinished,
+/// so a later join panicked with the loop-exit error.
+#[test]
+fn links_may_block_and_a_later_join_still_gets_the_value() {
+    let order: Rc<RefCell<Vec<&str>>> = Rc::default();
+    let g = green::spawn(|| 5);
+    let o = order.clone();
+    g.link(move || {
+        o.borrow_mut().push("link starts");
+        green::sleep(MS * 10);
+        o.borrow_mut().push("link ends");
+    });
+    let o = order.clone();
+    g.link(move || o.borrow_mut().push("second link"));
+    green::yield_now();
+    assert!(g.is_finished(), "finished while its first link sleeps");
+    assert_eq!(*order.borrow(), ["link starts"]);
+    // Killing a finished greenlet whose link still runs does nothing.
+    g.kill();
+    assert_eq!(g.join().unwrap(), 5);
+    green::sleep(MS * 30);
+    assert_eq!(*order.borrow(), ["link starts", "link ends", "second link"]);
+}
+
+/// gevent's `test__greenlet.py` `TestJoin`-style case: a link that waits
+/// for another greenlet, and joiners of the linked greenlet.
+#[test]
+fn a_link_waiting_on_another_greenlet_does_not_lose_joiners() {
+    let ev = green::sync::Event::new();
+    let g = green::spawn(|| "v");
+    let e = ev.clone();
+    g.link(move || e.wait());
+    let g = Rc::new(g);
+    let joiner = {
+        let g = g.clone();
+        green::spawn(move || {
+            while !g.is_finished() {
+                green::yield_now();
+            }
+        })
+    };
+    joiner.join().unwrap();
+    ev.set();
+    green::yield_now();
+    assert_eq!(Rc::try_unwrap(g).ok().unwrap().join().unwrap(), "v");
+}
+
+/// A greenlet may not run its hub's loop (issue 17.7): it would sit inside
+/// `ev_run` while switched out, and every blocking call of the root would
+/// then panic as if made inside a callback.
+#[test]
+fn a_greenlet_running_the_hub_loop_is_refused_with_a_clear_panic() {
+    let g = green::spawn(|| green::hub_loop().run_once());
+    let err = match g.join() {
+        Err(GreenletError::Panicked(p)) => format!("{}", GreenletError::Panicked(p)),
+        other => panic!("{other:?}"),
+    };
+    assert!(err.contains("cannot run its hub's loop"), "{err}");
+    // The root still blocks normally.
+    green::sleep(MS);
+    // The root itself may run the loop (raw watchers alongside greenlets).
+    let lp = green::hub_loop();
+    let t = libev::Timer::new(&lp, MS, Duration::ZERO, |_, _| {});
+    t.start();
+    lp.run();
+}
+
+/// Stack sizes that overflow the slab arithmetic are an error (issue 17.9:
+/// `usize::MAX` used to wrap and segfault).
+#[test]
+fn absurd_stack_sizes_are_an_error_not_a_crash() {
+    for size in [usize::MAX, usize::MAX / 2, 1 << 60] {
+        let e = green::Builder::new().stack_size(size).spawn(|| ()).unwrap_err();
+        assert!(
+            matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::OutOfMemory),
+            "{size}: {e}"
+        );
+    }
+    // Big but mappable: fine (no memory is committed until touched).
+    let g = green::Builder::new().stack_size(64 << 20).spawn(|| 1).unwrap();
+    assert_eq!(g.join().unwrap(), 1);
+}
+
+/// A closure larger than what corosensei copies onto a new stack (1 KiB)
+/// spawns like any other (it used to panic with "type is too big to
+/// transfer").
+#[test]
+fn greenlets_may_capture_large_values() {
+    let big = [3u8; 4096];
+    let g = green::spawn(move || big.iter().map(|&b| b as u32).sum::<u32>());
+    assert_eq!(g.join().unwrap(), 3 * 4096);
+    // Killed before it starts, its closure is dropped all the same.
+    let dropped = Rc::new(Cell::new(false));
+    struct Flag(Rc<Cell<bool>>, #[allow(dead_code)] [u8; 2048]);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let flag = Flag(dropped.clone(), [0; 2048]);
+    let g = green::spawn(move || drop(flag));
+    g.kill();
+    assert!(dropped.get());
+}
+
+/// Set (to the test's name) in a child process running one test.
+const CHILD: &str = "LIBEV_GREEN_CHILD";
+
+/// A greenlet that overflows its stack is reported as std reports a
+/// thread (issue 17.12), then the process aborts.
+#[test]
+fn a_stack_overflow_names_the_greenlet_and_aborts() {
+    if std::env::var_os(CHILD).is_some_and(|v| v == "overflow") {
+        #[allow(unconditional_recursion)]
+        fn deep(n: u64) -> u64 {
+            let pad = [n; 64];
+            std::hint::black_box(&pad);
+            deep(n + 1) + pad[7]
+        }
+        let g = green::Builder::new().name("deep diver").stack_size(64 * 1024).spawn(|| deep(0)).unwrap();
+        let _ = g.join();
+        unreachable!("the overflow aborts the process");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_stack_overflow_names_the_greenlet_and_aborts",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "overflow")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("greenlet ") && stderr.contains("'deep diver' has overflowed its stack"),
+        "{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}: {stderr}", out.status);
+}

@@ -960,3 +960,105 @@ fn reads_after_a_short_read_still_see_data_that_is_already_there() {
     drop(a);
     assert_eq!(bounded("EOF after a short read", || b.read(&mut buf).unwrap()), 0);
 }
+
+/// A shutdown through one handle wakes the greenlets waiting on its
+/// clones (issue 25.3): clones used to wait on their own, and the kernel
+/// never reports a full `AF_UNIX` stream writable after `SHUT_WR`, so a
+/// writer parked on a clone hung while std's blocking write returns
+/// `BrokenPipe`. One case per socket type that has `shutdown`.
+#[test]
+fn a_shutdown_through_a_clone_wakes_waiters_of_every_handle() {
+    bounded("clone shutdown", || {
+        // Unix stream, writer on a full buffer: only our wake-up ends it.
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        while (&a).write(&chunk).is_ok() {}
+        a.set_nonblocking(false).unwrap();
+        let clone = a.try_clone().unwrap();
+        let writer = green::spawn(move || (&a).write_all(&chunk));
+        green::yield_now();
+        clone.shutdown(Shutdown::Write).unwrap();
+        let err = writer.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+
+        // Unix stream, reader, and the clone made before the reader's
+        // first wait (its slot joins the family later).
+        let (a, _b) = UnixStream::pair().unwrap();
+        let clone = a.try_clone().unwrap();
+        let reader = green::spawn(move || (&a).read(&mut [0u8; 8]));
+        green::yield_now();
+        clone.shutdown(Shutdown::Read).unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), 0);
+
+        // TCP: reader and writer on the original, shutdown on a clone of
+        // a clone.
+        let (_client, server) = tcp_pair();
+        fill_send_buffer(&server);
+        let server = Rc::new(server);
+        let clone2 = server.try_clone().unwrap().try_clone().unwrap();
+        let (s1, s2) = (server.clone(), server.clone());
+        let reader = green::spawn(move || (&*s1).read(&mut [0u8; 8]));
+        let writer = green::spawn(move || (&*s2).write_all(&[0u8; 1 << 20]));
+        green::yield_now();
+        clone2.shutdown(Shutdown::Both).unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), 0);
+        assert_eq!(writer.join().unwrap().unwrap_err().kind(), ErrorKind::BrokenPipe);
+
+        // Unix datagrams: receivers on the original and on a clone. The
+        // kernel keeps answering EAGAIN to a read-shut AF_UNIX datagram
+        // socket; std's blocking receive returns an empty datagram.
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        let clone = a.try_clone().unwrap();
+        let other = a.try_clone().unwrap();
+        let receiver = green::spawn(move || a.recv(&mut [0u8; 8]));
+        let receiver_from = green::spawn(move || other.recv_from(&mut [0u8; 8]));
+        green::yield_now();
+        clone.shutdown(Shutdown::Read).unwrap();
+        assert_eq!(receiver.join().unwrap().unwrap(), 0);
+        let (n, from) = receiver_from.join().unwrap().unwrap();
+        assert_eq!(n, 0);
+        assert!(from.is_unnamed());
+        assert_eq!(clone.recv(&mut [0u8; 8]).unwrap(), 0, "later receives do not wait either");
+    });
+}
+
+/// A timeout too large for a deadline means no deadline (issue 17.11: it
+/// was accepted, then the first wait panicked with "overflow when adding
+/// duration to instant").
+#[test]
+fn timeouts_past_the_representable_deadline_mean_none() {
+    bounded("huge timeouts", || {
+        let (client, server) = tcp_pair();
+        client.set_read_timeout(Some(Duration::MAX)).unwrap();
+        client.set_write_timeout(Some(Duration::MAX)).unwrap();
+        assert_eq!(client.read_timeout().unwrap(), Some(Duration::MAX));
+        let writer = green::spawn(move || {
+            green::sleep(MS * 10);
+            (&server).write_all(b"late").unwrap();
+            server
+        });
+        let mut buf = [0u8; 4];
+        (&client).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        let server = writer.join().unwrap();
+        // Writes wait without a deadline too.
+        let filled = fill_send_buffer(&client);
+        let drain = green::spawn(move || {
+            green::sleep(MS * 10);
+            let mut sink = vec![0u8; 1 << 20];
+            let mut total = 0;
+            while total < filled + 64 * 1024 {
+                total += (&server).read(&mut sink).unwrap();
+            }
+        });
+        (&client).write_all(&[1u8; 64 * 1024]).unwrap();
+        drain.join().unwrap();
+        // A connect with such a timeout waits as long as it must.
+        let listener = TcpListener::bind(local()).unwrap();
+        TcpStream::connect_timeout(&listener.local_addr().unwrap(), Duration::MAX).unwrap();
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        a.set_read_timeout(Some(Duration::MAX - Duration::from_nanos(1))).unwrap();
+        assert!(green::with_timeout(MS * 10, || a.recv(&mut [0u8; 4])).is_err(), "still waiting");
+    });
+}

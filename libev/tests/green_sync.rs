@@ -647,3 +647,46 @@ fn interrupted_event_and_async_result_waiters_leave_no_trace() {
     green::joinall(gs);
     assert_eq!(*got.borrow(), [(0, None), (2, Some(Ok(9)))]);
 }
+
+/// A `lock_timeout` that times out must not touch the lock (issue 25.1:
+/// it built a guard before checking the outcome, and that guard's drop
+/// unlocked a mutex another greenlet held, handing out a second `&mut`).
+/// The same for every timed acquire that hands out an RAII value.
+#[test]
+fn timed_out_acquires_leave_the_holders_lock_and_permit_alone() {
+    let m = Rc::new(Mutex::new(0u32));
+    let release = Event::new();
+    let holder = {
+        let (m, release) = (m.clone(), release.clone());
+        green::spawn(move || {
+            let mut g = m.lock();
+            *g = 1;
+            release.wait();
+            // Still ours: nobody else may have been let in meanwhile.
+            assert_eq!(*g, 1);
+            *g = 2;
+        })
+    };
+    settle();
+    assert!(m.lock_timeout(MS * 5).is_none());
+    assert!(m.is_locked(), "a timed-out lock_timeout unlocked the holder's mutex");
+    assert!(m.try_lock().is_none());
+    // A waiter queued behind the holder is served only when it lets go.
+    let next = {
+        let m = m.clone();
+        green::spawn(move || *m.lock())
+    };
+    settle();
+    assert!(m.lock_timeout(MS * 5).is_none());
+    release.set();
+    holder.join().unwrap();
+    assert_eq!(next.join().unwrap(), 2);
+    assert!(!m.is_locked());
+
+    let sem = Semaphore::new(1);
+    let permit = sem.acquire();
+    assert!(sem.acquire_timeout(MS * 5).is_none());
+    assert_eq!(sem.available_permits(), 0, "a timed-out acquire gave a permit back");
+    drop(permit);
+    assert_eq!(sem.available_permits(), 1);
+}

@@ -11,7 +11,7 @@ use super::wait::park_until;
 use crate::{Async, AsyncSender};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -24,10 +24,13 @@ const IDLE_EXIT: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The pool: its queue, and how many threads it has and how many idle.
 struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
-    max: AtomicUsize,
+    /// The value of [`FORKS`] when this pool was made: a forked child has
+    /// none of its parent's threads, so it makes a pool of its own.
+    generation: u64,
 }
 
 struct PoolState {
@@ -36,32 +39,77 @@ struct PoolState {
     idle: usize,
 }
 
-static POOL: Pool = Pool {
-    state: Mutex::new(PoolState { jobs: VecDeque::new(), threads: 0, idle: 0 }),
-    work: Condvar::new(),
-    max: AtomicUsize::new(DEFAULT_BLOCKING_THREADS),
-};
+/// The current pool (null until first used). Pools are never freed: a
+/// forked child leaves its parent's pool (whose lock another thread may
+/// have held at the fork) untouched and makes a new one.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+/// How many times this process is a forked child of a process that used
+/// this crate (counted by the `pthread_atfork` handler in `fork.rs`).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static MAX: AtomicUsize = AtomicUsize::new(DEFAULT_BLOCKING_THREADS);
 
-fn lock() -> MutexGuard<'static, PoolState> {
-    POOL.state.lock().unwrap_or_else(|e| e.into_inner())
+/// Called in a forked child (from the fork handler, so only an atomic
+/// add): the next use of the pool makes a new one.
+pub(crate) fn forked() {
+    FORKS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The pool of this process.
+fn pool() -> &'static Pool {
+    let generation = FORKS.load(Ordering::Acquire);
+    let p = POOL.load(Ordering::Acquire);
+    // SAFETY: pools are leaked boxes, never freed.
+    if let Some(pool) = unsafe { p.as_ref() }
+        && pool.generation == generation
+    {
+        return pool;
+    }
+    new_pool(p, generation)
+}
+
+#[cold]
+fn new_pool(old: *mut Pool, generation: u64) -> &'static Pool {
+    super::fork::register();
+    let fresh = Box::leak(Box::new(Pool {
+        state: Mutex::new(PoolState { jobs: VecDeque::new(), threads: 0, idle: 0 }),
+        work: Condvar::new(),
+        generation,
+    }));
+    match POOL.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(current) => {
+            // Another thread made one first: use it, free ours.
+            // SAFETY: `fresh` was never published.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: pools are leaked boxes, never freed.
+            unsafe { &*current }
+        }
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Sets the most threads [`spawn_blocking`] may use at once (at least 1;
 /// default [`DEFAULT_BLOCKING_THREADS`]). Jobs beyond it wait their turn.
 pub fn set_blocking_threads(max: usize) {
-    POOL.max.store(max.max(1), Ordering::Relaxed);
+    MAX.store(max.max(1), Ordering::Relaxed);
 }
 
 fn submit(job: Job) -> std::io::Result<()> {
-    let mut st = lock();
+    let pool = pool();
+    let mut st = pool.lock();
     st.jobs.push_back(job);
     if st.idle > 0 {
-        POOL.work.notify_one();
-    } else if st.threads < POOL.max.load(Ordering::Relaxed) {
+        pool.work.notify_one();
+    } else if st.threads < MAX.load(Ordering::Relaxed) {
         st.threads += 1;
         drop(st);
-        if let Err(e) = thread::Builder::new().name("libev-blocking".into()).spawn(worker) {
-            let mut st = lock();
+        if let Err(e) = thread::Builder::new().name("libev-blocking".into()).spawn(move || worker(pool)) {
+            let mut st = pool.lock();
             st.threads -= 1;
             // The job stays queued for a running worker, if there is one.
             if st.threads == 0 {
@@ -73,17 +121,17 @@ fn submit(job: Job) -> std::io::Result<()> {
     Ok(())
 }
 
-fn worker() {
-    let mut st = lock();
+fn worker(pool: &'static Pool) {
+    let mut st = pool.lock();
     loop {
         if let Some(job) = st.jobs.pop_front() {
             drop(st);
             job();
-            st = lock();
+            st = pool.lock();
             continue;
         }
         st.idle += 1;
-        let (guard, timeout) = POOL.work.wait_timeout(st, IDLE_EXIT).unwrap_or_else(|e| e.into_inner());
+        let (guard, timeout) = pool.work.wait_timeout(st, IDLE_EXIT).unwrap_or_else(|e| e.into_inner());
         st = guard;
         st.idle -= 1;
         if timeout.timed_out() && st.jobs.is_empty() {
@@ -115,12 +163,18 @@ fn waker() -> (Async, AsyncSender) {
 /// assert!(n > 0);
 /// ```
 ///
+/// Where no green call waits (in a destructor during an unwind) `f` runs
+/// on the calling thread instead.
+///
 /// # Panics
 ///
 /// Re-raises a panic of `f` in the caller; panics if no worker thread
 /// can be started. If the greenlet is killed or times out while waiting,
 /// `f` still runs to completion on its thread and its result is dropped.
 pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    if !super::hub::can_switch() {
+        return f();
+    }
     let result: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
     let (watcher, sender) = waker();
     let slot = result.clone();
@@ -149,6 +203,9 @@ struct Done {
 /// caller does not leave until `f` has finished and been dropped: a kill
 /// or timeout that arrives meanwhile is raised only after that.
 pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(f: impl FnOnce() -> T + Send + 'a) -> T {
+    if !super::hub::can_switch() {
+        return f();
+    }
     with_hub(|hub| hub.check_can_block(&"name resolution"));
     let mut result: Option<thread::Result<T>> = None;
     let done = Arc::new(Done { flag: Mutex::new(false), cond: Condvar::new() });

@@ -1,13 +1,14 @@
 //! [`Greenlet`]: spawning, joining and killing green threads.
 
 use super::hub::with_hub;
-use super::task::{Interrupt, KillSignal, State, Task, Wake};
+use super::task::{Interrupt, KillSignal, Task, Wake};
 use super::wait::park_until;
 use crate::PanicPayload;
 use crate::event_loop::panic_message;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
@@ -92,30 +93,37 @@ pub fn set_unjoined_panic_handler(handler: impl FnMut(&PanicReport<'_>) + 'stati
 }
 
 /// Reports an unjoined greenlet's panic (or one of its link callbacks')
-/// to the handler, or to stderr.
+/// to the handler, or to stderr. Works during the thread's exit too, when
+/// the handler may already be gone; a panic of the handler itself is
+/// reported to stderr, never raised (this runs in destructors).
 fn report_unjoined(task: &Task, payload: &PanicPayload, from_link: bool) {
-    let report =
-        PanicReport { id: task.id, name: task.name.as_deref(), message: panic_message(payload), from_link };
-    let handler = PANIC_HANDLER.with(|h| h.borrow_mut().take());
-    match handler {
-        Some(mut f) => {
-            f(&report);
-            PANIC_HANDLER.with(|h| {
-                let mut slot = h.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(f);
-                }
-            });
+    report_panic(task.id, task.name.as_deref(), payload, from_link);
+}
+
+fn report_panic(id: u64, name: Option<&str>, payload: &PanicPayload, from_link: bool) {
+    let report = PanicReport { id, name, message: panic_message(payload), from_link };
+    let handler = PANIC_HANDLER.try_with(|h| h.borrow_mut().take()).ok().flatten();
+    if let Some(mut f) = handler {
+        let ok = panic::catch_unwind(AssertUnwindSafe(|| f(&report))).is_ok();
+        let _ = PANIC_HANDLER.try_with(|h| {
+            let mut slot = h.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(f);
+            }
+        });
+        if ok {
+            return;
         }
-        None => eprintln!(
-            "libev::green: {}greenlet {}{} panicked{}: {}",
-            if from_link { "a link callback of " } else { "" },
-            report.id,
-            report.name.map(|n| format!(" ({n})")).unwrap_or_default(),
-            if from_link { "" } else { " and nobody joined it" },
-            report.message
-        ),
+        eprintln!("libev::green: the unjoined-panic handler panicked");
     }
+    eprintln!(
+        "libev::green: {}greenlet {}{} panicked{}: {}",
+        if from_link { "a link callback of " } else { "" },
+        report.id,
+        report.name.map(|n| format!(" ({n})")).unwrap_or_default(),
+        if from_link { "" } else { " and nobody joined it" },
+        report.message
+    );
 }
 
 /// A handle to a green thread, like std's `JoinHandle`. Dropping it
@@ -166,14 +174,18 @@ impl Builder {
     }
 
     /// Spawns `f` on a new greenlet of this thread; it runs once the
-    /// current greenlet blocks or yields. Fails if no stack can be mapped.
+    /// current greenlet blocks or yields. Fails if no stack can be mapped,
+    /// or with [`InvalidInput`](std::io::ErrorKind::InvalidInput) if the
+    /// stack size is too large for the address space.
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
         let slot = Rc::new(Slot { result: RefCell::new(None), detached: Cell::new(false) });
-        let shared = slot.clone();
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
             let id = hub.next_id();
+            let unstarted =
+                Unstarted { f: ManuallyDrop::new(f), slot: slot.clone(), id, name: self.name.clone() };
             let body = move || {
+                let (f, shared) = unstarted.start();
                 let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
                     if p.is::<KillSignal>() {
                         GreenletError::Killed
@@ -199,10 +211,51 @@ impl Builder {
     }
 }
 
-/// Marks `task` done, wakes its joiners and runs its links. A link that
-/// panics is reported as an unjoined panic is; the others still run.
+/// A greenlet's closure until it starts. Dropped unrun (killed before it
+/// started, or left when its thread exits), it catches a panic of the
+/// closure's destructor and makes it the greenlet's result: the panic
+/// must not unwind into corosensei (which would drop the closure again)
+/// nor into whoever killed the greenlet.
+struct Unstarted<T, F> {
+    f: ManuallyDrop<F>,
+    slot: Rc<Slot<T>>,
+    /// For the report of such a panic when nobody holds the handle.
+    id: u64,
+    name: Option<String>,
+}
+
+impl<T, F> Unstarted<T, F> {
+    /// The closure and the result slot, for the greenlet's first run.
+    fn start(self) -> (F, Rc<Slot<T>>) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so each field is moved out
+        // exactly once (the name is dropped here).
+        unsafe {
+            drop(std::ptr::read(&this.name));
+            (ManuallyDrop::take(&mut this.f), std::ptr::read(&this.slot))
+        }
+    }
+}
+
+impl<T, F> Drop for Unstarted<T, F> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; `start` forgets `self` instead.
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut self.f) }));
+        if let Err(p) = dropped {
+            if self.slot.detached.get() {
+                report_panic(self.id, self.name.as_deref(), &p, false);
+            } else {
+                *self.slot.result.borrow_mut() = Some(Err(GreenletError::Panicked(p)));
+            }
+        }
+    }
+}
+
+/// Ends `task`'s body: joiners are woken, then its links run (on the
+/// ending greenlet's stack; they may block). A link that panics is
+/// reported as an unjoined panic is; the others still run.
 fn finish(task: &Task) {
-    task.state.set(State::Done);
+    task.set_ended();
     with_hub(|hub| {
         for joiner in task.joiners.take_all() {
             hub.wake(&joiner, Wake::Normal);
@@ -214,6 +267,17 @@ fn finish(task: &Task) {
             report_unjoined(task, &p, true);
         }
     }
+}
+
+/// Discards a greenlet that never ran, as a kill does: its closure is
+/// dropped unrun, its stack goes back to the pool, its joiners are woken
+/// and its links run (on the caller's stack).
+pub(crate) fn discard_unstarted(hub: &super::hub::Hub, task: &Task) {
+    if let Some(stack) = task.discard() {
+        hub.give_back_stack(task.stack_size, stack);
+    }
+    hub.discarded();
+    finish(task);
 }
 
 /// Whether an unwinding payload is a kill or an expired timeout rather
@@ -229,10 +293,14 @@ pub(crate) fn report_caught_panic(p: &PanicPayload) {
     report_unjoined(&me, p, false);
 }
 
-/// Blocks the current greenlet until `task` has ended.
-pub(crate) fn wait_done(task: &Rc<Task>) {
-    if task.state.get() == State::Done {
-        return;
+/// Blocks the current greenlet until `task` has ended; returns whether
+/// it has (false only where no green call waits: see `can_switch`).
+pub(crate) fn wait_done(task: &Rc<Task>) -> bool {
+    if task.ended() {
+        return true;
+    }
+    if !super::hub::can_switch() {
+        return false;
     }
     let me = with_hub(|h| h.current());
     assert!(!Rc::ptr_eq(&me, task), "a greenlet cannot join itself");
@@ -241,16 +309,17 @@ pub(crate) fn wait_done(task: &Rc<Task>) {
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
             // An interrupted join: stop being woken by this task's end.
-            if self.0.state.get() != State::Done {
+            if !self.0.ended() {
                 self.0.joiners.remove(self.1);
             }
         }
     }
     let _leave = Leave(task, &me);
-    park_until(None, &format_args!("join of greenlet {}", task.id), || task.state.get() == State::Done);
+    park_until(None, &format_args!("join of greenlet {}", task.id), || task.ended())
 }
 
-/// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended.
+/// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended,
+/// where green calls may wait.
 pub(crate) fn kill_task(task: &Rc<Task>) {
     send_kill(task);
     wait_done(task);
@@ -258,24 +327,42 @@ pub(crate) fn kill_task(task: &Rc<Task>) {
 
 /// Starts killing `task` without waiting for it: a greenlet that never
 /// ran ends at once; a running one unwinds when it next runs. The caller
-/// itself unwinds at once.
+/// itself unwinds at once (unless it is unwinding already).
 pub(crate) fn send_kill(task: &Rc<Task>) {
-    if task.state.get() == State::Done {
+    if task.ended() {
         return;
     }
     with_hub(|hub| {
         if Rc::ptr_eq(&hub.current(), task) {
-            panic::resume_unwind(Box::new(KillSignal));
+            if super::hub::can_switch() {
+                panic::resume_unwind(Box::new(KillSignal));
+            }
+            // Unwinding already, where a second unwind would abort: the
+            // kill stays pending, for the next blocking call after the
+            // unwind (if something catches it).
+            task.add_interrupt(Interrupt::Kill);
+            return;
         }
         if task.not_started() {
-            // Its closure (and result slot sender) is dropped unrun; `join`
-            // reads the empty slot as `Killed`.
-            task.discard();
-            finish(task);
+            // Its closure is dropped unrun; `join` reads the empty slot as
+            // `Killed`.
+            discard_unstarted(hub, task);
             return;
         }
         hub.interrupt(task, Interrupt::Kill);
     });
+}
+
+/// The panic of a green call that cannot return without waiting, made
+/// where no green call waits: during an unwind, or the thread's exit.
+#[cold]
+#[track_caller]
+pub(crate) fn cannot_wait(what: &str) -> ! {
+    panic!(
+        "libev::green: {what} would have to wait, but no green call waits while its greenlet \
+         unwinds (a kill, a timeout or a panic running destructors) or its thread exits; \
+         use the non-blocking form (try_lock, try_get, ...) there"
+    )
 }
 
 /// Spawns `f` on a new greenlet of this thread (gevent's `spawn`); it
@@ -317,29 +404,33 @@ impl<T> Greenlet<T> {
     ///
     /// When a greenlet joins itself, or when the root would wait forever.
     pub fn join(self) -> Result<T, GreenletError> {
-        wait_done(&self.task);
+        if !wait_done(&self.task) {
+            cannot_wait("Greenlet::join");
+        }
         // Only a greenlet killed before it started ends without a result.
         self.slot.result.borrow_mut().take().unwrap_or(Err(GreenletError::Killed))
     }
 
-    /// Whether the greenlet has ended.
+    /// Whether the greenlet has ended (its links may still be running).
     pub fn is_finished(&self) -> bool {
-        self.task.state.get() == State::Done
+        self.task.ended()
     }
 
     /// Kills the greenlet: it unwinds from wherever it is blocked (running
     /// its destructors) and [`join`](Greenlet::join) returns
     /// `Err(Killed)`. A greenlet that never started just never runs. Waits
     /// until the greenlet has ended, unless it is the caller itself, which
-    /// unwinds at once.
+    /// unwinds at once. Called while the caller unwinds (from a
+    /// destructor), it sends the kill without waiting.
     pub fn kill(&self) {
         kill_task(&self.task);
     }
 
     /// Runs `f` when the greenlet ends (at once if it has): on the ending
     /// greenlet's stack, or the killer's for one killed before it started.
-    /// `f` should not block. A panic in `f` is reported as an unjoined
-    /// greenlet's panic is (see [`set_unjoined_panic_handler`]).
+    /// `f` may block; joiners are woken before the links run. A panic in
+    /// `f` is reported as an unjoined greenlet's panic is (see
+    /// [`set_unjoined_panic_handler`]).
     pub fn link(&self, f: impl FnOnce() + 'static) {
         if self.is_finished() {
             f();
@@ -380,5 +471,114 @@ impl<T> fmt::Debug for Greenlet<T> {
             .field("name", &self.task.name)
             .field("state", &self.task.state.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::green::pool::Group;
+
+    /// (resident bytes, virtual bytes, mappings) of this process.
+    fn footprint() -> (u64, u64, usize) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb = |key: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+        };
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+        (kb("VmRSS:"), kb("VmSize:"), maps)
+    }
+
+    /// Spawn-then-kill cycles (greenlets killed before they ever ran, one
+    /// at a time and by a group), which used to leak a stack each: 100,000
+    /// of them grew RSS by 424 MB and the address space by 26 GB.
+    fn kill_before_start_cycles(n: usize) {
+        for i in 0..n {
+            if i % 2 == 0 {
+                green_kill_unstarted();
+            } else {
+                let group = Group::new();
+                group.spawn(|| ());
+                group.spawn(|| ());
+                group.kill();
+            }
+        }
+    }
+
+    fn green_kill_unstarted() {
+        let g = crate::green::spawn(|| ());
+        g.kill();
+        assert!(matches!(g.join(), Err(GreenletError::Killed)));
+    }
+
+    fn assert_flat_over_kill_cycles() {
+        kill_before_start_cycles(1_000);
+        let (rss0, vm0, maps0) = footprint();
+        kill_before_start_cycles(100_000);
+        let (rss1, vm1, maps1) = footprint();
+        let grew = |a: u64, b: u64| b.saturating_sub(a);
+        assert!(grew(rss0, rss1) < 16 << 20, "RSS grew by {} bytes", grew(rss0, rss1));
+        assert!(grew(vm0, vm1) < 64 << 20, "address space grew by {} bytes", grew(vm0, vm1));
+        assert!(maps1 <= maps0 + 16, "mappings: {maps0} -> {maps1}");
+    }
+
+    /// Runs `check` in a child process (this test binary again, running
+    /// only the test `name`), so that no other test moves the process's
+    /// footprint meanwhile.
+    fn in_child_process(name: &str, check: fn()) {
+        const CHILD: &str = "LIBEV_GREEN_FOOTPRINT_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            check();
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the child failed: {text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+    }
+
+    /// Issue 25.2, with `MADV_GUARD_INSTALL` guards (where the kernel has
+    /// them).
+    #[test]
+    fn stacks_of_greenlets_killed_before_they_start_are_reused() {
+        in_child_process(
+            "green::greenlet::tests::stacks_of_greenlets_killed_before_they_start_are_reused",
+            assert_flat_over_kill_cycles,
+        );
+    }
+
+    /// Issue 25.2 on the `mprotect` fallback (a process-wide switch), where
+    /// a leaked slab would also split into a mapping per guard page.
+    #[test]
+    fn stacks_are_reused_on_the_mprotect_fallback_too() {
+        in_child_process("green::greenlet::tests::stacks_are_reused_on_the_mprotect_fallback_too", || {
+            crate::green::stack::force_mprotect_guards();
+            assert_flat_over_kill_cycles();
+        });
+    }
+
+    /// Threads that each use greenlets and exit hand their stacks on: a
+    /// thousand such threads reuse the same few slabs.
+    #[test]
+    fn exiting_threads_hand_their_stacks_to_later_ones() {
+        in_child_process("green::greenlet::tests::exiting_threads_hand_their_stacks_to_later_ones", || {
+            let run = || {
+                let gs: Vec<_> = (0..10).map(|i| crate::green::spawn(move || i)).collect();
+                crate::green::joinall(gs);
+            };
+            std::thread::spawn(run).join().unwrap();
+            let (_, vm0, _) = footprint();
+            for _ in 0..1000 {
+                std::thread::spawn(run).join().unwrap();
+            }
+            let (_, vm1, _) = footprint();
+            let grew = vm1.saturating_sub(vm0);
+            assert!(grew < 64 << 20, "address space grew by {grew} bytes");
+        });
     }
 }

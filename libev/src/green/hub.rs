@@ -8,11 +8,13 @@
 //! greenlet stacks never hold a loop frame. A greenlet blocks by suspending
 //! back to the scheduler.
 
+use super::overflow::{self, AltStack};
 use super::stack::{self, SlabStack};
 use super::task::{Interrupt, State, Task, Wake};
 use crate::Loop;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 /// After this many resumptions in a row (the root's own, when it yields,
@@ -37,44 +39,175 @@ pub(crate) struct Hub {
     /// back here when its greenlet ends.
     stacks: RefCell<Vec<(usize, SlabStack)>>,
     next_id: Cell<u64>,
+    /// Set while the hub is torn down (see `can_switch`).
+    closing: Cell<bool>,
+    /// Tasks in `ready` that were discarded (killed before they ran): the
+    /// scheduler skips them; once they are most of the queue, it is
+    /// compacted, so spawn-and-kill loops that never yield stay bounded.
+    stale: Cell<usize>,
 }
 
 thread_local! {
-    static HUB: Hub = Hub::new();
-    /// `HUB`'s address from its creation until its drop begins. A const
-    /// thread-local without a destructor is a plain TLS load, while
+    static HUB: HubOwner = HubOwner::new();
+    /// `HUB`'s hub from its creation until the end of its teardown. A
+    /// const thread-local without a destructor is a plain TLS load, while
     /// `HUB.with` is an out-of-line call with a lazy-init check, and every
     /// call level between two stack switches costs a mispredicted return.
+    /// Having no destructor, it can be read at any point of the thread's
+    /// exit, as can `HUB_GONE`.
     static HUB_ADDR: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+    /// Set once the hub's teardown is over (the thread is exiting).
+    static HUB_GONE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with this thread's hub, creating it on first use.
+///
+/// # Panics
+///
+/// If the thread's hub was already torn down (a green call from a
+/// thread-local destructor that runs after the hub's).
 #[inline(always)]
 pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
     let hub = HUB_ADDR.get();
     if hub.is_null() {
         return with_new_hub(f);
     }
-    // SAFETY: a non-null HUB_ADDR is this thread's live HUB (set by
-    // `with_new_hub`, cleared first thing in `Hub::drop`), and the hub
-    // cannot be dropped while `f` runs: thread-locals are destroyed only
-    // after the thread's code has returned, one at a time.
+    // SAFETY: a non-null HUB_ADDR is this thread's live hub (set by
+    // `with_new_hub`, cleared only at the end of `HubOwner::drop`, which
+    // frees it afterwards), and the hub cannot be freed while `f` runs:
+    // thread-locals are destroyed only after the thread's code has
+    // returned, one at a time, and the teardown itself runs user code only
+    // while the hub is still whole.
     f(unsafe { &*hub })
 }
 
-/// `with_hub` on first use, or once the hub is being destroyed (which
-/// `HUB.with` then reports by panicking).
+/// `with_hub` for paths that must work during the thread's exit (wake-ups
+/// from destructors): `None` if this thread has no hub (any more), which
+/// then has no greenlet left to wake.
+#[inline]
+pub(crate) fn try_with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    let hub = HUB_ADDR.get();
+    // SAFETY: as in `with_hub`.
+    (!hub.is_null()).then(|| f(unsafe { &*hub }))
+}
+
+/// `with_hub` on first use.
 #[cold]
 fn with_new_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.with(|hub| {
-        HUB_ADDR.set(hub);
-        f(hub)
+    if HUB_GONE.get() {
+        panic!("libev::green: this thread's hub was torn down (a green call from a thread-local destructor)");
+    }
+    HUB.with(|owner| {
+        HUB_ADDR.set(owner.hub.as_ptr());
+        // SAFETY: the owner keeps its hub until its own drop.
+        f(unsafe { owner.hub.as_ref() })
     })
 }
 
-impl Drop for Hub {
+/// Whether the current greenlet may switch away now. Not while the thread
+/// unwinds: std counts panics per OS thread, so a greenlet suspended in
+/// the middle of an unwind would make `std::thread::panicking()` true in
+/// every other greenlet (poisoning the std mutexes they use, reversing
+/// their drop guards). And not while the hub is torn down at thread exit.
+/// Green calls that would wait do not wait then (see the crate docs'
+/// "Safety and failure model").
+#[inline]
+pub(crate) fn can_switch() -> bool {
+    if std::thread::panicking() {
+        return false;
+    }
+    let hub = HUB_ADDR.get();
+    if hub.is_null() {
+        return !HUB_GONE.get();
+    }
+    // SAFETY: as in `with_hub`.
+    !unsafe { &*hub }.closing.get()
+}
+
+/// The hub loop's run check: only the thread's root (the hub) runs the
+/// loop. A greenlet inside `ev_run` would hold the loop's frame on its
+/// stack while it is switched out, and every blocking call of the root
+/// would then look like one made inside a callback.
+fn refuse_run_from_greenlet() {
+    if try_with_hub(|hub| !hub.root_is_current()).unwrap_or(false) {
+        panic!(
+            "libev::green: a greenlet cannot run its hub's loop (only the hub runs it, on the \
+             thread's own stack); wait with green calls instead (sleep, Event::wait, ...)"
+        );
+    }
+}
+
+/// In a forked child (see `fork.rs`): tells this thread's hub loop, if it
+/// has one, to recreate its kernel state at its next iteration. Only
+/// stores to memory.
+pub(crate) fn reinit_after_fork() {
+    // SAFETY: as in `with_hub`; `reinit_after_fork` only sets a flag.
+    if let Some(hub) = unsafe { HUB_ADDR.get().as_ref() } {
+        hub.lp.reinit_after_fork();
+    }
+}
+
+/// The running greenlet's id and name, for the stack overflow report.
+/// Only reads memory (no allocation, no locks): callable from a signal
+/// handler on the thread that faulted.
+pub(crate) fn running_task_for_signal() -> Option<(u64, Option<&'static str>)> {
+    let hub = HUB_ADDR.get();
+    if hub.is_null() {
+        return None;
+    }
+    // SAFETY: the hub and its running task are alive while the thread is
+    // stopped in the handler (the fault interrupted code running on it);
+    // the process aborts right after, so the 'static borrow never outlives
+    // them.
+    let task = unsafe { &*(*hub).current.get() };
+    Some((task.id, task.name.as_deref()))
+}
+
+/// The thread-local that owns the hub. Its drop is the hub's teardown:
+/// greenlets that never ran are dropped unrun (their closures dropped,
+/// their joiners woken, their links run) while the hub is still whole,
+/// then idle stacks go to the process's spare pool.
+struct HubOwner {
+    hub: NonNull<Hub>,
+    /// An alternate signal stack this hub installed (for the stack
+    /// overflow report), removed with it.
+    _altstack: Option<AltStack>,
+}
+
+impl HubOwner {
+    fn new() -> HubOwner {
+        super::fork::register();
+        overflow::install();
+        let altstack = overflow::ensure_altstack();
+        HubOwner { hub: NonNull::from(Box::leak(Box::new(Hub::new()))), _altstack: altstack }
+    }
+}
+
+impl Drop for HubOwner {
     fn drop(&mut self) {
+        // SAFETY: ours until freed below; used through shared references
+        // only, as everyone else (through HUB_ADDR) uses it.
+        let hub = unsafe { self.hub.as_ref() };
+        HUB_ADDR.set(hub);
+        hub.closing.set(true);
+        // Greenlets queued to run never will: those that never started are
+        // discarded as a kill would (their closures' destructors may queue
+        // more); started ones are parked for good and stay so (see task.rs).
+        loop {
+            let next = hub.ready.borrow_mut().pop_front();
+            let Some(task) = next else { break };
+            if task.not_started() {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    super::greenlet::discard_unstarted(hub, &task)
+                }));
+            }
+        }
+        stack::give_spare(std::mem::take(&mut *hub.stacks.borrow_mut()));
         HUB_ADDR.set(std::ptr::null());
+        HUB_GONE.set(true);
+        // SAFETY: allocated in `new` with Box; nothing refers to it any
+        // more (HUB_ADDR is cleared).
+        drop(unsafe { Box::from_raw(self.hub.as_ptr()) });
     }
 }
 
@@ -88,6 +221,7 @@ impl Hub {
             Loop::new()
         }
         .unwrap_or_else(|e| panic!("libev::green: cannot create this thread's event loop: {e}"));
+        lp.shared().run_check.set(Some(refuse_run_from_greenlet));
         let root = Rc::new(Task::root());
         Hub {
             lp,
@@ -98,6 +232,8 @@ impl Hub {
             since_poll: Cell::new(0),
             stacks: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
+            closing: Cell::new(false),
+            stale: Cell::new(0),
         }
     }
 
@@ -168,6 +304,9 @@ impl Hub {
     /// two switches costs a misprediction per yield.
     #[inline(always)]
     pub(crate) fn yield_now(&self) {
+        if !can_switch() {
+            return;
+        }
         if self.root_is_current() {
             return self.yield_root();
         }
@@ -271,6 +410,7 @@ impl Hub {
     fn resume(&self, task: Rc<Task>) {
         if task.state.get() != State::Ready {
             // Killed before it ever ran, and left in the queue.
+            self.stale.set(self.stale.get().saturating_sub(1));
             return;
         }
         task.state.set(State::Running);
@@ -286,23 +426,44 @@ impl Hub {
         let done = task.resume();
         drop(restore);
         match done {
-            Some(stack) => self.stacks.borrow_mut().push((task.stack_size, stack)),
+            Some(stack) => self.give_back_stack(task.stack_size, stack),
             // It yielded: to the back of the queue.
             None if task.state.get() == State::Ready => self.ready.borrow_mut().push_back(task),
             None => {}
         }
     }
 
-    /// A stack of `size` bytes, from the pool, or from a new slab.
+    /// A stack of `size` bytes: from this hub's pool, else from the
+    /// process's spare pool, else from a new slab.
     pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<SlabStack> {
         let mut stacks = self.stacks.borrow_mut();
         if let Some(i) = stacks.iter().rposition(|(s, _)| *s == size) {
             return Ok(stacks.swap_remove(i).1);
         }
+        if let Some(s) = stack::take_spare(size) {
+            return Ok(s);
+        }
         let mut fresh = stack::map_slab(size)?;
         let one = fresh.pop().expect("a slab holds stacks");
         stacks.extend(fresh.into_iter().map(|s| (size, s)));
         Ok(one)
+    }
+
+    /// Notes that a task in the ready queue was discarded (see `stale`).
+    pub(crate) fn discarded(&self) {
+        let stale = self.stale.get() + 1;
+        let mut ready = self.ready.borrow_mut();
+        if stale > 64 && stale * 2 > ready.len() {
+            ready.retain(|t| t.state.get() == State::Ready);
+            self.stale.set(0);
+        } else {
+            self.stale.set(stale);
+        }
+    }
+
+    /// Returns the stack of a greenlet that ended to the pool.
+    pub(crate) fn give_back_stack(&self, size: usize, stack: SlabStack) {
+        self.stacks.borrow_mut().push((size, stack));
     }
 
     /// Delivers `interrupt` to `task`: at once if it is blocked, else at

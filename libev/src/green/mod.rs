@@ -20,9 +20,11 @@
 //! ```
 
 mod blocking;
+mod fork;
 mod greenlet;
 mod hub;
 pub mod net;
+mod overflow;
 pub mod pool;
 pub mod server;
 mod stack;
@@ -44,6 +46,8 @@ use std::time::Duration;
 
 /// Blocks the current greenlet for at least `duration`, measured from the
 /// call (libev's cached time is refreshed first). Zero yields instead.
+/// Returns at once where no green call waits (in a destructor during an
+/// unwind, see the crate docs).
 ///
 /// # Panics
 ///

@@ -3,7 +3,7 @@
 
 use super::greenlet::{Greenlet, GreenletError, send_kill, wait_done};
 use super::sync::{Queue, Semaphore};
-use super::task::{State, Task};
+use super::task::Task;
 use super::with_timeout;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -55,12 +55,12 @@ impl Group {
     /// Adds a greenlet spawned elsewhere (a finished one is ignored).
     pub fn add<T>(&self, greenlet: &Greenlet<T>) {
         let task = greenlet.task();
-        if task.state.get() == State::Done {
+        if task.ended() {
             return;
         }
         let mut members = self.inner.members.borrow_mut();
         if members.len() >= self.inner.sweep_at.get() {
-            members.retain(|t| t.state.get() != State::Done);
+            members.retain(|t| !t.ended());
             self.inner.sweep_at.set((members.len() * 2).max(64));
         }
         members.push(task.clone());
@@ -69,7 +69,7 @@ impl Group {
     /// The number of greenlets in the group that have not finished.
     pub fn len(&self) -> usize {
         let mut members = self.inner.members.borrow_mut();
-        members.retain(|t| t.state.get() != State::Done);
+        members.retain(|t| !t.ended());
         members.len()
     }
 
@@ -88,9 +88,12 @@ impl Group {
     /// panics if the caller is a member itself.
     pub fn join(&self) {
         loop {
-            let next = self.inner.members.borrow().iter().find(|t| t.state.get() != State::Done).cloned();
+            let next = self.inner.members.borrow().iter().find(|t| !t.ended()).cloned();
             match next {
-                Some(task) => wait_done(&task),
+                // Where green calls do not wait (an unwind), this returns
+                // with members unfinished.
+                Some(task) if wait_done(&task) => {}
+                Some(_) => return,
                 None => break,
             }
         }
@@ -100,7 +103,7 @@ impl Group {
     /// As [`join`](Group::join), for at most `timeout`; returns whether
     /// every member finished.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        with_timeout(timeout, || self.join()).is_ok()
+        with_timeout(timeout, || self.join()).is_ok() && self.is_empty()
     }
 
     /// Kills every member (they unwind, running their destructors) and

@@ -258,6 +258,12 @@ impl Core {
             State::Serving | State::Failed => {}
         }
         while matches!(self.state.get(), State::Serving | State::Stopping) {
+            if !super::hub::can_switch() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("libev::green: {} serve_forever cannot wait during an unwind", self.kind),
+                ));
+            }
             let w = Waiter::new();
             self.done.push(w.clone());
             wait_on(&self.done, &w, None, &format_args!("{} serve_forever", self.kind));

@@ -10,13 +10,21 @@
 //! `EINVAL` (older kernels, other systems) the guard falls back to
 //! `mprotect(PROT_NONE)`.
 //!
-//! Slabs are never unmapped: their stacks are recycled through the hub's
-//! pool, like a thread pool keeps its threads.
+//! Slabs are never unmapped: a stack may be abandoned with a greenlet that
+//! blocks forever, and something (a blocking-pool job writing a result)
+//! may still write into it. Stacks are recycled instead: every greenlet
+//! that ends, however it ends, gives its stack back to its hub's pool, and
+//! a hub that goes (its thread exits) hands its pool to [`SPARE`], from
+//! which later hubs take stacks before they map new slabs. Memory is thus
+//! bounded by the most stacks in use at once, as a thread pool's is by its
+//! most threads. Every slab is recorded in [`SLABS`], where the stack
+//! overflow handler (`overflow.rs`) recognises its guard pages.
 
 use corosensei::stack::{Stack, StackPointer};
 use std::io;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr::{self, NonNull};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// Stacks per slab.
 pub(crate) const SLAB_STACKS: usize = 64;
@@ -28,7 +36,7 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Set once the kernel refused `MADV_GUARD_INSTALL`, to skip the attempt.
 static NO_GUARD_ADVICE: AtomicBool = AtomicBool::new(false);
 
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 { p as usize } else { 4096 }
@@ -54,22 +62,117 @@ unsafe impl Stack for SlabStack {
     }
 }
 
-/// Rounds a requested stack size to whole pages, plus one guard page.
-pub(crate) fn slot_size(stack_size: usize) -> usize {
+// SAFETY: a SlabStack is the exclusive right to use a region of memory
+// that stays mapped for the process's life; nothing runs on it while a
+// pool holds it, so handing it to another thread's hub (through SPARE)
+// moves only that right.
+unsafe impl Send for SlabStack {}
+
+impl SlabStack {
+    /// Gives the stack's touched pages back to the kernel (they read as
+    /// zero afterwards); the guard page stays a guard.
+    fn release_pages(&self) {
+        let start = self.limit.as_ptr().wrapping_add(page_size());
+        let len = self.base.as_ptr() as usize - start as usize;
+        // SAFETY: [start, base) is this stack's usable part, inside a
+        // mapping of ours, and nothing runs on the stack. MADV_DONTNEED
+        // leaves guard markers in place; it fails only on bad arguments,
+        // and then the pages just stay resident.
+        unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
+    }
+}
+
+/// Stacks left by hubs whose threads exited, by stack size.
+static SPARE: Mutex<Vec<(usize, SlabStack)>> = Mutex::new(Vec::new());
+
+/// A stack of `size` bytes from the spare pool, if one is there.
+pub(crate) fn take_spare(size: usize) -> Option<SlabStack> {
+    let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+    let i = spare.iter().rposition(|(s, _)| *s == size)?;
+    Some(spare.swap_remove(i).1)
+}
+
+/// Hands a departing hub's idle stacks to the spare pool, their memory
+/// given back to the kernel first.
+pub(crate) fn give_spare(stacks: Vec<(usize, SlabStack)>) {
+    for (_, s) in &stacks {
+        s.release_pages();
+    }
+    SPARE.lock().unwrap_or_else(|e| e.into_inner()).extend(stacks);
+}
+
+/// A mapped slab, as the overflow handler needs it: `count` slots of
+/// `slot` bytes from `start`, each beginning with a guard page. Entries
+/// are leaked and linked from [`SLABS`]; they are never freed or changed,
+/// so a signal handler may walk the list.
+pub(crate) struct SlabRecord {
+    pub(crate) start: usize,
+    pub(crate) slot: usize,
+    pub(crate) count: usize,
+    pub(crate) page: usize,
+    next: *const SlabRecord,
+}
+
+/// The newest slab; each record links to the one mapped before it.
+static SLABS: AtomicPtr<SlabRecord> = AtomicPtr::new(ptr::null_mut());
+
+fn record_slab(start: usize, slot: usize, page: usize) {
+    let rec = Box::leak(Box::new(SlabRecord { start, slot, count: SLAB_STACKS, page, next: ptr::null() }));
+    let mut head = SLABS.load(Ordering::Acquire);
+    loop {
+        rec.next = head;
+        match SLABS.compare_exchange_weak(head, rec, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// Whether `addr` lies in the guard page of a greenlet stack. Only reads
+/// immutable, never-freed records: callable from a signal handler.
+pub(crate) fn is_guard_page(addr: usize) -> bool {
+    let mut p = SLABS.load(Ordering::Acquire).cast_const();
+    while !p.is_null() {
+        // SAFETY: records are leaked boxes, fully written before being
+        // published with release ordering, and never changed or freed.
+        let r = unsafe { &*p };
+        if addr >= r.start && addr - r.start < r.slot * r.count {
+            return (addr - r.start) % r.slot < r.page;
+        }
+        p = r.next;
+    }
+    false
+}
+
+fn too_large(stack_size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a greenlet stack of {stack_size} bytes is too large"),
+    )
+}
+
+/// Rounds a requested stack size to whole pages, plus one guard page;
+/// fails if a slab of such stacks would not fit the address space.
+pub(crate) fn slot_size(stack_size: usize) -> io::Result<usize> {
     let page = page_size();
-    stack_size.div_ceil(page) * page + page
+    stack_size
+        .div_ceil(page)
+        .checked_mul(page)
+        .and_then(|s| s.checked_add(page))
+        .filter(|s| s.checked_mul(SLAB_STACKS).is_some_and(|len| len <= isize::MAX as usize))
+        .ok_or_else(|| too_large(stack_size))
 }
 
 /// Maps a slab for stacks of `stack_size` and returns its stacks.
 pub(crate) fn map_slab(stack_size: usize) -> io::Result<Vec<SlabStack>> {
     let page = page_size();
-    let slot = slot_size(stack_size);
+    let slot = slot_size(stack_size)?;
     let len = slot * SLAB_STACKS;
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing; no existing memory is affected.
     let mem = unsafe {
         libc::mmap(
-            std::ptr::null_mut(),
+            ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
@@ -101,6 +204,7 @@ pub(crate) fn map_slab(stack_size: usize) -> io::Result<Vec<SlabStack>> {
             limit: NonNull::new(limit).expect("mapped"),
         });
     }
+    record_slab(mem as usize, slot, page);
     Ok(stacks)
 }
 
@@ -126,15 +230,23 @@ fn guard(at: *mut u8, page: usize) -> io::Result<()> {
     }
 }
 
+/// Makes later slabs use `mprotect` guards, as on kernels without
+/// `MADV_GUARD_INSTALL` (for tests of that fallback).
+#[cfg(test)]
+pub(crate) fn force_mprotect_guards() {
+    NO_GUARD_ADVICE.store(true, Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_slab_gives_distinct_guarded_stacks_in_one_mapping() {
+        let advice = !NO_GUARD_ADVICE.load(Ordering::Relaxed);
         let stacks = map_slab(64 * 1024).unwrap();
         assert_eq!(stacks.len(), SLAB_STACKS);
-        let slot = slot_size(64 * 1024);
+        let slot = slot_size(64 * 1024).unwrap();
         for w in stacks.windows(2) {
             assert_eq!(w[1].limit.as_ptr() as usize - w[0].limit.as_ptr() as usize, slot);
         }
@@ -146,10 +258,14 @@ mod tests {
             s.base.as_ptr().sub(1).write(7);
             s.limit.as_ptr().add(page_size()).write(9);
         }
+        // The overflow handler knows the guard pages, and only them.
+        let limit = s.limit.as_ptr() as usize;
+        assert!(is_guard_page(limit) && is_guard_page(limit + page_size() - 1));
+        assert!(!is_guard_page(limit + page_size()) && !is_guard_page(limit - 1));
         // With MADV_GUARD_INSTALL the whole slab stays one mapping (the
         // kernel may merge it with a neighbour, so look for a line that
         // covers it), where mprotect guards would split it per stack.
-        if !NO_GUARD_ADVICE.load(Ordering::Relaxed) {
+        if advice && !NO_GUARD_ADVICE.load(Ordering::Relaxed) {
             let (start, end) =
                 (stacks[0].limit.as_ptr() as usize, stacks[SLAB_STACKS - 1].base.as_ptr() as usize);
             let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -161,6 +277,28 @@ mod tests {
             });
             assert!(covering, "one mapping covers the slab");
         }
+    }
+
+    #[test]
+    fn stack_sizes_that_overflow_the_arithmetic_are_refused() {
+        for size in [usize::MAX, usize::MAX - 4095, isize::MAX as usize, usize::MAX / SLAB_STACKS] {
+            let e = slot_size(size).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{size}");
+            assert_eq!(map_slab(size).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        }
+        assert_eq!(slot_size(1).unwrap(), 2 * page_size());
+    }
+
+    #[test]
+    fn released_pages_read_as_zero_and_the_guard_stays() {
+        let stacks = map_slab(16 * 1024).unwrap();
+        let s = &stacks[5];
+        // SAFETY: the byte below base is in the stack's usable range.
+        unsafe { s.base.as_ptr().sub(1).write(42) };
+        s.release_pages();
+        // SAFETY: as above; the page is mapped again, zero-filled.
+        assert_eq!(unsafe { s.base.as_ptr().sub(1).read() }, 0);
+        assert!(is_guard_page(s.limit.as_ptr() as usize));
     }
 
     #[test]

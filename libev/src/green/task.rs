@@ -9,6 +9,10 @@ use std::rc::Rc;
 
 pub(crate) type Co = Coroutine<(), (), (), SlabStack>;
 
+/// The largest greenlet body kept inline in the coroutine's closure
+/// (corosensei takes at most 1 KiB, and the closure adds a pointer).
+const INLINE_BODY: usize = 512;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
     /// Queued to run (new, yielded, or woken).
@@ -81,7 +85,13 @@ pub(crate) struct KillSignal;
 pub(crate) struct Task {
     pub(crate) id: u64,
     pub(crate) name: Option<String>,
+    /// How the scheduler sees it. `Done` once its coroutine has returned
+    /// (or was discarded); a greenlet whose body has ended may still be
+    /// running its links, which may block.
     pub(crate) state: Cell<State>,
+    /// The greenlet's body has ended (its result is stored): what `join`,
+    /// `is_finished` and `kill` look at. Set before the links run.
+    ended: Cell<bool>,
     pub(crate) wake: Cell<Wake>,
     interrupts: RefCell<Vec<Interrupt>>,
     /// Taken out while it runs (so the greenlet may touch its own task).
@@ -105,6 +115,7 @@ impl Task {
             id,
             name,
             state: Cell::new(state),
+            ended: Cell::new(false),
             wake: Cell::new(Wake::Normal),
             interrupts: RefCell::new(Vec::new()),
             co: RefCell::new(None),
@@ -116,7 +127,23 @@ impl Task {
     }
 
     /// A task that will run `body` on `stack` once resumed.
-    pub(crate) fn new(
+    pub(crate) fn new<B: FnOnce() + 'static>(
+        id: u64,
+        name: Option<String>,
+        stack: SlabStack,
+        stack_size: usize,
+        body: B,
+    ) -> Rc<Task> {
+        // corosensei copies the coroutine's closure onto the new stack and
+        // refuses (panics) past 1 KiB: a larger one goes behind a Box.
+        if std::mem::size_of::<B>() > INLINE_BODY {
+            Task::build(id, name, stack, stack_size, Box::new(body))
+        } else {
+            Task::build(id, name, stack, stack_size, body)
+        }
+    }
+
+    fn build(
         id: u64,
         name: Option<String>,
         stack: SlabStack,
@@ -183,11 +210,32 @@ impl Task {
         self.co.borrow().as_ref().is_some_and(|c| !c.started())
     }
 
-    /// Drops the coroutine of a task that never ran (its closure with it).
-    pub(crate) fn discard(&self) {
+    /// Drops the coroutine of a task that never ran (its closure with it)
+    /// and returns its stack, for the hub's pool.
+    ///
+    /// The closure must not panic when dropped (the greenlet layer wraps
+    /// it so that it does not): corosensei would drop it a second time.
+    pub(crate) fn discard(&self) -> Option<SlabStack> {
         let co = self.co.borrow_mut().take();
         self.state.set(State::Done);
-        drop(co);
+        co.map(|mut co| {
+            // Not started: this only drops the closure.
+            co.force_unwind();
+            co.into_stack()
+        })
+    }
+
+    /// Whether the greenlet's body has ended.
+    #[inline]
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.get()
+    }
+
+    /// Marks the body ended and drops any interrupt still pending: one that
+    /// came after the body's last blocking call must not unwind the links.
+    pub(crate) fn set_ended(&self) {
+        self.ended.set(true);
+        self.interrupts.borrow_mut().clear();
     }
 
     pub(crate) fn add_interrupt(&self, i: Interrupt) {

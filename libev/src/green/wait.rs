@@ -14,7 +14,7 @@
 //! list before it unwinds or returns, so no wake-up goes to a greenlet
 //! that has stopped waiting.
 
-use super::hub::with_hub;
+use super::hub::{can_switch, try_with_hub, with_hub};
 use super::task::{Task, Wake};
 use crate::Timer;
 use std::cell::{Cell, RefCell};
@@ -43,18 +43,20 @@ impl<T> Waiter<T> {
         Rc::new(Waiter { task: with_hub(|h| h.current()), slot: Cell::new(value), served: Cell::new(false) })
     }
 
-    /// Hands `value` to the waiter and wakes it.
+    /// Hands `value` to the waiter and wakes it. (Wakers may run in
+    /// destructors during the thread's exit, when there is no hub left
+    /// and nothing to wake.)
     pub(crate) fn fill(&self, value: T) {
         self.slot.set(Some(value));
         self.served.set(true);
-        with_hub(|h| h.wake(&self.task, Wake::Normal));
+        try_with_hub(|h| h.wake(&self.task, Wake::Normal));
     }
 
     /// Takes the value a blocked putter brought, and wakes it.
     pub(crate) fn drain(&self) -> Option<T> {
         let v = self.slot.take();
         self.served.set(true);
-        with_hub(|h| h.wake(&self.task, Wake::Normal));
+        try_with_hub(|h| h.wake(&self.task, Wake::Normal));
         v
     }
 
@@ -141,6 +143,10 @@ pub(crate) fn wait_on<T>(
 /// `done()` holds by then. `done` must become true only through a wake-up
 /// of this greenlet (a [`Waiter`], a watcher callback).
 ///
+/// Where no green call may wait (see [`can_switch`]: the greenlet
+/// unwinds, or its thread exits) it returns `done()` at once, and raises
+/// nothing.
+///
 /// # Panics
 ///
 /// Unwinds with a pending interrupt; panics as `Hub::block` does when
@@ -170,6 +176,9 @@ fn park_or_interrupt(
 ) -> Result<bool, crate::PanicPayload> {
     if done() {
         return Ok(true);
+    }
+    if !can_switch() {
+        return Ok(false);
     }
     let me = with_hub(|hub| hub.current());
     if me.interrupt_pending() {

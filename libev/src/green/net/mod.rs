@@ -50,9 +50,11 @@
 //!   ConcurrentObjectUseError). One reader and one writer at a time are
 //!   fine.
 //! - **Shutdown wakes waiters.** `shutdown` wakes the greenlets waiting on
-//!   the directions it shuts, on the same handle, and they see what the OS
-//!   reports (end of file, `BrokenPipe`). Waiters on a
-//!   [`try_clone`](TcpStream::try_clone)d handle are woken by the OS.
+//!   the directions it shuts, on this handle and on every
+//!   [`try_clone`](TcpStream::try_clone) of it, and they see what the OS
+//!   reports (end of file, `BrokenPipe`), where std relies on the OS alone
+//!   (which never reports a full `AF_UNIX` stream writable after
+//!   `SHUT_WR`).
 //! - **Timeouts** (`set_read_timeout`, `set_write_timeout`) bound a whole
 //!   call and end it with [`TimedOut`](std::io::ErrorKind::TimedOut) (std
 //!   on Unix reports `WouldBlock`). They are kept per handle: a

@@ -11,16 +11,16 @@
 //! the [`Source`], which the socket types declare before the std socket,
 //! so they are gone before the fd is closed.
 
-use crate::green::hub::with_hub;
+use crate::green::hub::{can_switch, try_with_hub, with_hub};
 use crate::green::task::{Task, Wake};
 use crate::green::wait::park_until;
 use crate::{Events, Io};
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::RawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 /// A direction of a socket.
@@ -45,7 +45,7 @@ impl Slot {
         self.fired.set(true);
         let waiter = self.waiter.take();
         if let Some(task) = &waiter {
-            with_hub(|hub| hub.wake(task, Wake::Normal));
+            try_with_hub(|hub| hub.wake(task, Wake::Normal));
         }
         self.waiter.set(waiter);
     }
@@ -64,6 +64,41 @@ struct Armed {
     slot: Rc<Slot>,
 }
 
+/// What the handles of one socket (a handle and its `try_clone`s) share:
+/// the waiting slots of all of them, so that a shutdown through any handle
+/// wakes the waiters of every handle. The kernel does not always do it: an
+/// `AF_UNIX` stream whose buffer is full is never reported writable after
+/// `SHUT_WR`, so a writer parked on a clone would wait for ever. Made on
+/// the first `try_clone` or `shutdown`; most sockets never have one.
+#[derive(Default)]
+struct Family {
+    slots: RefCell<Vec<(Interest, Weak<Slot>)>>,
+    /// Reading was shut down through one of the handles.
+    read_shut: Cell<bool>,
+}
+
+impl Family {
+    fn join(&self, interest: Interest, slot: &Rc<Slot>) {
+        let mut slots = self.slots.borrow_mut();
+        slots.retain(|(_, s)| s.strong_count() > 0);
+        slots.push((interest, Rc::downgrade(slot)));
+    }
+
+    /// Fires the slots of `interest` of every handle.
+    fn fire(&self, interest: Interest) {
+        let slots: Vec<Rc<Slot>> = self
+            .slots
+            .borrow()
+            .iter()
+            .filter(|(i, _)| *i == interest)
+            .filter_map(|(_, s)| s.upgrade())
+            .collect();
+        for slot in slots {
+            slot.fire();
+        }
+    }
+}
+
 /// The waiting side of one green socket handle: its fd's watchers, the
 /// non-blocking flag and the timeouts.
 pub(crate) struct Source {
@@ -75,6 +110,8 @@ pub(crate) struct Source {
     drained: Cell<bool>,
     read_timeout: Cell<Option<Duration>>,
     write_timeout: Cell<Option<Duration>>,
+    /// Shared with the socket's other handles, once it has any.
+    family: OnceCell<Rc<Family>>,
 }
 
 /// Names a wait in diagnostics (formatted only if one is printed).
@@ -98,17 +135,40 @@ impl Source {
             drained: Cell::new(false),
             read_timeout: Cell::new(None),
             write_timeout: Cell::new(None),
+            family: OnceCell::new(),
         }
     }
 
     /// A source for `fd` (a clone of this handle's socket) with the same
     /// settings and no watchers.
+    /// The two join one family: a shutdown through either wakes both.
     pub(crate) fn clone_for(&self, fd: RawFd) -> Source {
         let s = Source::new(fd);
         s.nonblocking.set(self.nonblocking.get());
         s.read_timeout.set(self.read_timeout.get());
         s.write_timeout.set(self.write_timeout.get());
+        let _ = s.family.set(self.family().clone());
         s
+    }
+
+    /// The socket's family, made now (with this handle's slots) if needed.
+    fn family(&self) -> &Rc<Family> {
+        self.family.get_or_init(|| {
+            let f = Rc::new(Family::default());
+            for interest in [Interest::Read, Interest::Write] {
+                if let Some(armed) = self.cell(interest).get() {
+                    f.join(interest, &armed.slot);
+                }
+            }
+            f
+        })
+    }
+
+    /// Whether reading was shut down through any handle of the socket:
+    /// an `AF_UNIX` datagram socket keeps answering `WouldBlock` then,
+    /// where std's blocking receive returns an empty datagram.
+    pub(crate) fn read_shut(&self) -> bool {
+        self.family.get().is_some_and(|f| f.read_shut.get())
     }
 
     /// Runs `op` until it does not report `WouldBlock`, parking the
@@ -145,7 +205,9 @@ impl Source {
         mut try_now: bool,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let mut deadline: Option<Instant> = None;
+        let mut deadline: Option<Option<Instant>> = None;
+        // Where no green call waits, the operation gets its one try.
+        try_now = try_now || !can_switch();
         loop {
             if try_now {
                 match op() {
@@ -162,8 +224,9 @@ impl Source {
                 None => None,
                 Some(t) => {
                     let now = Instant::now();
-                    let end = *deadline.get_or_insert(now + t);
-                    Some(end.saturating_duration_since(now))
+                    // A deadline past what an Instant can hold is none.
+                    (*deadline.get_or_insert_with(|| now.checked_add(t)))
+                        .map(|end| end.saturating_duration_since(now))
                 }
             };
             if timeout.is_some_and(|t| t.is_zero()) || !self.wait(interest, timeout)? {
@@ -182,6 +245,9 @@ impl Source {
     /// Unwinds if the greenlet is killed or its `with_timeout` expires;
     /// panics inside a libev callback (see `park_until`).
     pub(crate) fn wait(&self, interest: Interest, timeout: Option<Duration>) -> io::Result<bool> {
+        if !can_switch() {
+            return Err(cannot_wait(self.fd, interest));
+        }
         let armed = self.armed(interest)?;
         let slot = &*armed.slot;
         if slot.is_waited_on() {
@@ -212,15 +278,18 @@ impl Source {
         }
     }
 
-    /// Wakes the waiters of the directions `how` shut down, so that they
-    /// retry and see what the OS reports (end of file, `BrokenPipe`)
-    /// without relying on the OS to report readiness for a shut socket.
+    /// Wakes the waiters of the directions `how` shut down, on this
+    /// handle and the socket's other handles, so that they retry and see
+    /// what the OS reports (end of file, `BrokenPipe`) without relying on
+    /// the OS to report readiness for a shut socket.
     pub(crate) fn wake_shut(&self, how: Shutdown) {
+        let family = self.family();
         if how != Shutdown::Write {
-            self.wake(Interest::Read);
+            family.read_shut.set(true);
+            family.fire(Interest::Read);
         }
         if how != Shutdown::Read {
-            self.wake(Interest::Write);
+            family.fire(Interest::Write);
         }
     }
 
@@ -248,6 +317,9 @@ impl Source {
                 fired.fire();
             })
         })?;
+        if let Some(family) = self.family.get() {
+            family.join(interest, &slot);
+        }
         Ok(cell.get_or_init(|| Armed { io, slot }))
     }
 
@@ -273,6 +345,19 @@ impl Source {
         }
         Ok(())
     }
+}
+
+/// The error of an operation that would have to wait where no green call
+/// waits (in a destructor during an unwind): it had its one try.
+fn cannot_wait(fd: RawFd, interest: Interest) -> io::Error {
+    let what = if interest == Interest::Read { "read from" } else { "write to" };
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!(
+            "libev::green: cannot wait to {what} socket fd {fd}: no green call waits while its \
+             greenlet unwinds (a kill, a timeout or a panic running destructors) or its thread exits"
+        ),
+    )
 }
 
 /// gevent's ConcurrentObjectUseError, as an `io::Error`.

@@ -199,8 +199,9 @@ impl TcpStream {
     }
 
     /// Shuts down the read, write or both halves, and wakes the greenlets
-    /// waiting on this handle in those directions: they see what the OS
-    /// reports now (end of file for reads, `BrokenPipe` for writes).
+    /// waiting in those directions on this handle or its clones: they see
+    /// what the OS reports now (end of file for reads, `BrokenPipe` for
+    /// writes).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
         self.source.wake_shut(how);

@@ -164,6 +164,10 @@ impl UnixStream {
                 sys::UnixConnect::Done(fd) => (fd, false),
                 sys::UnixConnect::InProgress(fd) => (fd, true),
                 sys::UnixConnect::BacklogFull => {
+                    if !crate::green::hub::can_switch() {
+                        // No waiting here (a destructor during an unwind).
+                        return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                    }
                     crate::green::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
                     continue;
@@ -198,9 +202,9 @@ impl UnixStream {
         self.sock.peer_addr()
     }
 
-    /// Shuts down the read, write or both halves, waking this handle's
-    /// greenlets waiting in those directions (they see end of file or
-    /// `BrokenPipe`).
+    /// Shuts down the read, write or both halves, waking the greenlets
+    /// waiting in those directions on this handle or its clones (they see
+    /// end of file or `BrokenPipe`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
         self.source.wake_shut(how);
@@ -292,13 +296,26 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram and its sender, waiting (parked) for it.
+    /// Once reading is shut down (through any handle) it returns an empty
+    /// datagram from an unnamed address instead of waiting, as std's
+    /// blocking `recv_from` does.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.do_io(Interest::Read, || self.sock.recv_from(buf))
+        self.source.do_io(Interest::Read, || match self.sock.recv_from(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.source.read_shut() => {
+                Ok((0, unet::UnixDatagram::unbound()?.local_addr()?))
+            }
+            r => r,
+        })
     }
 
-    /// Receives one datagram, waiting (parked) for it.
+    /// Receives one datagram, waiting (parked) for it. Once reading is
+    /// shut down (through any handle) it returns 0 instead of waiting, as
+    /// std's blocking `recv` does.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.do_io(Interest::Read, || self.sock.recv(buf))
+        self.source.do_io(Interest::Read, || match self.sock.recv(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.source.read_shut() => Ok(0),
+            r => r,
+        })
     }
 
     /// Sends `buf` to the socket at `path`, waiting (parked) while the
@@ -318,8 +335,8 @@ impl UnixDatagram {
         self.source.do_io(Interest::Write, || self.sock.send(buf))
     }
 
-    /// Shuts down the read, write or both halves, waking this handle's
-    /// greenlets waiting in those directions.
+    /// Shuts down the read, write or both halves, waking the greenlets
+    /// waiting in those directions on this handle or its clones.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)?;
         self.source.wake_shut(how);

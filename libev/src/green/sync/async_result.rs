@@ -1,5 +1,7 @@
 //! [`AsyncResult`]: a value (or an error) that arrives later.
 
+use crate::green::greenlet::cannot_wait;
+use crate::green::hub::can_switch;
 use crate::green::wait::{WaitList, Waiter, wait_on};
 use std::cell::{Cell, RefCell};
 use std::error::Error;
@@ -94,7 +96,8 @@ impl<T, E> AsyncResult<T, E> {
         matches!(*self.inner.value.borrow(), Some(Ok(_)))
     }
 
-    /// Blocks the calling greenlet until the result is set.
+    /// Blocks the calling greenlet until the result is set (returns at
+    /// once where no green call waits: in a destructor during an unwind).
     ///
     /// # Panics
     ///
@@ -114,6 +117,9 @@ impl<T, E> AsyncResult<T, E> {
         if self.ready() {
             return true;
         }
+        if !can_switch() {
+            return false;
+        }
         let w = Waiter::new();
         self.inner.waiters.push(w.clone());
         wait_on(&self.inner.waiters, &w, timeout, &"AsyncResult::wait")
@@ -132,9 +138,13 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
     /// # Panics
     ///
     /// As [`wait`](AsyncResult::wait); also if the result was moved out
-    /// with [`take`](AsyncResult::take).
+    /// with [`take`](AsyncResult::take), and if it is not set where no
+    /// green call waits (in a destructor during an unwind: use
+    /// [`peek`](AsyncResult::peek) there).
     pub fn get(&self) -> Result<T, E> {
-        self.wait();
+        if !self.wait_for(None) {
+            cannot_wait("AsyncResult::get");
+        }
         self.peek().expect("AsyncResult::get after the result was taken")
     }
 

@@ -1,5 +1,6 @@
 //! [`Event`]: a flag greenlets wait for.
 
+use crate::green::hub::can_switch;
 use crate::green::wait::{WaitList, Waiter, wait_on};
 use std::cell::Cell;
 use std::fmt;
@@ -62,7 +63,8 @@ impl Event {
     }
 
     /// Blocks the calling greenlet until the flag is set (returns at once
-    /// if it is).
+    /// if it is, and where no green call waits: in a destructor during an
+    /// unwind).
     ///
     /// # Panics
     ///
@@ -81,6 +83,9 @@ impl Event {
     fn wait_for(&self, timeout: Option<Duration>) -> bool {
         if self.is_set() {
             return true;
+        }
+        if !can_switch() {
+            return false;
         }
         let w = Waiter::new();
         self.inner.waiters.push(w.clone());

@@ -1,5 +1,7 @@
 //! [`Mutex`]: exclusive access across blocking calls.
 
+use crate::green::greenlet::cannot_wait;
+use crate::green::hub::can_switch;
 use crate::green::wait::{WaitList, Waiter, wait_on};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -66,9 +68,14 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// Unwinds if the greenlet is killed or its timeout expires while it
     /// waits (it then does not hold the lock); panics in the root greenlet
-    /// if the lock could never be released.
+    /// if the lock could never be released, and if the lock is held where
+    /// no green call waits (in a destructor during an unwind: use
+    /// [`try_lock`](Mutex::try_lock) there).
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.lock_for(None).expect("a lock without a deadline only returns locked")
+        match self.lock_for(None) {
+            Some(guard) => guard,
+            None => cannot_wait("Mutex::lock"),
+        }
     }
 
     /// Locks if the lock is free now.
@@ -86,14 +93,20 @@ impl<T: ?Sized> Mutex<T> {
             self.locked.set(true);
             return Some(MutexGuard { mutex: self });
         }
-        if timeout.is_some_and(|t| t.is_zero()) {
+        if timeout.is_some_and(|t| t.is_zero()) || !can_switch() {
             return None;
         }
         let w = Waiter::new();
         self.waiters.push(w.clone());
         // Served means the unlocking guard handed the lock over (it stays
-        // locked in between, so nobody can barge in).
-        wait_on(&self.waiters, &w, timeout, &"Mutex::lock").then_some(MutexGuard { mutex: self })
+        // locked in between, so nobody can barge in). The guard is built
+        // only then: a guard's drop unlocks, so one made "just in case"
+        // would free a lock held by someone else.
+        if wait_on(&self.waiters, &w, timeout, &"Mutex::lock") {
+            Some(MutexGuard { mutex: self })
+        } else {
+            None
+        }
     }
 
     /// Whether some greenlet holds the lock.

@@ -1,5 +1,7 @@
 //! [`Queue`] and [`Channel`]: passing items between greenlets.
 
+use crate::green::greenlet::cannot_wait;
+use crate::green::hub::can_switch;
 use crate::green::wait::{WaitList, Waiter, wait_on};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -50,6 +52,16 @@ impl<T> Core<T> {
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(item);
         }
+        if !can_switch() {
+            // No waiting here (a destructor during an unwind): a put
+            // without a deadline queues past the bound rather than lose
+            // the item; one with a deadline times out.
+            if timeout.is_some() {
+                return Err(item);
+            }
+            self.items.borrow_mut().push_back(item);
+            return Ok(());
+        }
         let w = Waiter::with(Some(item));
         self.putters.push(w.clone());
         if wait_on(&self.putters, &w, timeout, &what) {
@@ -74,7 +86,7 @@ impl<T> Core<T> {
         if let Some(putter) = self.putters.pop() {
             return putter.drain();
         }
-        if timeout.is_some_and(|t| t.is_zero()) {
+        if timeout.is_some_and(|t| t.is_zero()) || !can_switch() {
             return None;
         }
         let w = Waiter::new();
@@ -135,7 +147,9 @@ impl<T> Queue<T> {
     ///
     /// Unwinds if the greenlet is killed or its timeout expires while it
     /// waits (the item is then dropped, never queued); panics in the root
-    /// greenlet if nothing could ever make room.
+    /// greenlet if nothing could ever make room. Where no green call waits
+    /// (in a destructor during an unwind) a full queue takes the item
+    /// anyway, past its bound.
     pub fn put(&self, item: T) {
         if self.core.put(item, None, "Queue::put").is_err() {
             unreachable!("a put without a deadline only returns once done");
@@ -160,9 +174,11 @@ impl<T> Queue<T> {
     ///
     /// Unwinds if the greenlet is killed or its timeout expires while it
     /// waits (no item is taken); panics in the root greenlet if nothing
-    /// could ever put one.
+    /// could ever put one, and if the queue is empty where no green call
+    /// waits (in a destructor during an unwind: use
+    /// [`try_get`](Queue::try_get) there).
     pub fn get(&self) -> T {
-        self.core.get(None, "Queue::get").expect("a get without a deadline only returns with an item")
+        self.core.get(None, "Queue::get").unwrap_or_else(|| cannot_wait("Queue::get"))
     }
 
     /// The oldest item, if there is one now.
@@ -250,7 +266,9 @@ impl<T> Channel<T> {
     ///
     /// Unwinds if the greenlet is killed or its timeout expires first
     /// (the item is then dropped, never delivered); panics in the root
-    /// greenlet if no getter could ever come.
+    /// greenlet if no getter could ever come. Where no green call waits
+    /// (in a destructor during an unwind) the item is left for the next
+    /// `get` instead.
     pub fn put(&self, item: T) {
         if self.core.put(item, None, "Channel::put").is_err() {
             unreachable!("a put without a deadline only returns once done");
@@ -275,9 +293,11 @@ impl<T> Channel<T> {
     /// # Panics
     ///
     /// Unwinds if the greenlet is killed or its timeout expires first;
-    /// panics in the root greenlet if no putter could ever come.
+    /// panics in the root greenlet if no putter could ever come, and if
+    /// none waits where no green call waits (in a destructor during an
+    /// unwind: use [`try_get`](Channel::try_get) there).
     pub fn get(&self) -> T {
-        self.core.get(None, "Channel::get").expect("a get without a deadline only returns with an item")
+        self.core.get(None, "Channel::get").unwrap_or_else(|| cannot_wait("Channel::get"))
     }
 
     /// Takes the item of a greenlet blocked in `put`, if there is one.

@@ -1,5 +1,7 @@
 //! [`Semaphore`]: a bounded number of permits.
 
+use crate::green::greenlet::cannot_wait;
+use crate::green::hub::can_switch;
 use crate::green::wait::{WaitList, Waiter, wait_on};
 use std::cell::Cell;
 use std::fmt;
@@ -66,9 +68,14 @@ impl Semaphore {
     ///
     /// Unwinds if the greenlet is killed or its timeout expires while it
     /// waits (no permit is taken); panics in the root greenlet if no permit
-    /// could ever come back.
+    /// could ever come back, and if none is free where no green call waits
+    /// (in a destructor during an unwind: use
+    /// [`try_acquire`](Semaphore::try_acquire) there).
     pub fn acquire(&self) -> SemaphorePermit {
-        self.acquire_for(None).expect("an acquire without a deadline only returns with a permit")
+        match self.acquire_for(None) {
+            Some(permit) => permit,
+            None => cannot_wait("Semaphore::acquire"),
+        }
     }
 
     /// Takes a permit if one is free now.
@@ -87,7 +94,7 @@ impl Semaphore {
             self.inner.free.set(free - 1);
             return Some(self.permit());
         }
-        if timeout.is_some_and(|t| t.is_zero()) {
+        if timeout.is_some_and(|t| t.is_zero()) || !can_switch() {
             return None;
         }
         let w = Waiter::new();
