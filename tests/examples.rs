@@ -204,3 +204,107 @@ fn ws_echo_runs_tungstenite_on_green_sockets() {
         h.join().unwrap();
     }
 }
+
+/// A client that sends a request and reads the reply only after the
+/// server has had time to close: a server that closes with the request
+/// unread makes the kernel send a reset, which destroys the reply (issue
+/// 17.14: "Connection reset by peer" after, or instead of, the greeting).
+fn fetch_after_sending(addr: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nUser-Agent: curl\r\nAccept: */*\r\n\r\n")?;
+    std::thread::sleep(Duration::from_millis(50));
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn hello_servers_deliver_their_greeting_to_clients_that_send_a_request() {
+    for name in ["hello_server", "hello_server_loop"] {
+        let (_server, addr) = start(name);
+        for _ in 0..5 {
+            assert_eq!(fetch_after_sending(&addr).unwrap(), "hello world\r\n", "{name}");
+        }
+        // Requests that arrive before the server accepts (it is busy with
+        // the others): closing with them unread would reset each at once.
+        let clients: Vec<TcpStream> = (0..50)
+            .map(|_| {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        for (i, mut s) in clients.into_iter().enumerate() {
+            let mut out = String::new();
+            let r = s.read_to_string(&mut out);
+            assert!(r.is_ok() && out == "hello world\r\n", "{name}, client {i}: {r:?} after {out:?}");
+        }
+        // A client that never stops sending is cut off after a bounded
+        // drain, without a hang.
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let chunk = [b'x'; 16 * 1024];
+        let t0 = std::time::Instant::now();
+        while s.write_all(&chunk).is_ok() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "{name} kept reading");
+        }
+        // The README's check, where curl is installed.
+        match Command::new("curl").args(["--http0.9", "-s", "--max-time", "10", &format!("http://{addr}/")]).output() {
+            Ok(out) => {
+                assert!(out.status.success(), "{name}: curl failed: {out:?}");
+                assert_eq!(String::from_utf8_lossy(&out.stdout), "hello world\r\n", "{name}");
+            }
+            Err(e) => eprintln!("note: curl not available ({e}); README check skipped"),
+        }
+    }
+}
+
+/// Out of descriptors, the raw-watcher server must back off instead of
+/// spinning on a listener that stays readable (issue 17.13: 80% CPU and
+/// half a million "Too many open files" lines in 3 s), and serve again
+/// once descriptors free up.
+#[test]
+fn hello_server_loop_backs_off_when_out_of_descriptors() {
+    let child = Command::new("sh")
+        .args(["-c", "ulimit -n 24 && exec \"$0\" 127.0.0.1:0"])
+        .arg(example("hello_server_loop"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let stderr = server.0.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || BufReader::new(stderr).lines().count());
+    // Clients that hold their connections open (each costs the server a
+    // descriptor for its one-second drain) exhaust the server's 24.
+    let clients: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = server.0.id();
+    let cpu = cpu_seconds(pid);
+    drop(clients);
+    // Served again once the drains end.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(fetch_after_sending(&addr).unwrap(), "hello world\r\n");
+    drop(server);
+    let lines = errors.join().unwrap();
+    assert!(lines > 0, "the server never ran out of descriptors");
+    assert!(lines < 100, "{lines} accept errors reported: no back-off");
+    assert!(cpu < 0.5, "the server used {cpu} s of CPU while out of descriptors");
+}
+
+/// User plus system CPU time of process `pid`, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (1-based), after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / hz
+}
