@@ -567,6 +567,12 @@ impl<W: RawWatcher> Header<W> {
     /// Pending in libev, or deferred while the callback runs.
     #[inline]
     pub(crate) fn is_pending(&self) -> bool {
+        // A weak watcher's loop may be gone, with the watcher's pending
+        // index left behind (libev never resets a destroyed loop's
+        // watchers): no event can come any more.
+        if W::WEAK_LOOP && self.shared().is_none() {
+            return false;
+        }
         // SAFETY: reads the header of our live watcher.
         let pending = unsafe { sys::ev_is_pending(self.raw()) };
         pending || self.missed.get() != 0

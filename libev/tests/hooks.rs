@@ -451,3 +451,23 @@ fn cleanup_is_inactive_once_its_loop_is_gone() {
     assert!(c.loop_handle().is_none());
     assert!(!c.is_active());
 }
+
+/// A cleanup watcher that was pending when its loop went is not pending
+/// afterwards: libev never resets a destroyed loop's watchers, and the
+/// stale index must not show (found by `fuzz_watchers`, seed 456).
+#[test]
+fn a_cleanup_pending_when_its_loop_goes_is_not_pending_afterwards() {
+    let lp = Loop::new().unwrap();
+    let runs = Counter::new();
+    let r = runs.clone();
+    let c = Cleanup::new(&lp, move |_, _| r.bump());
+    c.feed_event(Events::CUSTOM);
+    assert!(c.is_pending());
+    drop(lp);
+    assert!(!c.is_pending() && !c.is_active());
+    assert_eq!(c.clear_pending(), Events::empty());
+    c.stop();
+    c.start();
+    assert!(!c.is_active());
+    assert_eq!(runs.get(), 0, "never started, so it did not run at destruction");
+}
