@@ -585,7 +585,7 @@ fn random_operations_on_every_watcher_type_keep_every_promise() {
         seed += 1;
         let done = match secs {
             Some(s) => start.elapsed() >= Duration::from_secs(s),
-            None => seed >= first + 60,
+            None => seed >= first + 200,
         };
         if done {
             break;

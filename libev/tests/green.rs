@@ -608,3 +608,26 @@ fn a_stack_overflow_names_the_greenlet_and_aborts() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}: {stderr}", out.status);
 }
+
+/// The links of a greenlet killed before it ran run on the killer's stack;
+/// a timeout of the killer that expires in a link's blocking call belongs
+/// to the killer (found by `fuzz_greenlets`, seed 64: it was caught as the
+/// link's panic and reported, and the killer's timeout was lost).
+#[test]
+fn an_interrupt_of_the_killer_raised_in_a_link_reaches_the_killer() {
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let r = reports.clone();
+    green::set_unjoined_panic_handler(move |p| r.borrow_mut().push(p.message.to_owned()));
+    let target = green::spawn(|| ());
+    let second_link_ran = Rc::new(Cell::new(false));
+    target.link(|| green::sleep(Duration::from_secs(10)));
+    let s = second_link_ran.clone();
+    target.link(move || s.set(true));
+    let t0 = Instant::now();
+    let r = green::with_timeout(MS * 5, || target.kill());
+    assert!(r.is_err(), "the killer's timeout came out of its with_timeout");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(second_link_ran.get(), "the other links still ran");
+    assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
+    assert!(matches!(target.join(), Err(GreenletError::Killed)));
+}

@@ -251,21 +251,33 @@ impl<T, F> Drop for Unstarted<T, F> {
     }
 }
 
-/// Ends `task`'s body: joiners are woken, then its links run (on the
-/// ending greenlet's stack; they may block). A link that panics is
-/// reported as an unjoined panic is; the others still run.
+/// Ends `task`'s body: joiners are woken, then its links run (they may
+/// block). A link that panics is reported as an unjoined panic is; the
+/// others still run. Links of a greenlet that never ran run on the stack
+/// of whoever discarded it (its killer): a kill or timeout of that
+/// greenlet, raised in a link's blocking call, is its own and is raised
+/// again once every link has run.
 fn finish(task: &Task) {
     task.set_ended();
-    with_hub(|hub| {
+    let on_own_stack = with_hub(|hub| {
         for joiner in task.joiners.take_all() {
             hub.wake(&joiner, Wake::Normal);
         }
+        std::ptr::eq(Rc::as_ptr(&hub.current()), task)
     });
     let links = std::mem::take(&mut *task.links.borrow_mut());
+    let mut interrupt = None;
     for link in links {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
-            report_unjoined(task, &p, true);
+            if !on_own_stack && is_interrupt(&p) {
+                interrupt.get_or_insert(p);
+            } else {
+                report_unjoined(task, &p, true);
+            }
         }
+    }
+    if let Some(p) = interrupt {
+        panic::resume_unwind(p);
     }
 }
 
