@@ -203,7 +203,9 @@ unsafe extern "C" fn on_prepare(raw: *mut sys::ev_loop, _w: *mut sys::ev_prepare
     // SAFETY: libev calls this only for loops made by `Loop::from_raw`, while
     // they exist.
     let lp = unsafe { Shared::from_raw(raw) };
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| lp.drain_deferred())) {
+    if lp.has_deferred()
+        && let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| lp.drain_deferred()))
+    {
         lp.handle_panic(payload);
     }
     lp.callbacks.run_batch(lp);

@@ -571,6 +571,12 @@ impl Shared {
         self.callbacks.feed(self.raw());
     }
 
+    /// Whether watchers wait in `defer_drop`'s list.
+    #[inline]
+    pub(crate) fn has_deferred(&self) -> bool {
+        !self.deferred.borrow().is_empty()
+    }
+
     /// Drops the watchers kept by `defer_drop`; a destructor's panic
     /// propagates.
     pub(crate) fn drain_deferred(&self) {
@@ -637,7 +643,7 @@ impl Shared {
     /// Re-raises a panic caught in a callback, after libev returned, and
     /// drops watchers whose drop was deferred while libev ran.
     pub(crate) fn rethrow(&self) {
-        if !self.deferred.borrow().is_empty() {
+        if self.has_deferred() {
             self.drain_deferred();
         }
         if let Some(payload) = self.take_panic() {

@@ -61,6 +61,109 @@
 //! fn assert_send_sync<T: Send + Sync>() {}
 //! assert_send_sync::<libev::AsyncSender>();
 //! ```
+//!
+//! # Safety and failure model
+//!
+//! A program with no `unsafe` of its own cannot cause undefined behaviour
+//! through this crate, and nothing it does through the crate aborts the
+//! process, with two exceptions std shares: a stack overflow (a
+//! greenlet's, like a thread's, is reported and aborts), and a panic that
+//! leaves a destructor while the thread unwinds.
+//!
+//! **Errors.** Input libev would abort on or misuse is refused with an
+//! [`io::Error`](std::io::Error): a negative or closed fd
+//! (`EBADF`), a signal number out of range or a non-finite time
+//! (`InvalidInput`), a signal another loop holds or the default loop owned
+//! by another thread (`ResourceBusy`), a backend this system lacks
+//! (`Unsupported`), a priority outside -2..=2, a loop embedded in itself,
+//! twice or in a cycle, a greenlet stack too large for the address space.
+//! Green sockets fail as std's do.
+//!
+//! **Clamps.** Values libev cannot represent are clamped, documented where
+//! they apply: collect intervals to [`MAX_COLLECT_INTERVAL`]; a socket
+//! timeout too far away for a deadline means none; a reschedule closure's
+//! time in the past means now.
+//!
+//! **Panics in callbacks** never cross into C: the trampoline catches
+//! them, breaks the loop, and the Rust call that entered libev re-raises
+//! them once libev has returned ([`Loop::run`] and its variants,
+//! `invoke`, [`Embed::sweep`], [`Periodic::start`], [`Loop::update_now`],
+//! [`Loop::resume`]), unless an error handler takes them
+//! ([`Loop::set_error_handler`]). A panic in a loop libev runs from inside
+//! another (an embedded one) breaks and surfaces from the outer loop too.
+//! A panic of a closure's destructor, run when the crate drops a watcher,
+//! surfaces the same way.
+//!
+//! **Panics that name a misuse** (a bug of the caller, with a message
+//! saying which): calling libev from a periodic's reschedule closure;
+//! a blocking green call inside a raw watcher callback (gevent's
+//! `BlockingSwitchOutError`); the root greenlet waiting for something
+//! nothing can bring (gevent's `LoopExit`); a greenlet running its hub's
+//! loop; a greenlet joining itself; a green call that can only return by
+//! waiting, made where nothing waits (below).
+//!
+//! **Re-entrancy.** A callback may stop, restart or drop its own watcher
+//! or any other, start new ones, feed or invoke events, run any loop
+//! nested, queue or cancel [`Loop::run_callback`]s, or drop the last
+//! handle of a loop it does not run in. The paths libev takes into Rust on
+//! its own hold what they use: the prepare and fork watchers inside an
+//! [`Embed`] (which run the embedded loop) keep it and the `Embed` alive,
+//! and a [`Periodic`] dropped inside a reschedule closure, where libev must
+//! not be called, is stopped as soon as libev returns, its callback
+//! silenced meanwhile.
+//!
+//! ## Green threads
+//!
+//! **Kills and timeouts** ([`Greenlet::kill`](green::Greenlet::kill),
+//! [`with_timeout`](green::with_timeout), [`Timeout`](green::Timeout))
+//! unwind the target's stack from where it waits, running its destructors,
+//! with a payload of their own (no panic message is printed). A panic ends
+//! only its greenlet: [`join`](green::Greenlet::join) returns it.
+//!
+//! **While a greenlet unwinds, it does not switch.** std counts panics per
+//! OS thread: a greenlet suspended in the middle of an unwind would make
+//! `std::thread::panicking()` true in every other greenlet (poisoning the
+//! std mutexes they unlock, turning their commit guards into rollbacks),
+//! and a kill raised inside a destructor would abort. So green calls made
+//! by destructors during an unwind (or during the thread's exit) do not
+//! wait; each does what it can at once:
+//!
+//! | call | while unwinding |
+//! | --- | --- |
+//! | socket and fd operations | one try; `WouldBlock` instead of waiting |
+//! | `sleep`, `yield_now` | return at once |
+//! | timed waits (`lock_timeout`, `get_timeout`, ...) | time out at once unless ready |
+//! | `Event::wait`, `AsyncResult::wait`, `Group::join` | return at once |
+//! | `Queue::put`, `Channel::put` | queue the item (past a full queue's bound) |
+//! | `Greenlet::kill`, `Group::kill` | send the kill, do not wait for it |
+//! | `spawn_blocking`, name lookups | run on the calling thread |
+//! | `Mutex::lock`, `Semaphore::acquire`, `Queue::get`, `Channel::get`, `AsyncResult::get`, `Greenlet::join` | return what is there now, else panic with a message (which, leaving a destructor, aborts: use the `try_` forms there) |
+//!
+//! No kill or timeout is raised inside an unwind; one that arrives
+//! meanwhile stays pending for after it. A `BufWriter` over a green socket
+//! therefore flushes in its destructor what the socket takes at once.
+//! Cleanup that must wait belongs before the unwind (or in a
+//! [`link`](green::Greenlet::link), which may block). This differs from
+//! gevent, whose `finally` blocks may block; Rust's destructors cannot.
+//!
+//! **A thread that exits with greenlets alive**: those that never ran are
+//! dropped unrun, as a kill would (closures dropped, joiners woken, links
+//! run); those blocked at that moment are never resumed: their stacks are
+//! not unwound and what they hold stays allocated, as with a thread that
+//! blocks for ever. The thread's idle greenlet stacks go to a process-wide
+//! pool that later threads draw from. Green objects dropped afterwards by
+//! other thread-locals' destructors work (their wake-ups go nowhere); a
+//! blocking green call after the thread's hub is gone panics.
+//!
+//! **fork.** The child of a `fork` has only the thread that forked. A
+//! `pthread_atfork` handler (registered with the first hub) makes that
+//! thread's hub loop recreate its kernel state and the blocking pool start
+//! afresh in every child, however `fork` was called. What cannot carry
+//! over: pool jobs queued or running at the fork never finish in the child
+//! (their greenlets stay blocked), the thread's other loops need their own
+//! [`Loop::reinit_after_fork`], other threads' hubs do not exist, and, as
+//! for any fork of a threaded process (which is why `libc::fork` is
+//! `unsafe`), no other thread may hold a lock the child will need.
 
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -375,7 +375,7 @@ fn case(seed: u64, exit_thread: bool) -> Result<(), String> {
             g.kill();
         }
         for g in gs {
-            let g = Rc::try_unwrap(g).ok().expect("no other handle is left");
+            let g = Rc::try_unwrap(g).expect("no other handle is left");
             match g.join() {
                 Ok(_) | Err(GreenletError::Killed) | Err(GreenletError::TimedOut) => {}
                 Err(GreenletError::Panicked(p)) if p.downcast_ref::<&str>() == Some(&DRIVER_PANIC) => {}
@@ -405,7 +405,7 @@ fn case(seed: u64, exit_thread: bool) -> Result<(), String> {
     if world.mutex.is_locked() {
         return Err("the mutex is still locked".into());
     }
-    if world.channel.balance() != 0 || world.queue.len() != 0 {
+    if world.channel.balance() != 0 || !world.queue.is_empty() {
         return Err(format!("waiters left: {:?} {:?}", world.channel, world.queue));
     }
     Ok(())

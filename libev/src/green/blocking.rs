@@ -11,7 +11,7 @@ use super::wait::park_until;
 use crate::{Async, AsyncSender};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -28,8 +28,8 @@ type Job = Box<dyn FnOnce() + Send>;
 struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
-    /// The value of [`FORKS`] when this pool was made: a forked child has
-    /// none of its parent's threads, so it makes a pool of its own.
+    /// The fork count (`fork.rs`) when this pool was made: a forked child
+    /// has none of its parent's threads, so it makes a pool of its own.
     generation: u64,
 }
 
@@ -43,20 +43,11 @@ struct PoolState {
 /// forked child leaves its parent's pool (whose lock another thread may
 /// have held at the fork) untouched and makes a new one.
 static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
-/// How many times this process is a forked child of a process that used
-/// this crate (counted by the `pthread_atfork` handler in `fork.rs`).
-static FORKS: AtomicU64 = AtomicU64::new(0);
 static MAX: AtomicUsize = AtomicUsize::new(DEFAULT_BLOCKING_THREADS);
-
-/// Called in a forked child (from the fork handler, so only an atomic
-/// add): the next use of the pool makes a new one.
-pub(crate) fn forked() {
-    FORKS.fetch_add(1, Ordering::AcqRel);
-}
 
 /// The pool of this process.
 fn pool() -> &'static Pool {
-    let generation = FORKS.load(Ordering::Acquire);
+    let generation = super::fork::generation();
     let p = POOL.load(Ordering::Acquire);
     // SAFETY: pools are leaked boxes, never freed.
     if let Some(pool) = unsafe { p.as_ref() }
@@ -69,7 +60,6 @@ fn pool() -> &'static Pool {
 
 #[cold]
 fn new_pool(old: *mut Pool, generation: u64) -> &'static Pool {
-    super::fork::register();
     let fresh = Box::leak(Box::new(Pool {
         state: Mutex::new(PoolState { jobs: VecDeque::new(), threads: 0, idle: 0 }),
         work: Condvar::new(),

@@ -8,6 +8,7 @@
 //! greenlet stacks never hold a loop frame. A greenlet blocks by suspending
 //! back to the scheduler.
 
+use super::fork;
 use super::overflow::{self, AltStack};
 use super::stack::{self, SlabStack};
 use super::task::{Interrupt, State, Task, Wake};
@@ -137,20 +138,10 @@ fn refuse_run_from_greenlet() {
     }
 }
 
-/// In a forked child (see `fork.rs`): tells this thread's hub loop, if it
-/// has one, to recreate its kernel state at its next iteration. Only
-/// stores to memory.
-pub(crate) fn reinit_after_fork() {
-    // SAFETY: as in `with_hub`; `reinit_after_fork` only sets a flag.
-    if let Some(hub) = unsafe { HUB_ADDR.get().as_ref() } {
-        hub.lp.reinit_after_fork();
-    }
-}
-
 /// The running greenlet's id and name, for the stack overflow report.
 /// Only reads memory (no allocation, no locks): callable from a signal
 /// handler on the thread that faulted.
-pub(crate) fn running_task_for_signal() -> Option<(u64, Option<&'static str>)> {
+fn running_task_for_signal() -> Option<(u64, Option<&'static str>)> {
     let hub = HUB_ADDR.get();
     if hub.is_null() {
         return None;
@@ -176,10 +167,12 @@ struct HubOwner {
 
 impl HubOwner {
     fn new() -> HubOwner {
-        super::fork::register();
-        overflow::install();
+        fork::register();
+        overflow::install(running_task_for_signal);
         let altstack = overflow::ensure_altstack();
-        HubOwner { hub: NonNull::from(Box::leak(Box::new(Hub::new()))), _altstack: altstack }
+        let hub = Box::leak(Box::new(Hub::new()));
+        fork::set_hub_loop(hub.lp.raw());
+        HubOwner { hub: NonNull::from(hub), _altstack: altstack }
     }
 }
 
@@ -190,6 +183,7 @@ impl Drop for HubOwner {
         let hub = unsafe { self.hub.as_ref() };
         HUB_ADDR.set(hub);
         hub.closing.set(true);
+        fork::set_hub_loop(std::ptr::null_mut());
         // Greenlets queued to run never will: those that never started are
         // discarded as a kill would (their closures' destructors may queue
         // more); started ones are parked for good and stay so (see task.rs).

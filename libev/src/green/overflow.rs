@@ -24,6 +24,12 @@ use std::sync::OnceLock;
 /// What handled `SIGSEGV` and `SIGBUS` before us.
 static PREVIOUS: [OnceLock<Previous>; 2] = [OnceLock::new(), OnceLock::new()];
 
+/// The running greenlet's id and name on the calling thread (the hub's
+/// answer), for the report. Must only read memory.
+pub(crate) type Describe = fn() -> Option<(u64, Option<&'static str>)>;
+
+static DESCRIBE: OnceLock<Describe> = OnceLock::new();
+
 /// A saved `sigaction` (plain data).
 struct Previous(libc::sigaction);
 
@@ -36,10 +42,12 @@ unsafe impl Send for Previous {}
 
 const SIGNALS: [c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
-/// Installs the handler, once per process.
-pub(crate) fn install() {
+/// Installs the handler, once per process; `describe` names the greenlet
+/// that overflowed.
+pub(crate) fn install(describe: Describe) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        let _ = DESCRIBE.set(describe);
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: an all-zero sigaction is a valid value to fill in.
             let mut new: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
@@ -176,7 +184,7 @@ extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c
 fn report_overflow() {
     let mut buf = Buf { bytes: [0; 512], len: 0 };
     buf.push(b"\ngreenlet ");
-    match super::hub::running_task_for_signal() {
+    match DESCRIBE.get().and_then(|describe| describe()) {
         Some((id, name)) => {
             buf.push_u64(id);
             if let Some(name) = name {
