@@ -263,7 +263,7 @@ fn finish(task: &Task) {
         for joiner in task.joiners.take_all() {
             hub.wake(&joiner, Wake::Normal);
         }
-        std::ptr::eq(Rc::as_ptr(&hub.current()), task)
+        hub.is_current(task)
     });
     let links = std::mem::take(&mut *task.links.borrow_mut());
     let mut interrupt = None;

@@ -248,6 +248,11 @@ impl Hub {
         }
     }
 
+    /// Whether `task` is the running greenlet.
+    pub(crate) fn is_current(&self, task: &Task) -> bool {
+        std::ptr::eq(self.current.get(), task)
+    }
+
     fn root_is_current(&self) -> bool {
         std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root))
     }

@@ -19,7 +19,7 @@
 //! ```
 
 use super::greenlet::{Builder, Greenlet, is_interrupt, report_caught_panic, wait_done};
-use super::hub::with_hub;
+use super::hub::{try_with_hub, with_hub};
 use super::net::{Interest, TcpListener, TcpStream, UdpSocket};
 use super::task::{Task, Wake};
 use super::wait::{WaitList, Waiter, park_until, wait_on};
@@ -170,7 +170,7 @@ impl Core {
     /// re-checks what it waits for.
     fn wake_stopper(&self) {
         if let Some(t) = self.stopper.borrow().as_ref() {
-            with_hub(|hub| hub.wake(t, Wake::Normal));
+            try_with_hub(|hub| hub.wake(t, Wake::Normal));
         }
     }
 
@@ -196,7 +196,7 @@ impl Core {
     /// Wakes the serving loop from a pause or a slot wait.
     fn wake_worker(&self) {
         if let Some(w) = self.worker.borrow().as_ref() {
-            with_hub(|hub| hub.wake(w.task(), Wake::Normal));
+            try_with_hub(|hub| hub.wake(w.task(), Wake::Normal));
         }
     }
 
