@@ -304,6 +304,19 @@ fn started_embed(outer: &Loop, inner: &Loop) -> Slot<Embed> {
     Rc::new(RefCell::new(Some(embed)))
 }
 
+/// A started io watcher on `inner` that never fires (its pipe stays
+/// empty), in a slot: it leaves the fd change that makes libev's prepare
+/// hook run the embedded loop. Returns the pipe's write end too.
+fn pending_fd_change(inner: &Loop) -> (Slot<Io>, std::os::fd::OwnedFd) {
+    let (r, w) = pipe();
+    let io = Io::new(inner, r.as_raw_fd(), Events::READ, move |_, _| {
+        let _ = &r;
+    })
+    .unwrap();
+    io.start();
+    (Rc::new(RefCell::new(Some(io))), w)
+}
+
 #[test]
 fn embed_dropped_by_an_io_callback_that_libevs_prepare_hook_runs() {
     let inner = embeddable_or_skip!();
@@ -336,12 +349,8 @@ fn embed_dropped_by_a_queued_callback_that_libevs_prepare_hook_runs() {
     let inner = embeddable_or_skip!();
     let outer = Loop::new().unwrap();
     let embed = started_embed(&outer, &inner);
-    // An io watcher that never fires, for the fd change that makes libev
-    // run the embedded loop; the queued callback drops it with the Embed.
-    let (r, _w) = pipe();
-    let io_slot: Slot<Io> =
-        Rc::new(RefCell::new(Some(Io::new(&inner, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap())));
-    io_slot.borrow().as_ref().unwrap().start();
+    // The queued callback drops the io watcher with the Embed.
+    let (io_slot, _w) = pending_fd_change(&inner);
     let ran = Counter::new();
     let (e, i, n) = (embed.clone(), io_slot.clone(), ran.clone());
     // The queue keeps going (its batch loop reads the loop's state) after
@@ -392,10 +401,7 @@ fn embed_dropped_by_a_timer_array_callback_that_libevs_prepare_hook_runs() {
     let inner = embeddable_or_skip!();
     let outer = Loop::new().unwrap();
     let embed = started_embed(&outer, &inner);
-    let (r, _w) = pipe();
-    let io_slot: Slot<Io> =
-        Rc::new(RefCell::new(Some(Io::new(&inner, r.as_raw_fd(), Events::READ, |_, _| {}).unwrap())));
-    io_slot.borrow().as_ref().unwrap().start();
+    let (io_slot, _w) = pending_fd_change(&inner);
     let timers_slot: Slot<TimerArray> = Rc::default();
     let fired = Counter::new();
     let (e, i, me, f) = (embed.clone(), io_slot.clone(), timers_slot.clone(), fired.clone());

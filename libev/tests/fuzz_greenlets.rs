@@ -18,6 +18,8 @@
 //! checked (they leak those greenlets by design): without ASan, or with
 //! `LIBEV_FUZZ_THREAD_EXIT=1`.
 
+mod util;
+
 use libev::green::sync::{Channel, Event, Mutex, Queue, Semaphore};
 use libev::green::{self, Greenlet, GreenletError, Timeout};
 use std::cell::{Cell, RefCell};
@@ -25,17 +27,7 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+use util::Rng;
 
 const PERMITS: usize = 2;
 const DRIVER_PANIC: &str = "fuzz_greenlets: a panic of the program";
@@ -60,7 +52,7 @@ struct World {
 
 impl World {
     fn pick(&self, n: u64) -> u64 {
-        self.rng.borrow_mut().next() % n
+        self.rng.borrow_mut().below(n)
     }
 
     fn short(&self) -> Duration {
@@ -413,8 +405,6 @@ fn case(seed: u64, exit_thread: bool) -> Result<(), String> {
 
 #[test]
 fn random_greenlet_programs_keep_every_promise() {
-    let first: u64 = std::env::var("LIBEV_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let secs: Option<u64> = std::env::var("LIBEV_FUZZ_SECS").ok().and_then(|s| s.parse().ok());
     let thread_exit = std::env::var_os("LIBEV_FUZZ_THREAD_EXIT").is_some_and(|v| v == "1")
         || std::env::var_os("ASAN_OPTIONS").is_none();
     // The programs' own panics are expected: keep them quiet.
@@ -424,24 +414,12 @@ fn random_greenlet_programs_keep_every_promise() {
             hook(info)
         }
     }));
-    let start = Instant::now();
-    let mut seed = first;
-    loop {
+    util::fuzz_seeds("fuzz_greenlets", 80, |seed| {
         let exit_thread = thread_exit && seed % 5 == 0;
-        let r = std::thread::spawn(move || case(seed, exit_thread)).join();
-        match r {
+        match std::thread::spawn(move || case(seed, exit_thread)).join() {
             Ok(Ok(())) => {}
             Ok(Err(what)) => panic!("fuzz_greenlets: seed {seed}: {what}"),
             Err(_) => panic!("fuzz_greenlets: seed {seed}: the case's thread panicked"),
         }
-        seed += 1;
-        let done = match secs {
-            Some(s) => start.elapsed() >= Duration::from_secs(s),
-            None => seed >= first + 80,
-        };
-        if done {
-            break;
-        }
-    }
-    eprintln!("fuzz_greenlets: {} cases from seed {first} in {:?}", seed - first, start.elapsed());
+    });
 }

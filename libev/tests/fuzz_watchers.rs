@@ -18,6 +18,8 @@
 //! that many seconds have passed; `LIBEV_FUZZ_SEED` picks the first seed.
 //! A failure prints its seed and the case's operations.
 
+mod util;
+
 use libev::{
     Async, Check, Cleanup, Embed, Events, Fork, Idle, Io, Loop, LoopFlags, Periodic, Prepare, Signal, Stat,
     Timer, TimerArray,
@@ -26,31 +28,8 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
-use std::time::{Duration, Instant};
-
-/// xorshift64*: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn short(&mut self) -> Duration {
-        Duration::from_micros(self.next() % 3000)
-    }
-}
+use std::time::Duration;
+use util::Rng;
 
 /// What a test knows about one watcher's callback.
 #[derive(Default)]
@@ -172,7 +151,7 @@ impl World {
     }
 
     fn pick(&self, n: usize) -> usize {
-        self.rng.borrow_mut().below(n)
+        self.rng.borrow_mut().below(n as u64) as usize
     }
 
     fn chance(&self, percent: u64) -> bool {
@@ -180,7 +159,7 @@ impl World {
     }
 
     fn short(&self) -> Duration {
-        self.rng.borrow_mut().short()
+        Duration::from_micros(self.rng.borrow_mut().below(3000))
     }
 
     fn note(&self, what: String) {
@@ -576,21 +555,6 @@ fn case(seed: u64, steps: usize, dir: &std::path::Path) {
 fn random_operations_on_every_watcher_type_keep_every_promise() {
     let dir = std::env::temp_dir().join(format!("libev-fuzz-watchers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let first: u64 = std::env::var("LIBEV_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let secs: Option<u64> = std::env::var("LIBEV_FUZZ_SECS").ok().and_then(|s| s.parse().ok());
-    let start = Instant::now();
-    let mut seed = first;
-    loop {
-        case(seed, 200, &dir);
-        seed += 1;
-        let done = match secs {
-            Some(s) => start.elapsed() >= Duration::from_secs(s),
-            None => seed >= first + 200,
-        };
-        if done {
-            break;
-        }
-    }
-    eprintln!("fuzz_watchers: {} cases from seed {first} in {:?}", seed - first, start.elapsed());
+    util::fuzz_seeds("fuzz_watchers", 200, |seed| case(seed, 200, &dir));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,8 @@
 //! Mutex: ordering, fairness, timeouts, interruption, exactly-once
 //! delivery. Each test runs on its own thread, so each has its own hub.
 
+mod util;
+
 use libev::green::sync::{AsyncResult, Channel, Event, Mutex, Queue, ReleaseError, Semaphore};
 use libev::green::{self, Greenlet, GreenletError};
 use std::cell::{Cell, RefCell};
@@ -9,6 +11,7 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
+use util::Rng;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -528,22 +531,6 @@ fn a_thousand_producers_and_consumers_deliver_every_item_once() {
     }
     assert_eq!(seen.borrow().len(), (N * PER) as usize);
     assert!(q.is_empty());
-}
-
-/// xorshift64*: a small, seeded, reproducible generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Greenlets put and get over a bounded queue with random yields and

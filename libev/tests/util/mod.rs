@@ -85,3 +85,48 @@ pub fn assert_run_waits_for_a_referenced_timer(lp: &Loop) {
     lp.run();
     assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
 }
+
+/// xorshift64*: a small, seeded, reproducible generator for the random
+/// tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Runs `case` for consecutive seeds: `cases` of them, or as many as fit
+/// in `LIBEV_FUZZ_SECS` seconds when that is set, from `LIBEV_FUZZ_SEED`
+/// (default 1). Prints how many ran.
+pub fn fuzz_seeds(name: &str, cases: u64, mut case: impl FnMut(u64)) {
+    let first: u64 = std::env::var("LIBEV_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let secs: Option<u64> = std::env::var("LIBEV_FUZZ_SECS").ok().and_then(|s| s.parse().ok());
+    let start = std::time::Instant::now();
+    let mut seed = first;
+    loop {
+        case(seed);
+        seed += 1;
+        let done = match secs {
+            Some(s) => start.elapsed() >= Duration::from_secs(s),
+            None => seed >= first + cases,
+        };
+        if done {
+            break;
+        }
+    }
+    eprintln!("{name}: {} cases from seed {first} in {:?}", seed - first, start.elapsed());
+}
