@@ -182,8 +182,7 @@ impl Builder {
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
             let id = hub.next_id();
-            let unstarted =
-                Unstarted { f: ManuallyDrop::new(f), slot: slot.clone(), id, name: self.name.clone() };
+            let unstarted = Unstarted { f: ManuallyDrop::new(f), slot: slot.clone(), id };
             let body = move || {
                 let (f, shared) = unstarted.start();
                 let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
@@ -221,7 +220,6 @@ struct Unstarted<T, F> {
     slot: Rc<Slot<T>>,
     /// For the report of such a panic when nobody holds the handle.
     id: u64,
-    name: Option<String>,
 }
 
 impl<T, F> Unstarted<T, F> {
@@ -229,11 +227,8 @@ impl<T, F> Unstarted<T, F> {
     fn start(self) -> (F, Rc<Slot<T>>) {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so each field is moved out
-        // exactly once (the name is dropped here).
-        unsafe {
-            drop(std::ptr::read(&this.name));
-            (ManuallyDrop::take(&mut this.f), std::ptr::read(&this.slot))
-        }
+        // exactly once.
+        unsafe { (ManuallyDrop::take(&mut this.f), std::ptr::read(&this.slot)) }
     }
 }
 
@@ -243,7 +238,7 @@ impl<T, F> Drop for Unstarted<T, F> {
         let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut self.f) }));
         if let Err(p) = dropped {
             if self.slot.detached.get() {
-                report_panic(self.id, self.name.as_deref(), &p, false);
+                report_panic(self.id, None, &p, false);
             } else {
                 *self.slot.result.borrow_mut() = Some(Err(GreenletError::Panicked(p)));
             }
@@ -311,9 +306,6 @@ pub(crate) fn wait_done(task: &Rc<Task>) -> bool {
     if task.ended() {
         return true;
     }
-    if !super::hub::can_switch() {
-        return false;
-    }
     let me = with_hub(|h| h.current());
     assert!(!Rc::ptr_eq(&me, task), "a greenlet cannot join itself");
     task.joiners.push(me.clone());
@@ -334,7 +326,11 @@ pub(crate) fn wait_done(task: &Rc<Task>) -> bool {
 /// where green calls may wait.
 pub(crate) fn kill_task(task: &Rc<Task>) {
     send_kill(task);
-    wait_done(task);
+    // A greenlet that kills itself unwinds in `send_kill`, unless it is
+    // unwinding already: then there is nothing to wait for.
+    if !with_hub(|hub| hub.is_current(task)) {
+        wait_done(task);
+    }
 }
 
 /// Starts killing `task` without waiting for it: a greenlet that never
@@ -415,6 +411,7 @@ impl<T> Greenlet<T> {
     /// # Panics
     ///
     /// When a greenlet joins itself, or when the root would wait forever.
+    #[inline]
     pub fn join(self) -> Result<T, GreenletError> {
         if !wait_done(&self.task) {
             cannot_wait("Greenlet::join");
