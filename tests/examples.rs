@@ -252,7 +252,10 @@ fn hello_servers_deliver_their_greeting_to_clients_that_send_a_request() {
             assert!(t0.elapsed() < Duration::from_secs(10), "{name} kept reading");
         }
         // The README's check, where curl is installed.
-        match Command::new("curl").args(["--http0.9", "-s", "--max-time", "10", &format!("http://{addr}/")]).output() {
+        match Command::new("curl")
+            .args(["--http0.9", "-s", "--max-time", "10", &format!("http://{addr}/")])
+            .output()
+        {
             Ok(out) => {
                 assert!(out.status.success(), "{name}: curl failed: {out:?}");
                 assert_eq!(String::from_utf8_lossy(&out.stdout), "hello world\r\n", "{name}");
