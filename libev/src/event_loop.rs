@@ -433,7 +433,9 @@ impl Loop {
     }
 
     /// Checks libev's internal data structures (libev's `ev_verify`),
-    /// aborting with a message if they are corrupt.
+    /// aborting with a message if they are corrupt. The checks are libev's
+    /// `assert`s, compiled in only with `libev-sys`'s `assertions`
+    /// feature; without it this does nothing.
     pub fn verify(&self) {
         self.shared().check_unlocked();
         // SAFETY: live loop.
