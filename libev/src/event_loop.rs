@@ -537,7 +537,7 @@ impl Shared {
     /// Panics if libev is in a context where it must not be re-entered.
     #[inline]
     pub(crate) fn check_unlocked(&self) {
-        if self.state.get() & LOCKED != 0 {
+        if self.is_locked() {
             locked_panic();
         }
     }

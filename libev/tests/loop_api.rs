@@ -142,10 +142,12 @@ fn collect_intervals_are_accepted() {
     assert_loop_usable(&lp);
 }
 
-/// A timeout collect interval past libev's longest wait is clamped to it
-/// (issue 17.10: libev turns the wait into an `int` of milliseconds, which
-/// overflowed); the loop still wakes for io at once. (An io collect
-/// interval makes the loop sleep that long before each poll, by design.)
+/// A timeout collect interval past libev's longest wait (issue 17.10: libev
+/// turned the wait into an `int` of milliseconds, which overflowed) still
+/// lets io wake the loop at once. The clamp itself is pinned by the unit
+/// test `collect_intervals_are_clamped_to_libevs_longest_wait`. (An io
+/// collect interval makes the loop sleep that long before each poll, by
+/// design.)
 #[test]
 fn a_huge_timeout_collect_interval_still_lets_io_wake_the_loop() {
     let lp = Loop::new().unwrap();

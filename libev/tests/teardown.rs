@@ -62,10 +62,16 @@ thread_local! {
     static GREEN: RefCell<Vec<Box<dyn std::any::Any>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Thread-locals are destroyed in reverse order of first use: `WATCHERS`
+/// is used first, then a watcher is dropped (the crate's own thread-local
+/// for destructor panics is first used there), so at exit the crate's is
+/// destroyed before `WATCHERS` drops the rest of the watchers.
 #[test]
 fn watchers_in_a_thread_local_are_dropped_at_thread_exit() {
     on_thread(|| {
+        WATCHERS.with(|w| w.borrow_mut().clear());
         let lp = Loop::new().unwrap();
+        drop(Timer::new(&lp, Duration::ZERO, Duration::ZERO, |_, _| {}));
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let io = Io::new(&lp, a.as_raw_fd(), Events::READ, |_, _| {}).unwrap();
         io.start();
