@@ -137,20 +137,23 @@ impl Loop {
         Loop::with_flags(LoopFlags::empty(), Backend::empty())
     }
 
-    /// Creates a new loop with `flags`, restricted to `backends` (empty: let
-    /// libev choose among the recommended ones).
+    /// Creates a new loop with `flags`, using the first of `backends` that
+    /// works here, in libev's order (io_uring, linuxaio, kqueue, epoll,
+    /// poll, select); empty: libev's recommended ones.
     ///
-    /// Fails with [`io::ErrorKind::Unsupported`] when a requested backend is
-    /// not available here, and with the OS error when libev cannot create
-    /// the loop.
+    /// As in C, backends that are not compiled in or that the kernel
+    /// refuses are skipped, so `Backend::all()` means "any". Fails with
+    /// [`io::ErrorKind::Unsupported`] when none of `backends` works, and
+    /// with the OS error when libev cannot create the loop for another
+    /// reason.
+    ///
+    /// Unless `flags` has [`LoopFlags::NOENV`], libev lets the
+    /// `LIBEV_FLAGS` environment variable (a number: flags and backends)
+    /// replace `flags` and `backends`, as in C.
     pub fn with_flags(flags: LoopFlags, backends: Backend) -> io::Result<Loop> {
-        check_backends(backends)?;
         // SAFETY: ev_loop_new has no preconditions; it returns null on failure.
         let raw = unsafe { sys::ev_loop_new(flags.bits() | backends.bits()) };
-        let raw = NonNull::new(raw).ok_or_else(|| {
-            let os = io::Error::last_os_error();
-            io::Error::new(os.kind(), format!("libev could not create a loop: {os}"))
-        })?;
+        let raw = NonNull::new(raw).ok_or_else(|| creation_error("a loop", backends))?;
         Ok(Loop::from_raw(raw, false))
     }
 
@@ -177,7 +180,6 @@ impl Loop {
         if let Some(inner) = known {
             return Ok(Loop { inner });
         }
-        check_backends(backends)?;
         let mut owner = DEFAULT_OWNER.lock().unwrap_or_else(|e| e.into_inner());
         let me = thread::current().id();
         match *owner {
@@ -194,11 +196,7 @@ impl Loop {
             // default loop until it is destroyed.
             let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
             if raw.is_null() {
-                let os = io::Error::last_os_error();
-                return Err(io::Error::new(
-                    os.kind(),
-                    format!("libev could not create the default loop: {os}"),
-                ));
+                return Err(creation_error("the default loop", backends));
             }
             Ok(raw)
         })?;
@@ -496,16 +494,21 @@ impl fmt::Debug for Loop {
     }
 }
 
-fn check_backends(backends: Backend) -> io::Result<()> {
-    let missing = backends - Loop::supported_backends();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(io::Error::new(
+/// Why libev returned no loop: none of the requested backends works here
+/// (`Unsupported`), or the OS error libev ran into.
+fn creation_error(what: &str, backends: Backend) -> io::Error {
+    let os = io::Error::last_os_error();
+    if !backends.is_empty() {
+        let supported = Loop::supported_backends();
+        return io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("libev backend {missing:?} is not supported on this system"),
-        ))
+            format!(
+                "libev could not create {what}: none of the backends {backends:?} works here \
+                 (compiled in and supported by this kernel: {supported:?}; last OS error: {os})"
+            ),
+        );
     }
+    io::Error::new(os.kind(), format!("libev could not create {what}: {os}"))
 }
 
 impl LoopInner {
