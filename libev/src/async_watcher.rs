@@ -34,6 +34,29 @@ impl Target {
 // we leaked into `data`, after disconnecting it.
 raw_watchers! {
     ev_async => ev_async_start, ev_async_stop {
+        unsafe fn relocate(old: *mut Self, new: *mut Self) {
+            // SAFETY: `data` is our leaked `Arc<Target>`, now the new copy's:
+            // point the senders at it. Under the lock, no send is in flight.
+            unsafe {
+                let target = &*(*old).data.cast::<Target>();
+                let mut t = target.target.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((_, w)) = t.as_mut() {
+                    *w = new as usize;
+                }
+                (*old).data = std::ptr::null_mut();
+            }
+        }
+        unsafe fn relocated(l: *mut libev_sys::ev_loop, old: *mut Self, new: *mut Self) {
+            // A send that reached the old watcher (stopped, so libev would
+            // never deliver it) before the senders moved on goes again.
+            // SAFETY: `old` is still allocated (stopped); `new` is live on `l`.
+            unsafe {
+                let sent = std::sync::atomic::AtomicI32::from_ptr(std::ptr::addr_of_mut!((*old).sent));
+                if sent.load(std::sync::atomic::Ordering::Acquire) != 0 {
+                    libev_sys::ev_async_send(l, new);
+                }
+            }
+        }
         unsafe fn release(w: *mut Self) {
             // SAFETY: `data` is null or an `Arc<Target>` we leaked.
             unsafe {

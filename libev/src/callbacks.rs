@@ -200,7 +200,7 @@ impl CallbackQueue {
 }
 
 unsafe extern "C" fn on_prepare(raw: *mut sys::ev_loop, _w: *mut sys::ev_prepare, _revents: c_int) {
-    // SAFETY: libev calls this only for loops made by `Loop::from_raw`, while
+    // SAFETY: libev calls this only for loops made by `Loop::wrap`, while
     // they exist.
     let lp = unsafe { Shared::from_raw(raw) };
     if lp.has_deferred()

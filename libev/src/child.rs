@@ -34,13 +34,24 @@ impl Child {
                 "child watchers only work on the default loop (Loop::default_loop)",
             ));
         }
-        if pid < 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid pid {pid}")));
-        }
+        check_pid(pid)?;
         Ok(Child::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher.
             unsafe { sys::ev_child_set(w, pid, i32::from(trace)) }
         }))
+    }
+
+    /// Watches `pid` (0: any child) and `trace` instead; an active watcher
+    /// is restarted with them, keeping a pending event. Fails as
+    /// [`Child::new`] does for a negative pid, leaving it unchanged.
+    pub fn set(&self, pid: i32, trace: bool) -> io::Result<()> {
+        check_pid(pid)?;
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`.
+            unsafe { sys::ev_child_set(w, pid, i32::from(trace)) }
+        });
+        Ok(())
     }
 
     /// The pid watched (0: any).
@@ -65,4 +76,11 @@ impl Child {
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::from_raw(self.rstatus())
     }
+}
+
+fn check_pid(pid: i32) -> io::Result<()> {
+    if pid < 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid pid {pid}")));
+    }
+    Ok(())
 }

@@ -175,40 +175,9 @@ impl Embed {
     where
         F: FnMut(&Embed, crate::Events) + 'static,
     {
-        if lp.ptr_eq(embedded) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a loop cannot embed itself"));
-        }
-        if (embedded.backend() & Loop::embeddable_backends()).is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("a loop with backend {:?} cannot be embedded here", embedded.backend()),
-            ));
-        }
-        if embedded.shared().parent.get().is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                "this loop is already embedded in a loop",
-            ));
-        }
-        // No cycles: `lp` must not itself be embedded, at any depth, in
-        // `embedded`.
-        let mut up = lp.shared().parent.get();
-        while let Some(p) = up {
-            if std::ptr::eq(p.as_ptr(), embedded.shared()) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "embedding would make a cycle of loops",
-                ));
-            }
-            // SAFETY: parents are alive while their Embed watchers exist.
-            up = unsafe { p.as_ref() }.parent.get();
-        }
+        check(lp, embedded)?;
         let other = embedded.raw();
-        // Link the two so that panics in the embedded loop's callbacks,
-        // which libev may run from inside the outer loop, surface there.
-        embedded.shared().parent.set(Some(NonNull::from(lp.shared())));
-        lp.shared().children.borrow_mut().push(NonNull::from(embedded.shared()));
-        let keep = Rc::into_raw(embedded.inner.clone());
+        let keep = link(lp, embedded);
         Ok(Embed::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher; `release` drops `keep`.
             unsafe {
@@ -237,6 +206,41 @@ impl Embed {
         embedded.shared().rethrow();
     }
 
+    /// Embeds `embedded` instead (libev's `ev_embed_set`); an active
+    /// watcher is restarted on it, keeping a pending event. The loop
+    /// embedded before is let go (and destroyed if this watcher held its
+    /// last handle). Fails as [`Embed::new`] does, leaving the watcher
+    /// unchanged; setting the loop already embedded does nothing.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic from a cleanup watcher of the loop let go.
+    pub fn set(&self, embedded: &Loop) -> io::Result<()> {
+        let lp = self.loop_handle();
+        if self.embedded().ptr_eq(embedded) {
+            return Ok(());
+        }
+        check(&lp, embedded)?;
+        let other = embedded.raw();
+        let w = self.node.raw();
+        let old = self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`, so libev
+            // no longer runs the old loop through it; we take our count of
+            // it out of `data` (dropped below, outside libev), and `release`
+            // drops the new one.
+            unsafe {
+                let old = Rc::from_raw((*w).data.cast::<LoopInner>().cast_const());
+                unlink(old.shared());
+                let keep = link(&lp, embedded);
+                sys::ev_embed_set(w, other);
+                (*w).data = keep.cast_mut().cast();
+                old
+            }
+        });
+        drop(old);
+        Ok(())
+    }
+
     /// The embedded loop.
     pub fn embedded(&self) -> Loop {
         // SAFETY: `data` holds a leaked strong count of the embedded loop's
@@ -248,4 +252,40 @@ impl Embed {
         };
         Loop { inner }
     }
+}
+
+/// Why `embedded` cannot be embedded in `lp`, if it cannot.
+fn check(lp: &Loop, embedded: &Loop) -> io::Result<()> {
+    if lp.ptr_eq(embedded) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a loop cannot embed itself"));
+    }
+    if (embedded.backend() & Loop::embeddable_backends()).is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("a loop with backend {:?} cannot be embedded here", embedded.backend()),
+        ));
+    }
+    if embedded.shared().parent.get().is_some() {
+        return Err(io::Error::new(io::ErrorKind::ResourceBusy, "this loop is already embedded in a loop"));
+    }
+    // No cycles: `lp` must not itself be embedded, at any depth, in
+    // `embedded`.
+    let mut up = lp.shared().parent.get();
+    while let Some(p) = up {
+        if std::ptr::eq(p.as_ptr(), embedded.shared()) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "embedding would make a cycle of loops"));
+        }
+        // SAFETY: parents are alive while their Embed watchers exist.
+        up = unsafe { p.as_ref() }.parent.get();
+    }
+    Ok(())
+}
+
+/// Links the two loops so that panics in the embedded loop's callbacks,
+/// which libev may run from inside the outer loop, surface there; returns
+/// the strong count of `embedded` that the watcher keeps in `data`.
+fn link(lp: &Loop, embedded: &Loop) -> *const LoopInner {
+    embedded.shared().parent.set(Some(NonNull::from(lp.shared())));
+    lp.shared().children.borrow_mut().push(NonNull::from(embedded.shared()));
+    Rc::into_raw(embedded.inner.clone())
 }

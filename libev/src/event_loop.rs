@@ -81,6 +81,10 @@ pub(crate) struct LoopInner {
     /// The `Shared` while the C loop exists (`None` once destroyed), for
     /// `Cleanup` watchers, which hold the loop weakly.
     pub(crate) live: Rc<Cell<Option<NonNull<Shared>>>>,
+    /// For a loop borrowed from C ([`Loop::from_raw`]): the userdata C had
+    /// set, given back when the Rust side lets go (the loop is not
+    /// destroyed then).
+    borrowed: Option<*mut std::ffi::c_void>,
 }
 
 /// The loop state callbacks reach from C (through libev's userdata). It is
@@ -116,6 +120,15 @@ pub(crate) struct Shared {
     /// Called before every `run` of this loop: the green layer refuses
     /// runs of a hub's loop from a greenlet (only the hub runs it).
     pub(crate) run_check: Cell<Option<fn()>>,
+    /// Whether C code owns the loop ([`Loop::from_raw`]).
+    pub(crate) borrowed: bool,
+    /// On a borrowed loop, the active cleanup watchers, which run when the
+    /// Rust side lets go (libev would only run them when C destroys it).
+    pub(crate) cleanups: RefCell<Vec<NonNull<sys::ev_cleanup>>>,
+    /// `Loop::once` callbacks still waiting (see `once.rs`).
+    pub(crate) onces: crate::once::Onces,
+    /// The invoke-pending and release/acquire hooks (see `loop_hooks.rs`).
+    pub(crate) hooks: crate::loop_hooks::Hooks,
 }
 
 const LOCKED: u8 = 1;
@@ -151,10 +164,11 @@ impl Loop {
     /// `LIBEV_FLAGS` environment variable (a number: flags and backends)
     /// replace `flags` and `backends`, as in C.
     pub fn with_flags(flags: LoopFlags, backends: Backend) -> io::Result<Loop> {
+        crate::global::loop_created();
         // SAFETY: ev_loop_new has no preconditions; it returns null on failure.
         let raw = unsafe { sys::ev_loop_new(flags.bits() | backends.bits()) };
         let raw = NonNull::new(raw).ok_or_else(|| creation_error("a loop", backends))?;
-        Ok(Loop::from_raw(raw, false))
+        Ok(Loop::wrap(raw, false, None))
     }
 
     /// The default loop (libev's `ev_default_loop`): the only loop that can
@@ -180,6 +194,43 @@ impl Loop {
         if let Some(inner) = known {
             return Ok(Loop { inner });
         }
+        Loop::claim_default(
+            || {
+                crate::global::loop_created();
+                // SAFETY: the owner lock (held by `claim_default`) makes this
+                // thread the only one using the default loop until it is
+                // destroyed.
+                let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
+                if raw.is_null() {
+                    return Err(creation_error("the default loop", backends));
+                }
+                Ok(raw)
+            },
+            None,
+        )
+    }
+
+    /// Borrows libev's default loop, which C code created (`from_raw`).
+    pub(crate) fn adopt_default(
+        raw: NonNull<sys::ev_loop>,
+        userdata: *mut std::ffi::c_void,
+    ) -> io::Result<Loop> {
+        Loop::claim_default(
+            || {
+                crate::global::loop_created();
+                Ok(raw.as_ptr())
+            },
+            Some(userdata),
+        )
+    }
+
+    /// Makes this thread the default loop's owner and wraps the loop that
+    /// `get` creates (or C created). Fails if another thread owns it, or
+    /// if another loop watches SIGCHLD.
+    fn claim_default(
+        get: impl FnOnce() -> io::Result<*mut sys::ev_loop>,
+        borrowed: Option<*mut std::ffi::c_void>,
+    ) -> io::Result<Loop> {
         let mut owner = DEFAULT_OWNER.lock().unwrap_or_else(|e| e.into_inner());
         let me = thread::current().id();
         match *owner {
@@ -191,25 +242,23 @@ impl Loop {
             }
             _ => {}
         }
-        let raw = crate::signal::create_default_loop(|| {
-            // SAFETY: the owner lock makes this thread the only one using the
-            // default loop until it is destroyed.
-            let raw = unsafe { sys::ev_default_loop(flags.bits() | backends.bits()) };
-            if raw.is_null() {
-                return Err(creation_error("the default loop", backends));
-            }
-            Ok(raw)
-        })?;
-        let raw = NonNull::new(raw).expect("checked above");
+        let raw = crate::signal::create_default_loop(get)?;
+        let raw = NonNull::new(raw).expect("checked by `get`");
         *owner = Some(me);
         drop(owner);
-        let lp = Loop::from_raw(raw, true);
-        // Still alive: it was just read above, on this thread.
+        let lp = Loop::wrap(raw, true, borrowed);
+        // The caller read it just before, on this thread: it is alive.
         let _ = DEFAULT_LOOP.try_with(|d| *d.borrow_mut() = Rc::downgrade(&lp.inner));
         Ok(lp)
     }
 
-    fn from_raw(raw: NonNull<sys::ev_loop>, is_default: bool) -> Loop {
+    /// The Rust side of C loop `raw`: a fresh `Shared` as its userdata.
+    /// `borrowed` is the userdata to give back for a loop C owns.
+    pub(crate) fn wrap(
+        raw: NonNull<sys::ev_loop>,
+        is_default: bool,
+        borrowed: Option<*mut std::ffi::c_void>,
+    ) -> Loop {
         let shared = NonNull::from(Box::leak(Box::new(Shared {
             raw,
             inner: Cell::new(std::ptr::null()),
@@ -222,14 +271,19 @@ impl Loop {
             children: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
             run_check: Cell::new(None),
+            borrowed: borrowed.is_some(),
+            cleanups: RefCell::new(Vec::new()),
+            onces: crate::once::Onces::default(),
+            hooks: crate::loop_hooks::Hooks::default(),
         })));
         // SAFETY: `shared` stays at this address until LoopInner's Drop frees
         // it, after destroying the loop; trampolines find it here.
         unsafe { sys::ev_set_userdata(raw.as_ptr(), shared.as_ptr().cast()) };
-        let inner = LoopInner { shared, is_default, live: Rc::new(Cell::new(Some(shared))) };
+        let inner = LoopInner { shared, is_default, live: Rc::new(Cell::new(Some(shared))), borrowed };
         inner.shared().callbacks.init();
         let inner = Rc::new(inner);
         inner.shared().inner.set(Rc::as_ptr(&inner));
+        crate::raw::register(raw.as_ptr(), &inner);
         Loop { inner }
     }
 
@@ -514,7 +568,7 @@ fn creation_error(what: &str, backends: Backend) -> io::Error {
 impl LoopInner {
     #[inline]
     pub(crate) fn shared(&self) -> &Shared {
-        // SAFETY: allocated in `Loop::from_raw`, freed only in our Drop.
+        // SAFETY: allocated in `Loop::wrap`, freed only in our Drop.
         unsafe { self.shared.as_ref() }
     }
 }
@@ -524,10 +578,10 @@ impl Shared {
     ///
     /// # Safety
     ///
-    /// `raw` must be a loop created by [`Loop::from_raw`] that has not been
+    /// `raw` must be a loop created by `Loop::wrap` that has not been
     /// destroyed (true whenever libev calls back into us for it).
     pub(crate) unsafe fn from_raw<'a>(raw: *mut sys::ev_loop) -> &'a Shared {
-        // SAFETY: `from_raw` stored the address of the live Shared as the
+        // SAFETY: `wrap` stored the address of the live Shared as the
         // loop's userdata.
         unsafe { &*sys::ev_userdata(raw).cast::<Shared>() }
     }
@@ -651,7 +705,7 @@ impl Shared {
         if self.has_deferred() {
             self.drain_deferred();
         }
-        if let Some(payload) = self.take_panic() {
+        if let Some(payload) = self.take_panic().or_else(crate::global::take_syserr_panic) {
             panic::resume_unwind(payload);
         }
     }
@@ -673,25 +727,35 @@ impl Shared {
 #[cold]
 #[inline(never)]
 fn locked_panic() -> ! {
-    panic!("libev must not be called from a periodic's reschedule callback")
+    panic!("libev must not be called from a periodic's reschedule callback or a loop release hook")
 }
 
 impl Drop for LoopInner {
     fn drop(&mut self) {
         let shared = self.shared();
+        crate::raw::unregister(shared.raw());
         shared.callbacks.shutdown(shared.raw());
+        shared.onces.shutdown(shared.raw());
+        shared.hooks.shutdown(shared.raw());
         shared.state.set(DESTROYING);
-        // SAFETY: no handle and no watcher refers to the loop any more
-        // (each holds a handle), except Cleanup watchers, which hold it
-        // weakly, run here, and learn from `live` afterwards that it is gone.
-        unsafe { sys::ev_loop_destroy(shared.raw()) };
+        if let Some(userdata) = self.borrowed {
+            // C owns the loop: run and stop our cleanup watchers, give the
+            // loop back as C left it.
+            crate::raw::let_go(shared, userdata);
+        } else {
+            // SAFETY: no handle and no watcher refers to the loop any more
+            // (each holds a handle), except Cleanup watchers, which hold it
+            // weakly, run here, and learn from `live` afterwards that it is
+            // gone.
+            unsafe { sys::ev_loop_destroy(shared.raw()) };
+        }
         self.live.set(None);
         if let Some(p) = shared.panic.take() {
             // A Cleanup callback panicked with nobody left to re-raise to.
             report_orphan_panic(&p);
         }
-        // SAFETY: allocated with Box in `from_raw`; libev, the only other
-        // user of the pointer, is gone.
+        // SAFETY: allocated with Box in `wrap`; libev, the only other user
+        // of the pointer, is gone or no longer has it as userdata.
         drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
         if self.is_default {
             crate::signal::release_sigchld();
@@ -701,7 +765,7 @@ impl Drop for LoopInner {
     }
 }
 
-fn report_orphan_panic(payload: &PanicPayload) {
+pub(crate) fn report_orphan_panic(payload: &PanicPayload) {
     eprintln!("libev: a cleanup callback panicked while its loop was destroyed: {}", panic_message(payload));
 }
 

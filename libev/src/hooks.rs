@@ -2,7 +2,8 @@
 //! [`Cleanup`].
 
 use crate::event_loop::{Loop, Shared};
-use crate::watcher::{plain_start, raw_watchers, watcher_type};
+use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use libev_sys as sys;
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -11,29 +12,55 @@ use std::rc::Rc;
 /// while the C loop exists (including while it is being destroyed).
 type LiveCell = Cell<Option<NonNull<Shared>>>;
 
-// libev's own functions; `release` drops only the `Rc<LiveCell>`
-// we leaked into `data`.
-raw_watchers! {
-    ev_cleanup => ev_cleanup_start, ev_cleanup_stop {
-        const WEAK_LOOP: bool = true;
-        unsafe fn release(w: *mut Self) {
-            // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
-            unsafe {
-                let data = (*w).data.cast::<LiveCell>();
-                if !data.is_null() {
-                    (*w).data = std::ptr::null_mut();
-                    drop(Rc::from_raw(data));
-                }
+// SAFETY: libev's own start and stop functions, plus the bookkeeping of
+// loops borrowed from C; `release` drops only the `Rc<LiveCell>` we leaked
+// into `data`.
+unsafe impl RawWatcher for sys::ev_cleanup {
+    const WEAK_LOOP: bool = true;
+
+    unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: forwarded from the caller; `l` is a loop made by
+        // `Loop::wrap`, whose Shared is alive while it exists.
+        unsafe {
+            sys::ev_cleanup_start(l, w);
+            let lp = Shared::from_raw(l);
+            if lp.borrowed {
+                // C owns the loop: the Rust side runs these when it lets go.
+                lp.cleanups.borrow_mut().push(NonNull::new_unchecked(w));
             }
         }
-        unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
-            // SAFETY: `data` holds our Rc<LiveCell> until `release`.
-            unsafe {
-                let data = (*w).data.cast::<LiveCell>();
-                if data.is_null() { None } else { (*data).get() }
+    }
+
+    unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
+        // SAFETY: as in `start`.
+        unsafe {
+            let was_active = sys::ev_is_active(w);
+            sys::ev_cleanup_stop(l, w);
+            let lp = Shared::from_raw(l);
+            if was_active && lp.borrowed {
+                lp.cleanups.borrow_mut().retain(|c| c.as_ptr() != w);
             }
         }
-    };
+    }
+
+    unsafe fn release(w: *mut Self) {
+        // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
+        unsafe {
+            let data = (*w).data.cast::<LiveCell>();
+            if !data.is_null() {
+                (*w).data = std::ptr::null_mut();
+                drop(Rc::from_raw(data));
+            }
+        }
+    }
+
+    unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
+        // SAFETY: `data` holds our Rc<LiveCell> until `release`.
+        unsafe {
+            let data = (*w).data.cast::<LiveCell>();
+            if data.is_null() { None } else { (*data).get() }
+        }
+    }
 }
 
 watcher_type! {

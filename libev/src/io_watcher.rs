@@ -2,21 +2,54 @@
 
 use crate::event_loop::Loop;
 use crate::flags::Events;
-use crate::watcher::{plain_start, watcher_type};
+use crate::watcher::{plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+// libev's own functions; `release` closes only an fd the watcher owns,
+// which it keeps in `data` as `fd + 1` (null: owns none).
+raw_watchers! {
+    ev_io => ev_io_start, ev_io_stop {
+        unsafe fn release(w: *mut Self) {
+            // SAFETY: `w` is stopped for good; `data` is as described above.
+            if let Some(fd) = unsafe { take_owned(w) } {
+                drop(fd);
+            }
+        }
+    };
+}
+
+/// Takes the fd the watcher owns, if any, out of `data`.
+///
+/// # Safety
+///
+/// `w` is one of our io watchers.
+unsafe fn take_owned(w: *mut sys::ev_io) -> Option<OwnedFd> {
+    // SAFETY: `data` is null or `fd + 1` of an fd the watcher owns.
+    unsafe {
+        let data = std::mem::replace(&mut (*w).data, std::ptr::null_mut());
+        (!data.is_null()).then(|| OwnedFd::from_raw_fd(data as usize as RawFd - 1))
+    }
+}
 
 watcher_type! {
     /// Watches a file descriptor for readability and/or writability
     /// (libev's `ev_io`); level-triggered: the callback runs every
     /// iteration while the fd stays ready.
     ///
-    /// The watcher does not own the fd. Stop (or drop) the watcher before
-    /// closing the fd: libev's manual explains why ("the special problem of
-    /// disappearing file descriptors"). If the fd turns out to be invalid
-    /// once the loop uses it, libev stops the watcher and the callback
-    /// receives [`Events::ERROR`].
+    /// Made with [`Io::new`] or [`Io::borrowing`], the watcher does not own
+    /// the fd: stop (or drop) the watcher before closing the fd, as libev's
+    /// manual explains ("the special problem of disappearing file
+    /// descriptors"). Made with [`Io::owning`], it owns the fd and closes it
+    /// when dropped, after stopping.
+    ///
+    /// If the fd is closed under an active watcher anyway, nothing unsafe
+    /// happens: when the loop next polls and finds the fd invalid, libev
+    /// stops the watcher and calls it with [`Events::ERROR`] (plus `READ`
+    /// and `WRITE`, whichever it watched). But if the number was reused by
+    /// a new fd meanwhile, the watcher silently watches that one instead:
+    /// hence the rule.
     Io, ev_io, IoCallback
 }
 plain_start!(Io);
@@ -38,15 +71,81 @@ impl Io {
         }))
     }
 
+    /// As [`Io::new`], for a file descriptor the caller keeps open for as
+    /// long as the watcher is active (a socket, a pipe end, an `OwnedFd`):
+    /// the typed way to hand over its number.
+    ///
+    /// ```
+    /// use libev::{Events, Io, Loop};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let lp = Loop::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let w = Io::borrowing(&lp, &a, Events::WRITE, |w, _| w.stop())?;
+    /// w.start();
+    /// lp.run();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn borrowing<F>(lp: &Loop, fd: &impl AsFd, events: Events, callback: F) -> io::Result<Io>
+    where
+        F: FnMut(&Io, Events) + 'static,
+    {
+        Io::new(lp, fd.as_fd().as_raw_fd(), events, callback)
+    }
+
+    /// A stopped watcher that owns `fd`: dropping the watcher stops it,
+    /// then closes the fd. [`take_fd`](Io::take_fd) gives it back.
+    ///
+    /// Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) for events
+    /// other than `READ | WRITE` (the fd is closed then).
+    pub fn owning<F>(lp: &Loop, fd: OwnedFd, events: Events, callback: F) -> io::Result<Io>
+    where
+        F: FnMut(&Io, Events) + 'static,
+    {
+        check_events(events)?;
+        let raw = fd.into_raw_fd();
+        Ok(Io::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher; `release` closes the fd,
+            // whose ownership `data` now holds.
+            unsafe {
+                sys::ev_io_set(w, raw, events.to_revents());
+                (*w).data = (raw as usize + 1) as *mut std::ffi::c_void;
+            }
+        }))
+    }
+
+    /// Whether the watcher owns its fd ([`Io::owning`]).
+    pub fn owns_fd(&self) -> bool {
+        // SAFETY: reads our watcher's `data` (see `take_owned`).
+        unsafe { !(*self.node.raw()).data.is_null() }
+    }
+
+    /// Stops the watcher and gives back the fd it owns, if it owns one;
+    /// afterwards it owns none (it still watches that fd number when
+    /// started again, so [`set`](Io::set) another first).
+    pub fn take_fd(&mut self) -> Option<OwnedFd> {
+        self.stop();
+        // SAFETY: our io watcher, stopped.
+        unsafe { take_owned(self.node.raw()) }
+    }
+
     /// Changes the fd and events; an active watcher is restarted with them.
-    /// Fails as [`Io::new`] does, leaving the watcher unchanged.
+    /// Fails as [`Io::new`] does, leaving the watcher unchanged. A watcher
+    /// that owns its fd ([`Io::owning`]) closes it when set to another fd,
+    /// as dropping would, and owns none afterwards.
     pub fn set(&self, fd: RawFd, events: Events) -> io::Result<()> {
         check(fd, events)?;
         let w = self.node.raw();
-        self.node.while_stopped(|| {
-            // SAFETY: the watcher is stopped inside `while_stopped`.
-            unsafe { sys::ev_io_set(w, fd, events.to_revents()) }
+        let closed = self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`, so an
+            // owned fd it lets go of can be closed.
+            unsafe {
+                let old = if (*w).fd != fd { take_owned(w) } else { None };
+                sys::ev_io_set(w, fd, events.to_revents());
+                old
+            }
         });
+        drop(closed);
         Ok(())
     }
 
@@ -77,7 +176,7 @@ impl Io {
     }
 }
 
-fn check(fd: RawFd, events: Events) -> io::Result<()> {
+pub(crate) fn check(fd: RawFd, events: Events) -> io::Result<()> {
     check_events(events)?;
     // SAFETY: F_GETFD only queries the descriptor table.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {

@@ -174,17 +174,26 @@ mod child;
 mod embed;
 mod event_loop;
 mod flags;
+mod global;
 #[cfg(feature = "green")]
 pub mod green;
 mod hooks;
 mod io_watcher;
+mod loop_hooks;
+mod once;
 mod periodic;
+mod raw;
 mod signal;
 mod slab;
 mod stat;
 mod timer;
 mod timer_array;
+mod tstamp;
 mod watcher;
+
+/// The raw C API (the `libev-sys` crate), for mixing C code and
+/// [`Loop::as_raw`] / [`Loop::from_raw`] and the watchers' `as_raw`.
+pub use libev_sys as sys;
 
 pub use async_watcher::{Async, AsyncCallback, AsyncSender};
 pub use callbacks::{CallbackHandle, DEFAULT_CALLBACK_BUDGET};
@@ -192,6 +201,7 @@ pub use child::{Child, ChildCallback};
 pub use embed::{Embed, EmbedCallback};
 pub use event_loop::{Break, Loop, MAX_COLLECT_INTERVAL, PanicPayload, time, version};
 pub use flags::{Backend, Events, LoopFlags};
+pub use global::{clear_syserr_handler, feed_signal, set_allocator, set_syserr_handler, sleep};
 pub use hooks::{
     Check, CheckCallback, Cleanup, CleanupCallback, Fork, ForkCallback, Idle, IdleCallback, Prepare,
     PrepareCallback,
@@ -202,3 +212,4 @@ pub use signal::{Signal, SignalCallback};
 pub use stat::{Stat, StatCallback};
 pub use timer::{Timer, TimerCallback};
 pub use timer_array::{TimerArray, TimerArrayCallback};
+pub use tstamp::Tstamp;

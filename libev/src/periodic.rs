@@ -89,6 +89,19 @@ unsafe extern "C" fn reschedule(w: *mut sys::ev_periodic, now: f64) -> f64 {
     }
 }
 
+/// Takes the reschedule closure out of a stopped watcher's `data`.
+///
+/// # Safety
+///
+/// `w` is one of our periodic watchers, stopped.
+unsafe fn take_reschedule(w: *mut sys::ev_periodic) -> Option<Box<Reschedule>> {
+    // SAFETY: `data` is null or a Box<Reschedule> we leaked.
+    unsafe {
+        let data = std::mem::replace(&mut (*w).data, std::ptr::null_mut()).cast::<Reschedule>();
+        (!data.is_null()).then(|| Box::from_raw(data))
+    }
+}
+
 fn finite(what: &str, t: f64) -> io::Result<f64> {
     if t.is_finite() {
         Ok(t)
@@ -170,6 +183,83 @@ impl Periodic {
         unsafe { sys::ev_periodic_again(lp.raw(), self.node.raw()) };
         self.node.after_external_change(was_active);
         lp.rethrow();
+    }
+
+    /// Re-sets the watcher to [`Periodic::at`]'s mode (`interval` zero: once
+    /// at `offset`, an absolute time) or [`Periodic::interval`]'s (every
+    /// `offset + k * interval`), dropping a reschedule closure (libev's
+    /// `ev_periodic_set`). An active watcher is restarted with the new
+    /// schedule, keeping a pending event, as [`Timer::set`](crate::Timer::set)
+    /// does. Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) for a
+    /// non-finite `offset`, leaving the watcher unchanged.
+    ///
+    /// # Panics
+    ///
+    /// Inside a periodic's reschedule callback.
+    pub fn set(&self, offset: f64, interval: Duration) -> io::Result<()> {
+        let offset = finite("offset", offset)?;
+        let w = self.node.raw();
+        let old = self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`; the old
+            // reschedule closure is taken out of `data` before libev forgets
+            // it, and dropped below.
+            unsafe {
+                let old = take_reschedule(w);
+                sys::ev_periodic_set(w, offset, tstamp(interval), None);
+                old
+            }
+        });
+        drop(old);
+        self.rethrow();
+        Ok(())
+    }
+
+    /// Re-sets the watcher to [`Periodic::reschedule`]'s mode, with
+    /// `schedule`; an active watcher is restarted with it (which calls it).
+    ///
+    /// # Panics
+    ///
+    /// Inside a periodic's reschedule callback; re-raises a panic of
+    /// `schedule` when the restart calls it.
+    pub fn set_reschedule<S>(&self, schedule: S)
+    where
+        S: FnMut(f64) -> f64 + Send + 'static,
+    {
+        let Some(lp) = self.node.shared() else { return };
+        let data =
+            Box::into_raw(Box::new(Reschedule { f: Box::new(schedule), loop_shared: NonNull::from(lp) }));
+        let w = self.node.raw();
+        let old = self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`;
+            // `release` frees the new `data`.
+            unsafe {
+                let old = take_reschedule(w);
+                sys::ev_periodic_set(w, 0.0, 0.0, Some(reschedule));
+                (*w).data = data.cast();
+                old
+            }
+        });
+        drop(old);
+        self.rethrow();
+    }
+
+    /// Sets the offset (libev's `offset` member). As in C, the change takes
+    /// effect when the watcher next fires, or at [`again`](Periodic::again).
+    /// Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) if not finite.
+    pub fn set_offset(&self, offset: f64) -> io::Result<()> {
+        let offset = finite("offset", offset)?;
+        // SAFETY: a plain field of our watcher; libev reads it on this
+        // thread only, when it reschedules.
+        unsafe { (*self.node.raw()).offset = offset };
+        Ok(())
+    }
+
+    /// Sets the interval (libev's `interval` member; zero: no repetition).
+    /// As in C, the change takes effect when the watcher next fires, or at
+    /// [`again`](Periodic::again).
+    pub fn set_interval(&self, interval: Duration) {
+        // SAFETY: as in `set_offset`.
+        unsafe { (*self.node.raw()).interval = tstamp(interval) };
     }
 
     /// The absolute time the watcher fires next (meaningful while active).

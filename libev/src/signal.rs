@@ -6,11 +6,7 @@ use libev_sys as sys;
 use std::io;
 use std::sync::Mutex;
 
-/// One past the highest signal number libev handles here (libev's EV_NSIG).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const EV_NSIG: i32 = 65;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const EV_NSIG: i32 = 32;
+use crate::global::EV_NSIG;
 
 /// Which loop holds each signal (libev allows one loop per signal and
 /// aborts otherwise), by loop address, with its number of active watchers.
@@ -115,10 +111,7 @@ impl Signal {
     where
         F: FnMut(&Signal, crate::Events) + 'static,
     {
-        check_signum(signum)?;
-        if signum == libc::SIGKILL || signum == libc::SIGSTOP {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "SIGKILL and SIGSTOP cannot be caught"));
-        }
+        check_catchable(signum)?;
         Ok(Signal::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher.
             unsafe { sys::ev_signal_set(w, signum) }
@@ -130,14 +123,26 @@ impl Signal {
     /// watches this signal (SIGCHLD belongs to the default loop).
     pub fn start(&self) -> io::Result<()> {
         self.node.start();
-        if self.is_active() {
-            Ok(())
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!("signal {} is already watched by another loop", self.signum()),
-            ))
+        if self.is_active() { Ok(()) } else { Err(busy(self.signum())) }
+    }
+
+    /// Watches `signum` instead; an active watcher is restarted on it,
+    /// keeping a pending event. Fails as [`Signal::new`] does, leaving the
+    /// watcher unchanged, and with
+    /// [`ResourceBusy`](io::ErrorKind::ResourceBusy) (the watcher then
+    /// stopped) if it was active and another loop watches the new signal.
+    pub fn set(&self, signum: i32) -> io::Result<()> {
+        check_catchable(signum)?;
+        let was_active = self.is_active();
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`.
+            unsafe { sys::ev_signal_set(w, signum) }
+        });
+        if was_active && !self.is_active() {
+            return Err(busy(signum));
         }
+        Ok(())
     }
 
     /// The signal number.
@@ -150,4 +155,16 @@ impl Signal {
     pub fn loop_handle(&self) -> Loop {
         self.node.loop_handle().expect("a signal watcher holds its loop")
     }
+}
+
+fn check_catchable(signum: i32) -> io::Result<()> {
+    check_signum(signum)?;
+    if signum == libc::SIGKILL || signum == libc::SIGSTOP {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "SIGKILL and SIGSTOP cannot be caught"));
+    }
+    Ok(())
+}
+
+fn busy(signum: i32) -> io::Error {
+    io::Error::new(io::ErrorKind::ResourceBusy, format!("signal {signum} is already watched by another loop"))
 }

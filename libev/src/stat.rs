@@ -13,6 +13,10 @@ use std::time::Duration;
 // leaked into the watcher.
 raw_watchers! {
     ev_stat => ev_stat_start, ev_stat_stop {
+        unsafe fn relocate(old: *mut Self, _new: *mut Self) {
+            // SAFETY: the new copy now owns the path.
+            unsafe { (*old).path = std::ptr::null() }
+        }
         unsafe fn release(w: *mut Self) {
             // SAFETY: `path` is null or a CString we leaked; the watcher is
             // stopped, so libev no longer reads it.
@@ -45,13 +49,49 @@ impl Stat {
     where
         F: FnMut(&Stat, crate::Events) + 'static,
     {
-        let path = CString::new(path.as_ref().as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-        let path = path.into_raw();
+        let path = c_path(path.as_ref())?.into_raw();
         Ok(Stat::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher; `release` frees the path.
             unsafe { sys::ev_stat_set(w, path, tstamp(interval)) }
         }))
+    }
+
+    /// Watches `path` every `interval` instead (libev's `ev_stat_set`); an
+    /// active watcher is restarted on them, keeping a pending event, and
+    /// [`attr`](Stat::attr) is refreshed for the new path when it starts.
+    /// Fails as [`Stat::new`] does, leaving the watcher unchanged.
+    pub fn set(&self, path: impl AsRef<Path>, interval: Duration) -> io::Result<()> {
+        let path = c_path(path.as_ref())?.into_raw();
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`, so libev
+            // no longer reads the old path, which we free; `release` frees
+            // the new one.
+            unsafe {
+                let old = (*w).path.cast_mut();
+                if !old.is_null() {
+                    drop(CString::from_raw(old));
+                }
+                sys::ev_stat_set(w, path, tstamp(interval));
+            }
+        });
+        Ok(())
+    }
+
+    /// How often the path is polled when libev must poll it (libev's
+    /// `interval` member; zero: libev's default).
+    pub fn interval(&self) -> Duration {
+        // SAFETY: reads a field of our watcher.
+        crate::event_loop::duration(unsafe { (*self.node.raw()).interval })
+    }
+
+    /// Sets the polling interval; an active watcher is restarted with it.
+    pub fn set_interval(&self, interval: Duration) {
+        let w = self.node.raw();
+        self.node.while_stopped(|| {
+            // SAFETY: the watcher is stopped inside `while_stopped`.
+            unsafe { (*w).interval = tstamp(interval) }
+        });
     }
 
     /// The watched path.
@@ -91,4 +131,9 @@ impl Stat {
         // SAFETY: our watcher on its live loop; `path` is valid.
         unsafe { sys::ev_stat_stat(lp.raw(), self.node.raw()) }
     }
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }

@@ -81,6 +81,26 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     /// `w` valid, stopped, never started again.
     unsafe fn release(_w: *mut Self) {}
 
+    /// Hands what the crate keeps in a stopped watcher (`data`, and
+    /// whatever else `release` frees) from `old` to `new`, a byte copy of
+    /// it at another address, when a watcher's callback is replaced (see
+    /// [`NodeRef::replace`]). Afterwards `old` owns nothing.
+    ///
+    /// # Safety
+    ///
+    /// `old` valid and stopped, `new` a byte copy of it, neither started.
+    unsafe fn relocate(old: *mut Self, _new: *mut Self) {
+        // SAFETY: every watcher starts with libev's header.
+        unsafe { (*old.cast::<sys::ev_watcher>()).data = ptr::null_mut() }
+    }
+
+    /// Called after a relocated watcher (see `relocate`) was restarted.
+    ///
+    /// # Safety
+    ///
+    /// As `relocate`; `new` is now live on loop `l`.
+    unsafe fn relocated(_l: *mut sys::ev_loop, _old: *mut Self, _new: *mut Self) {}
+
     /// For `WEAK_LOOP` types: the loop's `Shared` while the C loop exists.
     ///
     /// # Safety
@@ -117,7 +137,6 @@ macro_rules! raw_watchers {
 pub(crate) use raw_watchers;
 
 raw_watchers! {
-    ev_io => ev_io_start, ev_io_stop;
     ev_timer => ev_timer_start, ev_timer_stop;
     ev_child => ev_child_start, ev_child_stop;
     ev_idle => ev_idle_start, ev_idle_stop;
@@ -282,6 +301,44 @@ impl<W: RawWatcher> NodeRef<W> {
             ptr.as_ref().inc_ref();
             NodeRef { ptr }
         }
+    }
+}
+
+impl<W: RawWatcher> NodeRef<W> {
+    /// A node for closure `f` (called through `tramp`) that takes over
+    /// this node's watcher: its parameters and resources, priority,
+    /// `keeps_loop_alive`, activity and pending events. This node is left
+    /// stopped and owning nothing; callers put the new node in its place.
+    /// `None` for a `Cleanup` whose loop is gone (nothing can call it).
+    pub(crate) fn replace<F: 'static>(&self, tramp: sys::Callback<W>, f: F) -> Option<NodeRef<W>> {
+        let l = self.hot_loop()?;
+        let lp = self.loop_handle()?;
+        let was_active = self.is_active();
+        // SAFETY: our watcher on its live loop.
+        let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) } | self.missed.get();
+        self.stop();
+        let old = self.raw();
+        let new = NodeRef::new(&lp, tramp, f, |w| {
+            // SAFETY: `old` is stopped and not pending, `w` fresh: the copy
+            // carries the parameters; `relocate` moves what `data` owns,
+            // and the new callback replaces the copied one.
+            unsafe {
+                ptr::copy_nonoverlapping(old, w, 1);
+                sys::ev_set_cb(w, tramp);
+                W::relocate(old, w);
+            }
+        });
+        new.set_flag(UNREF, self.flag(UNREF));
+        if was_active {
+            new.start();
+            // SAFETY: both per `relocated`'s contract.
+            unsafe { W::relocated(l, old, new.raw()) };
+        }
+        if pending != 0 {
+            // SAFETY: feeding our own (pinned) watcher on its live loop.
+            unsafe { sys::ev_feed_event(l, new.raw().cast(), pending) };
+        }
+        Some(new)
     }
 }
 
@@ -807,18 +864,21 @@ macro_rules! watcher_type {
             where
                 F: FnMut(&$name, crate::Events) + 'static,
             {
-                unsafe extern "C" fn trampoline<F>(
-                    l: *mut libev_sys::ev_loop,
-                    w: *mut libev_sys::$raw,
-                    revents: std::ffi::c_int,
-                ) where
-                    F: FnMut(&$name, crate::Events) + 'static,
-                {
-                    // SAFETY: libev passes back the watcher we started, which
-                    // is the start of a live `Node<_, F>` built below.
-                    unsafe { crate::watcher::dispatch::<libev_sys::$raw, F, $name>(l, w, revents) }
-                }
-                $name { node: crate::watcher::NodeRef::new(lp, Some(trampoline::<F>), f, init) }
+                $name { node: crate::watcher::NodeRef::new(lp, Some(Self::trampoline::<F>), f, init) }
+            }
+
+            /// What libev calls for a node with closure type `F`.
+            unsafe extern "C" fn trampoline<F>(
+                l: *mut libev_sys::ev_loop,
+                w: *mut libev_sys::$raw,
+                revents: std::ffi::c_int,
+            ) where
+                F: FnMut(&$name, crate::Events) + 'static,
+            {
+                // SAFETY: libev passes back a watcher whose node was built with
+                // this trampoline (`from_closure`, `set_callback`): the start
+                // of a live `Node<_, F>`.
+                unsafe { crate::watcher::dispatch::<libev_sys::$raw, F, $name>(l, w, revents) }
             }
 
             /// Stops watching (libev's `ev_*_stop`) and cancels a pending event;
@@ -877,6 +937,37 @@ macro_rules! watcher_type {
             /// Cancels a pending event; returns the events it had (empty if none).
             pub fn clear_pending(&self) -> crate::Events {
                 self.node.clear_pending()
+            }
+
+            /// Replaces the callback (libev's `ev_set_cb`), keeping everything
+            /// else: parameters, priority, [`keeps_loop_alive`](Self::keeps_loop_alive),
+            /// whether it is active, and its pending events, which the new
+            /// callback receives.
+            ///
+            /// Called from inside the old callback (through a `RefCell`, say),
+            /// the `&` watcher that callback received still refers to the
+            /// watcher as it was: stopped, and no longer this one.
+            pub fn set_callback<F>(&mut self, callback: F)
+            where
+                F: FnMut(&$name, crate::Events) + 'static,
+            {
+                if let Some(node) = self.node.replace(Some(Self::trampoline::<F>), callback) {
+                    self.node = node;
+                }
+            }
+
+            /// The libev watcher (`ev_*` struct) inside this one, for C code
+            /// and [`crate::sys`] calls. It never moves and stays valid while
+            /// this watcher exists.
+            ///
+            /// On the loop's thread, C code may read its fields, feed it events,
+            /// and start or stop it on its own loop (bypassing what the safe
+            /// methods add: [`set_keeps_loop_alive`](Self::set_keeps_loop_alive)
+            /// bookkeeping, and for signals the one-loop-per-signal check). It
+            /// must not free or re-initialise it, change its callback or `data`
+            /// (the crate's), or change its parameters while it is active.
+            pub fn as_raw(&self) -> *mut libev_sys::$raw {
+                self.node.raw()
             }
 
             /// Calls the callback now with `events` (libev's `ev_invoke`). From
