@@ -514,9 +514,14 @@ impl Loop {
 
     /// Backends whose loops can be embedded in another loop with
     /// [`Embed`](crate::Embed).
+    ///
+    /// libev 4.33 also counts io_uring, but its io_uring backend has no
+    /// file descriptor to embed by (`ev_embed_start` would index its fd
+    /// table at -1): it is left out here, so [`Embed`](crate::Embed)
+    /// refuses such loops.
     pub fn embeddable_backends() -> Backend {
         // SAFETY: no preconditions.
-        Backend::from_bits_retain(unsafe { sys::ev_embeddable_backends() })
+        Backend::from_bits_retain(unsafe { sys::ev_embeddable_backends() }) - Backend::IOURING
     }
 
     /// Installs a handler for panics in callbacks: instead of breaking the

@@ -85,8 +85,8 @@ impl Loop {
         }
         let shared = self.shared();
         let mut nodes = shared.onces.nodes.borrow_mut();
-        // SAFETY: all-zero is a valid inactive watcher; initialised below.
         let node = Box::new(OnceNode {
+            // SAFETY: all-zero is a valid inactive watcher; initialised below.
             io: unsafe { MaybeUninit::zeroed().assume_init() },
             // SAFETY: as above.
             timer: unsafe { MaybeUninit::zeroed().assume_init() },

@@ -79,7 +79,8 @@ impl Stat {
     }
 
     /// How often the path is polled when libev must poll it (libev's
-    /// `interval` member; zero: libev's default).
+    /// `interval` member; zero: libev's default). libev raises a nonzero
+    /// interval below about 0.107 s to that minimum when it starts.
     pub fn interval(&self) -> Duration {
         // SAFETY: reads a field of our watcher.
         crate::event_loop::duration(unsafe { (*self.node.raw()).interval })

@@ -136,3 +136,45 @@ impl Loop {
         Tstamp(self.now())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Tstamp;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn arithmetic_with_durations() {
+        let t = Tstamp::from_secs_f64(1000.0);
+        assert_eq!((t + Duration::from_millis(250)).as_secs_f64(), 1000.25);
+        assert_eq!((t - Duration::from_secs(1000)), Tstamp::EPOCH);
+        let mut u = t;
+        u += Duration::from_secs(5);
+        u -= Duration::from_secs(2);
+        assert_eq!(u - t, Duration::from_secs(3));
+        assert_eq!(t - u, Duration::ZERO, "saturates");
+        assert_eq!(t.checked_duration_since(u), None);
+        assert_eq!(u.checked_duration_since(t), Some(Duration::from_secs(3)));
+        assert!(t < u);
+    }
+
+    #[test]
+    fn system_time_round_trip() {
+        let now = SystemTime::now();
+        let back = Tstamp::from(now).to_system_time().unwrap();
+        let diff = back.duration_since(now).unwrap_or_else(|e| e.duration());
+        assert!(diff < Duration::from_micros(1), "{diff:?}");
+        let before = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(Tstamp::from(before).as_secs_f64(), -10.0);
+        assert_eq!(Tstamp::from(before).to_system_time(), Some(before));
+        assert_eq!(Tstamp::from_secs_f64(f64::NAN).to_system_time(), None);
+        assert_eq!(Tstamp::from_secs_f64(f64::INFINITY).to_system_time(), None);
+    }
+
+    #[test]
+    fn now_is_libevs_clock() {
+        let a = crate::time();
+        let t = Tstamp::now();
+        let b = crate::time();
+        assert!(a <= f64::from(t) && f64::from(t) <= b);
+    }
+}

@@ -190,6 +190,7 @@ fn the_default_loop_can_be_borrowed_and_runs_child_watchers() {
         let lp = unsafe { Loop::from_raw(raw) }.unwrap();
         assert!(lp.is_default());
         assert!(Loop::default_loop().unwrap().ptr_eq(&lp), "default_loop returns it while borrowed");
+        #[allow(clippy::zombie_processes)] // libev reaps it
         let child = std::process::Command::new("true").spawn().unwrap();
         let status = Rc::new(Cell::new(None));
         let s = status.clone();
@@ -222,7 +223,7 @@ fn watcher_as_raw_is_the_struct_libev_sees() {
         assert!(sys::ev_is_active(w));
         assert!(sys::ev_timer_remaining(lp.as_raw(), w) > 4.0);
         // C may feed it events: the Rust callback receives them.
-        sys::ev_feed_event(lp.as_raw(), w.cast(), sys::EV_CUSTOM as i32);
+        sys::ev_feed_event(lp.as_raw(), w.cast(), sys::EV_CUSTOM);
     }
     assert!(t.is_pending());
     let s = Signal::new(&lp, libc::SIGUSR2, |_, _| {}).unwrap();
