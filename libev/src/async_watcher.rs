@@ -23,6 +23,12 @@ impl Target {
                 // alive (release clears it, under this lock, before either
                 // goes); ev_async_send is libev's one thread-safe call.
                 unsafe { sys::ev_async_send(l as *mut sys::ev_loop, w as *mut sys::ev_async) };
+                drop(target);
+                // A failed wake-up write reaches the syserr handler on this
+                // thread, which may run no loop to re-raise its panic.
+                if let Some(payload) = crate::global::take_syserr_panic() {
+                    std::panic::resume_unwind(payload);
+                }
                 true
             }
             None => false,
@@ -136,6 +142,11 @@ impl AsyncSender {
     /// Wakes the watcher's loop and makes its callback run; returns `false`
     /// (and does nothing) if the watcher no longer exists. Safe from any
     /// thread; cheap when a send is already pending.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic of the [syserr handler](crate::set_syserr_handler)
+    /// if libev's wake-up write failed and the handler panicked.
     pub fn send(&self) -> bool {
         self.target.send()
     }

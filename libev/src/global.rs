@@ -8,17 +8,30 @@ use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_long, c_void};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Whether a loop was ever created (or borrowed): libev's allocator can
-/// no longer change then. A lock rather than an atomic, so that creating
-/// the first loop and setting the allocator cannot interleave.
-static LOOPS_EXIST: Mutex<bool> = Mutex::new(false);
+/// Where the process stands with libev's allocator: no loop yet and no
+/// `set_allocator` running (`OPEN`), one running (`SETTING`), or a loop was
+/// created or borrowed (`FROZEN`: the allocator can no longer change).
+/// Atomics rather than a lock, which a `fork` could leave held for ever in
+/// the child.
+static ALLOC_STATE: AtomicU8 = AtomicU8::new(OPEN);
+const OPEN: u8 = 0;
+const SETTING: u8 = 1;
+const FROZEN: u8 = 2;
 
 /// Called before libev allocates anything for a new loop.
+#[inline]
 pub(crate) fn loop_created() {
-    *LOOPS_EXIST.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    loop {
+        match ALLOC_STATE.compare_exchange_weak(OPEN, FROZEN, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) | Err(FROZEN) => return,
+            // A `set_allocator` is storing its allocator: a few instructions.
+            Err(_) => std::hint::spin_loop(),
+        }
+    }
 }
 
 /// Sleeps for `duration` (libev's `ev_sleep`), like
@@ -82,7 +95,12 @@ thread_local! {
 /// exits, or makes the program stop its loops. A panic in the handler does
 /// not cross into C: it is caught and re-raised on the same thread when
 /// libev returns to this crate (from [`Loop::run`](crate::Loop::run) and
-/// the other calls that run libev code).
+/// the other calls that run libev code, or
+/// [`AsyncSender::send`](crate::AsyncSender::send) on another thread).
+///
+/// The handler may run on any thread that calls into libev (so it is
+/// `Send + Sync`), with libev in the middle of an operation: it must not
+/// call back into the loop that failed.
 ///
 /// ```
 /// libev::set_syserr_handler(|msg, err| {
@@ -135,8 +153,12 @@ pub(crate) fn take_syserr_panic() -> Option<PanicPayload> {
     SYSERR_PANIC.try_with(Cell::take).ok().flatten()
 }
 
-/// The allocator [`set_allocator`] installed.
-static ALLOCATOR: Mutex<Option<&'static (dyn GlobalAlloc + Sync)>> = Mutex::new(None);
+type Allocator = &'static (dyn GlobalAlloc + Sync);
+
+/// The allocator [`set_allocator`] installed (a leaked box: the fat
+/// reference does not fit an atomic). Written only while no loop exists,
+/// read by `ev_alloc` only while one does.
+static ALLOCATOR: AtomicPtr<Allocator> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Routes libev's memory through `allocator` (libev's `ev_set_allocator`),
 /// for instance the program's `#[global_allocator]`, or a counting or
@@ -156,18 +178,29 @@ static ALLOCATOR: Mutex<Option<&'static (dyn GlobalAlloc + Sync)>> = Mutex::new(
 /// libev::set_allocator(&System);
 /// ```
 pub fn set_allocator(allocator: &'static (dyn GlobalAlloc + Sync)) -> io::Result<()> {
-    let loops = LOOPS_EXIST.lock().unwrap_or_else(|e| e.into_inner());
-    if *loops {
-        return Err(io::Error::new(
-            io::ErrorKind::ResourceBusy,
-            "libev's allocator can only be set before the first loop is created",
-        ));
+    loop {
+        match ALLOC_STATE.compare_exchange_weak(OPEN, SETTING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(FROZEN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "libev's allocator can only be set before the first loop is created",
+                ));
+            }
+            Err(_) => std::hint::spin_loop(),
+        }
     }
-    *ALLOCATOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(allocator);
-    // SAFETY: no loop exists (we hold the lock that creating one takes
-    // first), so no memory from the previous allocator is live in libev;
-    // `ev_alloc` is valid forever.
+    let old = ALLOCATOR.swap(Box::into_raw(Box::new(allocator)), Ordering::AcqRel);
+    if !old.is_null() {
+        // SAFETY: a box leaked by an earlier call; no loop exists, so no
+        // `ev_alloc` can be reading it.
+        drop(unsafe { Box::from_raw(old) });
+    }
+    // SAFETY: no loop exists (SETTING keeps one from being created), so no
+    // memory from the previous allocator is live in libev; `ev_alloc` is
+    // valid for ever.
     unsafe { sys::ev_set_allocator(Some(ev_alloc)) };
+    ALLOC_STATE.store(OPEN, Ordering::Release);
     Ok(())
 }
 
@@ -182,11 +215,13 @@ fn layout(size: usize) -> Option<Layout> {
 /// libev's allocator interface (`realloc` semantics) over the installed
 /// `GlobalAlloc`: `size` 0 frees, a null `ptr` allocates.
 unsafe extern "C" fn ev_alloc(ptr: *mut c_void, size: c_long) -> *mut c_void {
-    let Some(alloc) = *ALLOCATOR.lock().unwrap_or_else(|e| e.into_inner()) else {
-        // Never: the callback is only installed together with an allocator,
-        // which is never removed.
+    let alloc = ALLOCATOR.load(Ordering::Acquire);
+    if alloc.is_null() {
+        // Never: the callback is only installed after an allocator.
         return std::ptr::null_mut();
-    };
+    }
+    // SAFETY: a leaked box, freed only while no loop (so no call here) exists.
+    let alloc = unsafe { *alloc };
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     // SAFETY: every non-null `ptr` libev passes came from this function,
     // HEADER bytes into a block whose first word holds its size.

@@ -364,6 +364,17 @@ impl TimerArray {
         unsafe { (*self.core().slot(i)).repeat = tstamp(repeat) }
     }
 
+    /// Timer `i`'s `ev_timer`, for C code and [`crate::sys`] calls; the
+    /// rules of [`Timer::as_raw`](crate::Timer::as_raw) apply (it never
+    /// moves and stays valid while the array exists).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is out of range.
+    pub fn as_raw(&self, i: usize) -> *mut sys::ev_timer {
+        self.core().slot(i)
+    }
+
     /// Whether timer `i` was started and has not stopped since.
     #[inline]
     pub fn is_active(&self, i: usize) -> bool {
