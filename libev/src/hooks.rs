@@ -95,7 +95,8 @@ plain_start!(Fork);
 
 watcher_type! {
     /// Runs when the loop is destroyed, that is when its last handle is
-    /// dropped (libev's `ev_cleanup`). It holds its loop weakly, or the loop
+    /// dropped (libev's `ev_cleanup`); for a loop borrowed from C
+    /// ([`Loop::from_raw`]), when the Rust side lets go of it. It holds its loop weakly, or the loop
     /// could never go; while the loop is being destroyed the callback may
     /// stop watchers, but cannot start any or reach the loop.
     Cleanup, ev_cleanup, CleanupCallback

@@ -8,6 +8,16 @@
 //!   [`Fork`], [`Cleanup`], [`Async`] (with a thread-safe [`AsyncSender`]).
 //! - [`TimerArray`]: many timers stored contiguously with one callback, at
 //!   C's memory cost, for programs with tens of thousands of timers.
+//! - The rest of libev's API: [`Loop::once`], hooks around `ev_run`
+//!   ([`Loop::set_invoke_pending_hook`], [`Loop::set_release_hooks`]),
+//!   process-wide calls ([`sleep`], [`feed_signal`],
+//!   [`set_syserr_handler`], [`set_allocator`]), and [`Tstamp`], libev's
+//!   time as a type. `docs/c-api.md` in the repository maps every
+//!   function, macro, flag and watcher member of `ev.pod` to its safe
+//!   counterpart.
+//! - The way out to C: [`sys`] (the raw bindings), [`Loop::as_raw`] and
+//!   each watcher's `as_raw` to hand libev structs to C code, and
+//!   [`Loop::from_raw`] to run Rust watchers on a loop C code owns.
 //!
 //! Each watcher owns its libev struct and a closure, which receives the
 //! watcher itself and the [`Events`] that fired. A watcher holds its loop,
@@ -95,7 +105,8 @@
 //! surfaces the same way.
 //!
 //! **Panics that name a misuse** (a bug of the caller, with a message
-//! saying which): calling libev from a periodic's reschedule closure;
+//! saying which): calling libev from a periodic's reschedule closure or a
+//! loop release hook;
 //! a blocking green call inside a raw watcher callback (gevent's
 //! `BlockingSwitchOutError`); the root greenlet waiting for something
 //! nothing can bring (gevent's `LoopExit`); a greenlet running its hub's
@@ -110,7 +121,14 @@
 //! [`Embed`] (which run the embedded loop) keep it and the `Embed` alive,
 //! and a [`Periodic`] dropped inside a reschedule closure, where libev must
 //! not be called, is stopped as soon as libev returns, its callback
-//! silenced meanwhile.
+//! silenced meanwhile. The other ways libev enters Rust: [`Loop::once`]
+//! callbacks (whose watchers the loop stops and frees when it goes, so
+//! none outlives it), the invoke-pending and release hooks (reset before
+//! the loop is destroyed; the release hooks run with libev locked, as a
+//! reschedule closure does), the syserr handler and the allocator
+//! (process-wide, callable on any thread). A loop borrowed from C
+//! ([`Loop::from_raw`]) is left with none of the crate's watchers when
+//! the Rust side lets go.
 //!
 //! ## Green threads
 //!
