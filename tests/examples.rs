@@ -311,3 +311,16 @@ fn cpu_seconds(pid: u32) -> f64 {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     ticks as f64 / hz
 }
+
+#[test]
+fn green_inotify_sees_every_change_and_exits() {
+    let out = Command::new(example("green_inotify")).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for f in ["file0.txt", "file1.txt"] {
+        for what in ["created", "written", "deleted"] {
+            assert!(text.contains(&format!("{f}: {what}")), "{f} {what} in:\n{text}");
+        }
+    }
+    assert!(text.ends_with("saw 6 events\n"), "{text}");
+}

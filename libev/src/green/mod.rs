@@ -33,6 +33,7 @@ mod task;
 mod timeout;
 mod valgrind;
 mod wait;
+mod watch;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{
@@ -40,6 +41,7 @@ pub use greenlet::{
     spawn, spawn_later,
 };
 pub use timeout::{Elapsed, Timeout, with_timeout};
+pub use watch::{Wakeup, cancel_wait, wait_readable, wait_watcher, wait_writable};
 
 use hub::with_hub;
 use std::time::Duration;
