@@ -129,7 +129,7 @@ impl CallbackQueue {
         }
     }
 
-    fn push(&self, raw: *mut sys::ev_loop, slot: Rc<Slot>) {
+    pub(crate) fn push(&self, raw: *mut sys::ev_loop, slot: Rc<Slot>) {
         self.queue.borrow_mut().push_back(slot);
         self.arm(raw);
     }

@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     /// On a borrowed loop, the active cleanup watchers, which run when the
     /// Rust side lets go (libev would only run them when C destroys it).
     pub(crate) cleanups: RefCell<Vec<NonNull<sys::ev_cleanup>>>,
+    /// The watcher and queue of [`Loop::remote`], once made.
+    pub(crate) remote: Cell<Option<NonNull<crate::remote::RemoteWatcher>>>,
     /// `Loop::once` callbacks still waiting (see `once.rs`).
     pub(crate) onces: crate::once::Onces,
     /// The invoke-pending and release/acquire hooks (see `loop_hooks.rs`).
@@ -273,6 +275,7 @@ impl Loop {
             run_check: Cell::new(None),
             borrowed: borrowed.is_some(),
             cleanups: RefCell::new(Vec::new()),
+            remote: Cell::new(None),
             onces: crate::once::Onces::default(),
             hooks: crate::loop_hooks::Hooks::default(),
         })));
@@ -740,6 +743,7 @@ impl Drop for LoopInner {
         let shared = self.shared();
         crate::raw::unregister(shared.raw());
         shared.callbacks.shutdown(shared.raw());
+        crate::remote::shutdown(shared);
         shared.onces.shutdown(shared.raw());
         shared.hooks.shutdown(shared.raw());
         shared.state.set(DESTROYING);

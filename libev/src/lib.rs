@@ -201,6 +201,7 @@ mod loop_hooks;
 mod once;
 mod periodic;
 mod raw;
+mod remote;
 mod signal;
 mod slab;
 mod stat;
@@ -226,6 +227,7 @@ pub use hooks::{
 };
 pub use io_watcher::{Io, IoCallback};
 pub use periodic::{Periodic, PeriodicCallback};
+pub use remote::LoopRemote;
 pub use signal::{Signal, SignalCallback};
 pub use stat::{Stat, StatCallback};
 pub use timer::{Timer, TimerCallback};
