@@ -72,6 +72,20 @@ impl Child {
         unsafe { (*self.node.raw()).rstatus }
     }
 
+    /// Sets the `rpid` member, as C may (libev overwrites it at the next
+    /// status change): to fake a status before
+    /// [`feed_event`](Child::feed_event), say.
+    pub fn set_rpid(&self, rpid: i32) {
+        // SAFETY: a plain field of our watcher, written on its thread.
+        unsafe { (*self.node.raw()).rpid = rpid }
+    }
+
+    /// Sets the `rstatus` member (see [`set_rpid`](Child::set_rpid)).
+    pub fn set_rstatus(&self, rstatus: i32) {
+        // SAFETY: a plain field of our watcher, written on its thread.
+        unsafe { (*self.node.raw()).rstatus = rstatus }
+    }
+
     /// [`rstatus`](Child::rstatus) as std's `ExitStatus`.
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::from_raw(self.rstatus())

@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     /// On a borrowed loop, the active cleanup watchers, which run when the
     /// Rust side lets go (libev would only run them when C destroys it).
     pub(crate) cleanups: RefCell<Vec<NonNull<sys::ev_cleanup>>>,
+    /// What [`Loop::set_userdata`] attached.
+    userdata: RefCell<Option<Rc<dyn Any>>>,
     /// The watcher and queue of [`Loop::remote`], once made.
     pub(crate) remote: Cell<Option<NonNull<crate::remote::RemoteWatcher>>>,
     /// `Loop::once` callbacks still waiting (see `once.rs`).
@@ -275,6 +277,7 @@ impl Loop {
             run_check: Cell::new(None),
             borrowed: borrowed.is_some(),
             cleanups: RefCell::new(Vec::new()),
+            userdata: RefCell::new(None),
             remote: Cell::new(None),
             onces: crate::once::Onces::default(),
             hooks: crate::loop_hooks::Hooks::default(),
@@ -395,7 +398,8 @@ impl Loop {
 
     /// Removes a reference (libev's `ev_unref`), typically right after
     /// starting a watcher that should not keep `run` alive. Prefer
-    /// `set_ref(false)` on the watcher, which keeps the count balanced.
+    /// `set_keeps_loop_alive(false)` on the watcher, which keeps the count
+    /// balanced.
     pub fn dec_ref(&self) {
         // SAFETY: adjusts a counter of a live loop.
         unsafe { sys::ev_unref(self.raw()) }
@@ -538,6 +542,29 @@ impl Loop {
     /// Removes the error handler: panics break the loop again.
     pub fn clear_error_handler(&self) {
         self.shared().error_handler.set(None);
+    }
+
+    /// Attaches `value` to the loop (the counterpart of libev's
+    /// `ev_set_userdata`, whose slot the crate uses itself), replacing and
+    /// returning what was attached before. It lives as long as the loop,
+    /// or until replaced; a value holding a handle to its own loop keeps
+    /// the loop alive (an `Rc` cycle) until it is replaced.
+    ///
+    /// ```
+    /// let lp = libev::Loop::new()?;
+    /// lp.set_userdata(String::from("config"));
+    /// assert_eq!(lp.userdata::<String>().as_deref().map(String::as_str), Some("config"));
+    /// assert!(lp.userdata::<u32>().is_none()); // another type
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_userdata<T: Any>(&self, value: T) -> Option<Rc<dyn Any>> {
+        self.shared().userdata.replace(Some(Rc::new(value)))
+    }
+
+    /// What [`set_userdata`](Loop::set_userdata) attached, if it is a `T`.
+    pub fn userdata<T: Any>(&self) -> Option<Rc<T>> {
+        let value = self.shared().userdata.borrow().clone()?;
+        value.downcast().ok()
     }
 
     /// Whether both handles refer to the same loop.
@@ -744,6 +771,12 @@ impl Drop for LoopInner {
         crate::raw::unregister(shared.raw());
         shared.callbacks.shutdown(shared.raw());
         crate::remote::shutdown(shared);
+        // User code (its destructor) may run: outside the borrow, and its
+        // panic has nobody to go to.
+        let userdata = shared.userdata.take();
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(userdata))) {
+            report_orphan_panic(&p);
+        }
         shared.onces.shutdown(shared.raw());
         shared.hooks.shutdown(shared.raw());
         shared.state.set(DESTROYING);

@@ -46,8 +46,8 @@ watcher_type! {
     ///
     /// If the fd is closed under an active watcher anyway, nothing unsafe
     /// happens: when the loop next polls and finds the fd invalid, libev
-    /// stops the watcher and calls it with [`Events::ERROR`] (plus `READ`
-    /// and `WRITE`, whichever it watched). But if the number was reused by
+    /// stops the watcher and calls it with [`Events::ERROR`] (with `READ`
+    /// and `WRITE` set too, whatever it watched). But if the number was reused by
     /// a new fd meanwhile, the watcher silently watches that one instead:
     /// hence the rule.
     Io, ev_io, IoCallback

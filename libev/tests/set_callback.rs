@@ -180,7 +180,20 @@ fn signal_set_moves_to_another_signal() {
 
 #[test]
 fn child_set_changes_the_pid() {
+    // (One test for all the default loop's uses: a test binary's tests run
+    // on several threads, and the default loop belongs to one.)
     let lp = Loop::default_loop().unwrap();
+    // rpid and rstatus can be faked before feeding an event, as in C.
+    let seen = Rc::new(Cell::new((0, 0)));
+    let s = seen.clone();
+    let fake = Child::new(&lp, 0, false, move |c, _| s.set((c.rpid(), c.rstatus()))).unwrap();
+    fake.set_rpid(4242);
+    fake.set_rstatus(3 << 8);
+    assert_eq!(fake.exit_status().code(), Some(3));
+    fake.feed_event(Events::CHILD);
+    lp.run_nowait();
+    assert_eq!(seen.get(), (4242, 3 << 8));
+    drop(fake);
     let c = Child::new(&lp, 1, false, |_, _| {}).unwrap();
     c.start();
     #[allow(clippy::zombie_processes)] // libev reaps it
