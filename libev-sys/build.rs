@@ -126,15 +126,19 @@ fn defines(target: &Target) -> Vec<(&'static str, &'static str)> {
         // Portable backends.
         ("EV_USE_SELECT", "1"),
         ("EV_USE_POLL", "1"),
-        // Never: Solaris ports, and Linux AIO / io_uring, which libev 4.33
-        // itself marks experimental.
+        // Never: Solaris ports.
         ("EV_USE_PORT", "0"),
-        ("EV_USE_LINUXAIO", "0"),
-        ("EV_USE_IOURING", "0"),
     ];
     let linux = if target.is_linux() { "1" } else { "0" };
     let kqueue = if target.is_kqueue_os() { "1" } else { "0" };
     d.extend([
+        // Linux AIO and io_uring: compiled in on Linux, selectable by asking
+        // for them (libev 4.33 marks both experimental and leaves them out
+        // of its recommended backends, so a loop never picks them by
+        // itself). Each needs kernel headers (linux-libc-dev); without them
+        // the backend is left out with a build warning, not a failure.
+        ("EV_USE_LINUXAIO", linux_backend(target, "Linux AIO", LINUXAIO_HEADERS)),
+        ("EV_USE_IOURING", linux_backend(target, "io_uring", IOURING_HEADERS)),
         ("EV_USE_EPOLL", linux),
         ("EV_USE_INOTIFY", linux),
         ("EV_USE_SIGNALFD", linux),
@@ -143,6 +147,43 @@ fn defines(target: &Target) -> Vec<(&'static str, &'static str)> {
         ("EV_USE_KQUEUE", kqueue),
     ]);
     d
+}
+
+/// The kernel headers `ev_linuxaio.c` includes.
+const LINUXAIO_HEADERS: &[&str] = &["linux/aio_abi.h"];
+/// The kernel headers `ev.c` and `ev_iouring.c` include for io_uring.
+const IOURING_HEADERS: &[&str] = &["linux/fs.h", "linux/types.h", "linux/version.h"];
+
+/// `"1"` when `target` is Linux and the C compiler finds `headers`, else
+/// `"0"` (with a cargo warning naming the missing headers on Linux).
+fn linux_backend(target: &Target, name: &str, headers: &[&str]) -> &'static str {
+    if !target.is_linux() {
+        return "0";
+    }
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let probe = out.join(format!("probe_{}.c", name.replace(' ', "_")));
+    let mut text = String::new();
+    for h in headers {
+        writeln!(text, "#include <{h}>").unwrap();
+    }
+    text.push_str("int libev_sys_probe;\n");
+    fs::write(&probe, text).expect("write header probe");
+    let found = cc::Build::new()
+        .file(&probe)
+        .cargo_metadata(false)
+        .warnings(false)
+        .try_compile(&format!("probe_{}", name.replace(' ', "_")))
+        .is_ok();
+    if found {
+        "1"
+    } else {
+        println!(
+            "cargo:warning=libev-sys: the {name} backend is left out: the kernel headers {} \
+             were not found (Debian: apt-get install linux-libc-dev)",
+            headers.join(", ")
+        );
+        "0"
+    }
 }
 
 /// Writes `ev_sys_config.h` (the defines) and `ev_sys.h` (defines, then

@@ -70,9 +70,37 @@ bitflags::bitflags! {
         const DEVPOLL = sys::EVBACKEND_DEVPOLL;
         /// Solaris event ports (never compiled in).
         const PORT = sys::EVBACKEND_PORT;
-        /// Linux AIO (experimental in libev 4.33; not compiled in).
+        /// Linux AIO (`io_submit(2)` with `IOCB_CMD_POLL`, kernel 4.19+).
+        ///
+        /// Compiled in on Linux, but experimental in libev 4.33 and not
+        /// among [`Loop::recommended_backends`](crate::Loop::recommended_backends),
+        /// so a loop uses it only when asked:
+        /// `Loop::with_flags(LoopFlags::empty(), Backend::LINUXAIO)` (add
+        /// [`LoopFlags::NOENV`] to keep `LIBEV_FLAGS` from overriding the
+        /// choice). It runs on top of an epoll set, which takes the fds AIO
+        /// cannot poll; when no AIO context can be had (the system-wide
+        /// `/proc/sys/fs/aio-max-nr`), creation skips it, and if the kernel
+        /// refuses later the loop switches to epoll for good, so check
+        /// [`Loop::backend`](crate::Loop::backend). Not embeddable; does
+        /// not survive `fork` without
+        /// [`Loop::reinit_after_fork`](crate::Loop::reinit_after_fork).
         const LINUXAIO = sys::EVBACKEND_LINUXAIO;
-        /// Linux io_uring (experimental in libev 4.33; not compiled in).
+        /// Linux io_uring (kernel 5.6.1+).
+        ///
+        /// Compiled in on Linux, but experimental in libev 4.33 and not
+        /// among [`Loop::recommended_backends`](crate::Loop::recommended_backends),
+        /// so a loop uses it only when asked:
+        /// `Loop::with_flags(LoopFlags::empty(), Backend::IOURING)` (add
+        /// [`LoopFlags::NOENV`] to keep `LIBEV_FLAGS` from overriding the
+        /// choice). Listed in [`Loop::supported_backends`](crate::Loop::supported_backends)
+        /// on new enough kernels, but creation still fails (or moves on to
+        /// the next requested backend) where the kernel or a sandbox
+        /// refuses `io_uring_setup` (`/proc/sys/kernel/io_uring_disabled`,
+        /// seccomp filters). If its completion queue overflows at the
+        /// kernel's size limit, the loop switches to epoll for good. Listed
+        /// among [`Loop::embeddable_backends`](crate::Loop::embeddable_backends);
+        /// does not survive `fork` without
+        /// [`Loop::reinit_after_fork`](crate::Loop::reinit_after_fork).
         const IOURING = sys::EVBACKEND_IOURING;
     }
 }
