@@ -273,3 +273,10 @@ fn hammer_from_four_threads_then_drop_while_sending() {
     assert_eq!(refused.load(Ordering::SeqCst), THREADS, "every sender saw send() return false");
     assert!(!lp.run(), "nothing left active");
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

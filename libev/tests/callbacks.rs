@@ -160,3 +160,10 @@ fn dropping_the_loop_drops_queued_callbacks_unrun() {
     }
     assert_eq!(Rc::strong_count(&token), 1);
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

@@ -1,11 +1,18 @@
-//! `Child` with a real child process. One test only: libev reaps every
-//! child of the process once the default loop exists.
+//! `Child` with a real child process. One test at a time
+//! (`ONE_AT_A_TIME`): libev reaps every child of the process once the
+//! default loop exists, and a child watcher for pid 0 sees any of them.
+
+mod util;
 
 use libev::{Child, Loop};
 use std::io::ErrorKind;
 
+/// Held by every test of this binary for its whole run.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn child_exit_status_is_reported() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let def = Loop::default_loop().unwrap();
     // Only the default loop can watch children.
     let other = Loop::new().unwrap();
@@ -35,4 +42,12 @@ fn child_exit_status_is_reported() {
     def.run();
     assert_eq!(any.rpid(), proc.id() as i32);
     assert_eq!(any.exit_status().code(), Some(3));
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

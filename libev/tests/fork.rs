@@ -1,9 +1,9 @@
 //! A real `fork()`: in the child, `Loop::reinit_after_fork` recreates the
 //! kernel state, the `Fork` watcher runs and io watchers keep working.
 //!
-//! One test only: forking a multi-threaded process is safe only while no
-//! other thread can hold a lock the child needs, so this binary must not
-//! run tests in parallel.
+//! One test at a time (`ONE_AT_A_TIME`): forking a multi-threaded process
+//! is safe only while no other thread can hold a lock the child needs, so
+//! the tests of this binary must not run in parallel.
 
 mod util;
 
@@ -14,6 +14,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
 use util::{pipe, read_byte, write_byte};
+
+/// Held by every test of this binary for its whole run.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// How long the child waits for the events before giving up.
 const LIMIT: Duration = Duration::from_secs(5);
@@ -35,6 +38,7 @@ fn child(lp: &Loop, forked: &Rc<Cell<u32>>, got: &Rc<Cell<Option<(u8, u32)>>>) -
 
 #[test]
 fn fork_watcher_and_io_in_a_forked_child() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lp = Loop::new().unwrap();
     let (r, w) = pipe();
     let forked = Rc::new(Cell::new(0u32));
@@ -62,7 +66,8 @@ fn fork_watcher_and_io_in_a_forked_child() {
     assert_eq!(forked.get(), 0);
 
     // SAFETY: the child only runs this crate's code and then `_exit`s; no
-    // other test runs in this binary, so no other thread holds a lock.
+    // other test of this binary runs meanwhile, so no other thread holds a
+    // lock.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
     if pid == 0 {
@@ -93,4 +98,12 @@ fn fork_watcher_and_io_in_a_forked_child() {
     assert_eq!(forked.get(), 0);
     assert!(got.get().is_none());
     drop((io, fork));
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

@@ -108,6 +108,9 @@ struct World {
     quiet: Cell<bool>,
     log: RefCell<Vec<String>>,
     me: RefCell<Weak<World>>,
+    /// `reinit_after_fork` calls per loop since it was created: on io_uring
+    /// each may leave libev holding one reference (see the teardown).
+    reinits: RefCell<Vec<u32>>,
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -121,9 +124,12 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 fn new_loop(i: usize) -> Loop {
     if i == 1 {
         // The embeddable one (epoll on Linux), where there is one.
-        let usable = Loop::embeddable_backends() & Loop::supported_backends();
+        // Not from LIBEV_FLAGS: io_uring, which libev lists as
+        // embeddable, can spin in the outer loop's prepare hook (see
+        // tests/backends.rs).
+        let usable = Loop::embeddable_backends() & Loop::supported_backends() & !libev::Backend::IOURING;
         if let Some(b) = usable.iter().next() {
-            return Loop::with_flags(LoopFlags::empty(), b).unwrap();
+            return Loop::with_flags(LoopFlags::NOENV, b).unwrap();
         }
     }
     Loop::new().unwrap()
@@ -145,6 +151,7 @@ impl World {
             quiet: Cell::new(false),
             log: RefCell::new(Vec::new()),
             me: RefCell::new(Weak::new()),
+            reinits: RefCell::new(vec![0; LOOPS]),
         });
         *w.me.borrow_mut() = Rc::downgrade(&w);
         w
@@ -404,6 +411,7 @@ impl World {
                 } else if loops[i].is_none() {
                     self.note(format!("new loop {i}"));
                     loops[i] = Some(new_loop(i));
+                    self.reinits.borrow_mut()[i] = 0;
                 }
             }
             _ => {
@@ -412,6 +420,7 @@ impl World {
                     0 => {
                         self.note(format!("reinit_after_fork {i}"));
                         lp.reinit_after_fork();
+                        self.reinits.borrow_mut()[i] += 1;
                     }
                     1 => {
                         self.note(format!("break {i}"));
@@ -496,10 +505,18 @@ impl World {
         }
         let slots: Vec<_> = self.slots.borrow_mut().iter_mut().map(Option::take).collect();
         drop(slots);
-        for (i, lp) in loops.iter().enumerate() {
+        let indices: Vec<usize> = (0..LOOPS).filter(|&i| self.loops.borrow()[i].is_some()).collect();
+        for (&i, lp) in indices.iter().zip(&loops) {
             // Queued callbacks drained, watchers gone: nothing active, no
             // reference owed (an unbalanced ev_unref would show here).
             lp.run_nowait();
+            // Except libev's own on io_uring: at most one per
+            // reinit_after_fork (util::pay_back_iouring_fork_ref).
+            let mut owed = if lp.backend() == libev::Backend::IOURING { self.reinits.borrow()[i] } else { 0 };
+            while owed > 0 && lp.run_nowait() {
+                util::pay_back_iouring_fork_ref(lp);
+                owed -= 1;
+            }
             assert!(!lp.run_nowait(), "loop {i} still has active watchers or unbalanced references");
         }
     }
@@ -555,6 +572,17 @@ fn case(seed: u64, steps: usize, dir: &std::path::Path) {
 fn random_operations_on_every_watcher_type_keep_every_promise() {
     let dir = std::env::temp_dir().join(format!("libev-fuzz-watchers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    util::fuzz_seeds("fuzz_watchers", 200, |seed| case(seed, 200, &dir));
+    // On linuxaio every loop dropped and every reinit_after_fork destroys
+    // an AIO context, which waits for the kernel (io_destroy, about 35 ms
+    // here): a tenth of the cases keeps that run near a second.
+    let cases = if util::env_backends() == libev::Backend::LINUXAIO { 20 } else { 200 };
+    util::fuzz_seeds("fuzz_watchers", cases, |seed| case(seed, 200, &dir));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

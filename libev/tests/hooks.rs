@@ -258,6 +258,12 @@ fn stopped_fork_watcher_does_not_run() {
     fork.start();
     fork.stop();
     lp.reinit_after_fork();
+    if lp.backend() == libev::Backend::IOURING {
+        // The run that re-creates the ring leaves libev holding one
+        // reference (a libev 4.33 bug, see the helper).
+        lp.run_nowait();
+        util::pay_back_iouring_fork_ref(&lp);
+    }
     assert!(!lp.run_nowait());
 }
 
@@ -470,4 +476,11 @@ fn a_cleanup_pending_when_its_loop_goes_is_not_pending_afterwards() {
     c.start();
     assert!(!c.is_active());
     assert_eq!(runs.get(), 0, "never started, so it did not run at destruction");
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

@@ -138,3 +138,10 @@ fn a_callback_that_defers_its_own_event_and_panics_is_not_called_again() {
     assert_eq!(calls.get(), 2);
     assert!(!timers.is_pending(1));
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

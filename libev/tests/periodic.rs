@@ -191,3 +191,10 @@ fn a_periodic_dropped_from_another_ones_reschedule_closure_during_start() {
     drop(dropper);
     util::assert_run_waits_for_a_referenced_timer(&lp);
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

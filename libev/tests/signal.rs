@@ -128,3 +128,10 @@ fn default_loop_refuses_to_start_while_another_loop_holds_sigchld() {
 }
 
 static SIGCHLD_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

@@ -442,3 +442,10 @@ fn closure_dropped_inside_callback_with_panicking_destructor() {
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run())).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"destructor panic"));
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

@@ -4,7 +4,7 @@
 
 mod util;
 
-use libev::{Backend, Events, Loop, LoopFlags, Stat, Timer};
+use libev::{Events, Loop, LoopFlags, Stat, Timer};
 use std::cell::{Cell, RefCell};
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -113,7 +113,7 @@ fn append_changes_size_and_runs_the_callback() {
 
 #[test]
 fn append_is_detected_by_polling_without_inotify() {
-    let lp = Loop::with_flags(LoopFlags::NOINOTIFY, Backend::empty()).unwrap();
+    let lp = util::loop_with_flags(LoopFlags::NOINOTIFY);
     append_is_detected(&lp, "poll-append");
 }
 
@@ -154,7 +154,7 @@ fn creation_and_deletion_are_changes() {
 
 #[test]
 fn creation_and_deletion_are_detected_by_polling_without_inotify() {
-    let lp = Loop::with_flags(LoopFlags::NOINOTIFY, Backend::empty()).unwrap();
+    let lp = util::loop_with_flags(LoopFlags::NOINOTIFY);
     creation_and_deletion(&lp, "poll-create");
 }
 
@@ -236,4 +236,11 @@ fn path_round_trips_non_utf8_bytes() {
     assert!(st.exists());
     assert_eq!(st.attr().st_size, 0);
     fs::remove_file(&path).unwrap();
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

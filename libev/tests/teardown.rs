@@ -5,6 +5,8 @@
 //! local panicked on drop"). Each case runs on its own thread; an abort
 //! would take the whole test binary down.
 
+mod util;
+
 use libev::green::net::{TcpListener, TcpStream};
 use libev::green::sync::{Event, Queue, Semaphore};
 use libev::green::{self, Greenlet};
@@ -215,4 +217,11 @@ fn before_the_hub_case() {
             l.push(Box::new(SetOnDrop(ev)));
         });
     });
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

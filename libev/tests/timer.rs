@@ -203,3 +203,10 @@ fn repeat_and_remaining_saturate_instead_of_panicking() {
     t.start();
     assert!(t.remaining() > Duration::from_secs(1 << 60), "far away, not overdue");
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

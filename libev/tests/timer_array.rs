@@ -519,3 +519,10 @@ fn repeat_and_remaining_saturate_instead_of_panicking() {
     timers.set_repeat(0, Duration::from_secs(5));
     assert_eq!(timers.repeat(0), Duration::from_secs(5));
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

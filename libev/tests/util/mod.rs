@@ -130,3 +130,168 @@ pub fn fuzz_seeds(name: &str, cases: u64, mut case: impl FnMut(u64)) {
     }
     eprintln!("{name}: {} cases from seed {first} in {:?}", seed - first, start.elapsed());
 }
+
+/// The backends the test suite runs on, in order: every Linux backend
+/// libev 4.33 has (kqueue and Solaris ports are not tried).
+pub const BACKENDS: [(libev::Backend, &str); 5] = [
+    (libev::Backend::SELECT, "select"),
+    (libev::Backend::POLL, "poll"),
+    (libev::Backend::EPOLL, "epoll"),
+    (libev::Backend::LINUXAIO, "linuxaio"),
+    (libev::Backend::IOURING, "io_uring"),
+];
+
+/// How long one run of a binary's suite may take before it counts as hung
+/// (the slowest takes about a second natively; valgrind runs the children
+/// natively too, ASan about three times slower).
+const CHILD_LIMIT: Duration = Duration::from_secs(120);
+
+/// Set (to the backend's name) in the processes [`run_suite_on_every_backend`]
+/// starts, along with `LIBEV_FLAGS`.
+const CHILD_VAR: &str = "LIBEV_TEST_BACKEND";
+
+/// The backend bits of `LIBEV_FLAGS`, which libev reads for every loop
+/// created without `LoopFlags::NOENV` (and which then replaces the flags
+/// the program passed): empty when it is unset.
+pub fn env_backends() -> libev::Backend {
+    let bits: u32 = std::env::var("LIBEV_FLAGS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    libev::Backend::from_bits_truncate(bits)
+}
+
+/// A new loop with `flags` on the backend `LIBEV_FLAGS` asks for (libev's
+/// choice when it is unset). For tests of a flag (`NOINOTIFY`, ...), which
+/// `LIBEV_FLAGS` would otherwise replace.
+pub fn loop_with_flags(flags: libev::LoopFlags) -> Loop {
+    Loop::with_flags(flags | libev::LoopFlags::NOENV, env_backends()).unwrap()
+}
+
+/// Whether `backend` works here: `Err` with the reason it does not
+/// (not compiled in or too old a kernel, refused by the kernel or a
+/// sandbox, or libev quietly chose another one).
+pub fn backend_works(backend: libev::Backend) -> Result<(), String> {
+    let supported = Loop::supported_backends();
+    if !supported.contains(backend) {
+        return Err(format!("not compiled in or not supported by this kernel (supported: {supported:?})"));
+    }
+    match Loop::with_flags(libev::LoopFlags::NOENV, backend) {
+        Err(e) => Err(format!("refused here: {e}")),
+        Ok(lp) if lp.backend() != backend => Err(format!("libev fell back to {:?}", lp.backend())),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// libev 4.33's io_uring backend takes one loop reference each time it
+/// re-creates its ring after [`Loop::reinit_after_fork`]: `iouring_fork`
+/// (`ev_iouring.c`, lines 427-429) restarts its timerfd watcher without
+/// the `ev_unref` that `iouring_init` pairs with the start, so `run` no
+/// longer returns when the last watcher stops. Pays that reference back on
+/// an io_uring loop, for tests that check the balance after a fork; call
+/// once per `reinit_after_fork` that a run has since processed.
+pub fn pay_back_iouring_fork_ref(lp: &Loop) {
+    if lp.backend() == libev::Backend::IOURING {
+        lp.dec_ref();
+    }
+}
+
+/// Runs the calling test binary's whole suite once per backend that works
+/// here, each in a child process with `LIBEV_FLAGS` naming the backend,
+/// printing `backend NAME: N tests passed` or `backend NAME: skipped
+/// (reason)` for each (`--nocapture` shows them). `me` is the calling
+/// test's name: the children skip nothing, and there `me` checks that the
+/// loops really use the backend instead.
+///
+/// Loops a test creates with `LoopFlags::NOENV` keep their own backend;
+/// the rest (`Loop::new`, the default loop, the green hub's) take the
+/// child's.
+pub fn run_suite_on_every_backend(me: &str) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    if let Ok(name) = std::env::var(CHILD_VAR) {
+        // In a child: check that LIBEV_FLAGS took effect.
+        let want = env_backends();
+        let got = Loop::new().unwrap().backend();
+        assert_eq!(got, want, "backend {name}: a new loop got {got:?}, LIBEV_FLAGS asked for {want:?}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let suite = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Forward the parent's thread count (valgrind's job runs one thread).
+    let threads: Vec<String> = {
+        let args: Vec<String> = std::env::args().collect();
+        let mut out = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if a.starts_with("--test-threads=") {
+                out.push(a.clone());
+            } else if a == "--test-threads" {
+                out.extend(args.get(i..i + 2).into_iter().flatten().cloned());
+            }
+        }
+        out
+    };
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (backend, name) in BACKENDS {
+        if let Err(why) = backend_works(backend) {
+            println!("{suite}: backend {name}: skipped ({why})");
+            continue;
+        }
+        let mut child = Command::new(&exe)
+            .args(&threads)
+            .env("LIBEV_FLAGS", backend.bits().to_string())
+            .env(CHILD_VAR, name)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the test binary again");
+        // Read both pipes to their end on threads (so neither can fill up
+        // and stall the child), and kill a child that hangs.
+        let mut stderr = child.stderr.take().unwrap();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let out_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            let _ = done.send(());
+            s
+        });
+        let hung = finished.recv_timeout(CHILD_LIMIT).is_err();
+        if hung {
+            let _ = child.kill();
+        }
+        let out = out_reader.join().unwrap();
+        let err = err_reader.join().unwrap();
+        // libev's default loop reaps any child on SIGCHLD (`waitpid(-1)`),
+        // so a test of this binary running one may take the exit status
+        // first: then the summary line the child printed decides.
+        let status = child.wait().ok();
+        let summary = out.lines().rev().find(|l| l.starts_with("test result: "));
+        let passed = summary
+            .and_then(|l| l.split("; ").next())
+            .and_then(|l| l.rsplit(' ').nth(1))
+            .and_then(|n| n.parse::<u32>().ok());
+        let ok = !hung
+            && summary.is_some_and(|l| l.starts_with("test result: ok."))
+            && status.is_none_or(|s| s.success());
+        match (ok, passed) {
+            (true, Some(n)) => {
+                println!("{suite}: backend {name}: {n} tests passed");
+                ran += 1;
+            }
+            _ => {
+                let why = if hung { format!("killed after {CHILD_LIMIT:?}") } else { format!("{status:?}") };
+                println!("{suite}: backend {name}: FAILED ({why})\n{out}\n{err}");
+                failed.push(name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{me}: the suite failed on backend(s) {failed:?} (output above)");
+    assert!(ran > 0, "{me}: no backend works here");
+}
