@@ -26,6 +26,8 @@ uint64_t libev_bench_c_timers_check(const struct libev_bench_timers *t);
 void libev_bench_c_timers_free(struct libev_bench_timers *t);
 uint64_t libev_bench_c_idle(uint64_t n, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring(uint32_t npipes, uint64_t hops, uint64_t *check);
+uint64_t libev_bench_c_pipe_ring_on(uint32_t npipes, uint64_t hops, unsigned int flags,
+                                    uint64_t *check, unsigned int *backend);
 
 static uint64_t
 now_ns (void)
@@ -210,10 +212,15 @@ set_nonblock (int fd)
     abort ();
 }
 
+/* The pipe ring on a loop created with `flags` (ev_loop_new's flags and
+   backends: 0 for libev's choice); *backend receives the backend the loop
+   used at the end of the run (libev's linuxaio and io_uring may switch to
+   epoll on their own). */
 uint64_t
-libev_bench_c_pipe_ring (uint32_t npipes, uint64_t hops, uint64_t *check)
+libev_bench_c_pipe_ring_on (uint32_t npipes, uint64_t hops, unsigned int flags,
+                            uint64_t *check, unsigned int *backend)
 {
-  struct ev_loop *loop = ev_loop_new (0);
+  struct ev_loop *loop = ev_loop_new (flags);
   int (*fds)[2] = malloc (sizeof (int[2]) * npipes);
   struct ring_io *ios = malloc (sizeof (struct ring_io) * npipes);
   uint64_t count = 0;
@@ -244,6 +251,7 @@ libev_bench_c_pipe_ring (uint32_t npipes, uint64_t hops, uint64_t *check)
   ev_run (loop, 0);
   end = now_ns ();
 
+  *backend = ev_backend (loop);
   for (i = 0; i < npipes; ++i)
     {
       ev_io_stop (loop, &ios[i].w);
@@ -255,4 +263,12 @@ libev_bench_c_pipe_ring (uint32_t npipes, uint64_t hops, uint64_t *check)
   ev_loop_destroy (loop);
   *check = count;
   return end - start;
+}
+
+uint64_t
+libev_bench_c_pipe_ring (uint32_t npipes, uint64_t hops, uint64_t *check)
+{
+  unsigned int backend;
+
+  return libev_bench_c_pipe_ring_on (npipes, hops, 0, check, &backend);
 }

@@ -25,16 +25,22 @@
 //! median ratio is printed.
 //!
 //! ```text
-//! libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]
+//! libev-bench [--quick] [--reps K] [--timers N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
 //! ```
 //!
 //! `--timers N` sets the number of timers (default 100 000). `--quick`
 //! divides every N by 50, for a smoke run; naming workloads runs
 //! only those.
+//!
+//! `backends`, which runs only when named, is the pipe ring on every Linux
+//! backend that works here (select, poll, epoll, linuxaio, io_uring) at
+//! ring sizes of `--ring-fds` (default 64, 1 000 and 10 000 fds), `--hops`
+//! token hops per run (default 20 000); see `ring_backends.rs`.
 
+mod ring_backends;
 mod timers;
 
-use libev::{Break, Events, Idle, Io, Loop};
+use libev::{Backend, Break, Events, Idle, Io, Loop, LoopFlags};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
@@ -45,6 +51,13 @@ use std::time::{Duration, Instant};
 unsafe extern "C" {
     fn libev_bench_c_idle(n: u64, check: *mut u64) -> u64;
     fn libev_bench_c_pipe_ring(npipes: u32, hops: u64, check: *mut u64) -> u64;
+    fn libev_bench_c_pipe_ring_on(
+        npipes: u32,
+        hops: u64,
+        flags: u32,
+        check: *mut u64,
+        backend: *mut u32,
+    ) -> u64;
 }
 
 const DEFAULT_NTIMERS: u32 = 100_000;
@@ -52,6 +65,8 @@ const TIMER_OPS: u64 = 5_000_000;
 const IDLE_RUNS: u64 = 5_000_000;
 const NPIPES: u32 = 64;
 const RING_HOPS: u64 = 1_000_000;
+/// Token hops per run of the `backends` comparison.
+const BACKEND_HOPS: u64 = 20_000;
 const QUICK_DIVISOR: u64 = 50;
 
 /// The seed `c/workloads.c` uses too.
@@ -76,8 +91,8 @@ pub(crate) fn random_after(s: &mut u64) -> Duration {
 
 /// Elapsed nanoseconds and the check value the other language must match.
 pub(crate) struct Sample {
-    ns: u64,
-    check: u64,
+    pub(crate) ns: u64,
+    pub(crate) check: u64,
 }
 
 fn rust_idle(n: u64) -> Sample {
@@ -111,7 +126,19 @@ fn set_nonblock(fd: RawFd) {
 }
 
 fn rust_pipe_ring(npipes: u32, hops: u64) -> Sample {
-    let lp = Loop::new().expect("create loop");
+    rust_pipe_ring_on(npipes, hops, LoopFlags::empty(), Backend::empty()).0
+}
+
+/// The pipe ring on a loop made with `flags` and `backends` (both empty:
+/// libev's choice), and the backend the loop used at the end of the run
+/// (libev's linuxaio and io_uring may switch to epoll on their own).
+pub(crate) fn rust_pipe_ring_on(
+    npipes: u32,
+    hops: u64,
+    flags: LoopFlags,
+    backends: Backend,
+) -> (Sample, Backend) {
+    let lp = Loop::with_flags(flags, backends).expect("create loop");
     let fds: Vec<[RawFd; 2]> = (0..npipes)
         .map(|_| {
             let mut p = [0 as RawFd; 2];
@@ -156,6 +183,7 @@ fn rust_pipe_ring(npipes: u32, hops: u64) -> Sample {
     let start = Instant::now();
     lp.run();
     let ns = start.elapsed().as_nanos() as u64;
+    let backend = lp.backend();
 
     // Watchers go before their fds are closed.
     drop(ios);
@@ -166,7 +194,7 @@ fn rust_pipe_ring(npipes: u32, hops: u64) -> Sample {
             libc::close(w);
         }
     }
-    Sample { ns, check: count.get() }
+    (Sample { ns, check: count.get() }, backend)
 }
 
 fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
@@ -287,8 +315,10 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
     ]
 }
 
-const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [WORKLOAD...]\n\
-                     workloads: timers timer_array timer_restart timer_sys idle pipe_ring (default: all)";
+const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
+                     workloads: timers timer_array timer_restart timer_sys idle pipe_ring (default: all)\n\
+                     and, only when named, backends: the pipe ring on every backend that works here\n\
+                     (--ring-fds: ring sizes in fds, default 64,1000,10000; --hops: per run, default 20000)";
 
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");
@@ -300,6 +330,8 @@ fn main() -> ExitCode {
     let mut reps: u32 = 3;
     let mut ntimers = DEFAULT_NTIMERS;
     let mut only = Vec::new();
+    let mut ring_sizes = ring_backends::DEFAULT_SIZES.to_vec();
+    let mut backend_hops = BACKEND_HOPS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -312,6 +344,16 @@ fn main() -> ExitCode {
                 Some(k) if k > 0 => reps = k,
                 _ => return usage(),
             },
+            "--hops" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k > 0 => backend_hops = k,
+                _ => return usage(),
+            },
+            "--ring-fds" => {
+                match args.next().map(|l| l.split(',').map(str::parse).collect::<Result<Vec<u32>, _>>()) {
+                    Some(Ok(l)) if !l.is_empty() && l.iter().all(|&n| n >= 4) => ring_sizes = l,
+                    _ => return usage(),
+                }
+            }
             "-h" | "--help" => {
                 eprintln!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -322,9 +364,14 @@ fn main() -> ExitCode {
     }
 
     let mut selected = workloads(divisor, ntimers);
+    let backends = only.iter().any(|n| n == "backends");
+    only.retain(|n| n != "backends");
     if let Some(bad) = only.iter().find(|n| !selected.iter().any(|w| w.name == *n)) {
         eprintln!("libev-bench: no workload named `{bad}`");
         return usage();
+    }
+    if backends && only.is_empty() {
+        selected.clear();
     }
     selected.retain(|w| only.is_empty() || only.iter().any(|n| n == w.name));
 
@@ -347,6 +394,9 @@ fn main() -> ExitCode {
             rust,
             rust / c
         );
+    }
+    if backends {
+        ring_backends::run(&ring_sizes, (backend_hops / divisor).max(1), reps);
     }
     ExitCode::SUCCESS
 }
