@@ -1,9 +1,10 @@
 //! gevent's callback queue: [`Loop::run_callback`].
 //!
 //! Callbacks wait in a FIFO queue. A prepare watcher, active (and so
-//! keeping `run` going) exactly while the queue is not empty, runs them just
+//! keeping `run` going) while the queue is not empty, runs them just
 //! before the loop would block; a zero-delay timer, restarted after each
-//! batch that leaves callbacks queued, keeps that poll from blocking. Each batch runs at most the callbacks that were queued when
+//! batch that ran callbacks, keeps that poll from blocking (one more
+//! iteration disarms both once the queue stays empty). Each batch runs at most the callbacks that were queued when
 //! it began, capped by a budget, so callbacks that queue more callbacks
 //! cannot starve timers and I/O: the loop polls (without blocking) between
 //! batches.
@@ -183,7 +184,12 @@ impl CallbackQueue {
                 }
             }
         }
-        if self.queue.borrow().is_empty() {
+        // Callbacks run in the prepare phase, before this iteration's poll:
+        // after a batch that ran any, the zero timer stays armed so that the
+        // poll does not block on what they did (a greenlet they woke, a
+        // watcher they fed), and a `run_once` returns to its caller. The
+        // next prepare finds the queue empty and nothing run: it disarms.
+        if self.queue.borrow().is_empty() && n == 0 {
             self.disarm(lp.raw());
         } else {
             self.arm(lp.raw());

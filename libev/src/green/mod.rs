@@ -26,6 +26,7 @@ mod hub;
 pub mod net;
 mod overflow;
 pub mod pool;
+mod remote;
 pub mod server;
 mod stack;
 pub mod sync;
@@ -40,6 +41,7 @@ pub use greenlet::{
     Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, joinall, set_unjoined_panic_handler,
     spawn, spawn_later,
 };
+pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
 pub use timeout::{Elapsed, Timeout, with_timeout};
 pub use watch::{Wakeup, cancel_wait, wait_readable, wait_watcher, wait_writable};
 
