@@ -8,7 +8,9 @@
 //! ```
 //!
 //! ADDR defaults to 127.0.0.1:8000; port 0 picks a free port. The server
-//! prints one line with the address once it listens.
+//! prints one line with the address once it listens. SIGINT (Ctrl-C) or
+//! SIGTERM stops it gracefully: no new connections, 5 s for those in
+//! flight, exit status 0.
 //!
 //! Closing a socket with unread input makes the kernel answer with a reset,
 //! which can destroy the reply before the client reads it (curl's request
@@ -24,6 +26,9 @@ use std::time::Duration;
 const DRAIN_BYTES: usize = 64 * 1024;
 /// How long a client may take to finish sending.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// How long connections in flight may take to finish after SIGINT or
+/// SIGTERM.
+const GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
@@ -44,6 +49,15 @@ fn main() -> std::io::Result<()> {
         });
         // Dropping the stream closes the connection.
     })?;
+    // SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: it stops
+    // accepting, gives the connections in flight GRACE to finish, and
+    // `serve_forever` returns Ok (exit status 0).
+    let stop_on = |signum| {
+        let server = server.clone();
+        green::signal::signal_handler(signum, move || server.stop(GRACE))
+    };
+    let _int = stop_on(libc::SIGINT)?;
+    let _term = stop_on(libc::SIGTERM)?;
     println!("listening on {}", server.local_addr()?);
     std::io::stdout().flush()?;
     server.serve_forever()

@@ -324,3 +324,65 @@ fn green_inotify_sees_every_change_and_exits() {
     }
     assert!(text.ends_with("saw 6 events\n"), "{text}");
 }
+
+/// Sends `signum` to the server and waits (at most 10 s) for it to exit.
+fn signal_and_wait(server: &mut Server, signum: i32) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(server.0.id() as i32, signum) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not exit after signal {signum}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn echo_server_stops_gracefully_on_sigterm_letting_a_connection_finish() {
+    let (mut server, addr) = start("echo_server");
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(b"before").unwrap();
+    let mut buf = [0u8; 6];
+    conn.read_exact(&mut buf).unwrap();
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    // No new connections...
+    assert!(TcpStream::connect(&addr).is_err(), "the listener is closed");
+    assert!(server.0.try_wait().unwrap().is_none(), "still serving the connection in flight");
+    // ...but the one in flight still works, until it closes.
+    conn.write_all(b"after!").unwrap();
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"after!");
+    drop(conn);
+    let status = signal_and_wait(&mut server, 0);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn hello_server_exits_0_on_sigint() {
+    let (mut server, addr) = start("hello_server");
+    assert_eq!(fetch(&addr), "hello world\r\n");
+    let status = signal_and_wait(&mut server, libc::SIGINT);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn echo_server_ends_connections_still_open_after_its_grace_period() {
+    let (mut server, addr) = start("echo_server");
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    idle.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    idle.read_exact(&mut buf).unwrap();
+    let t0 = std::time::Instant::now();
+    let status = signal_and_wait(&mut server, libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(4), "waited for the connection ({took:?})");
+    // The server ended the connection it gave up on.
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
+}

@@ -28,6 +28,7 @@ mod overflow;
 pub mod pool;
 mod remote;
 pub mod server;
+pub mod signal;
 mod stack;
 pub mod sync;
 mod task;
