@@ -37,6 +37,12 @@ fn main() {
     let target = Target::from_env();
     let defines = defines(&target);
     let libev = manifest.join("libev");
+    // The experimental Linux backends depend on the kernel headers found:
+    // tell the crate's own tests what was compiled in.
+    for name in ["EV_USE_LINUXAIO", "EV_USE_IOURING"] {
+        let value = defines.iter().find(|(n, _)| *n == name).map_or("0", |(_, v)| *v);
+        println!("cargo:rustc-env=LIBEV_SYS_{name}={value}");
+    }
 
     for file in C_INPUTS {
         println!("cargo:rerun-if-changed={}", libev.join(file).display());
