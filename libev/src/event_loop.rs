@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     userdata: RefCell<Option<Rc<dyn Any>>>,
     /// The watcher and queue of [`Loop::remote`], once made.
     pub(crate) remote: Cell<Option<NonNull<crate::remote::RemoteWatcher>>>,
+    /// On io_uring loops, the fork workaround's watchers (`iouring_fix.rs`).
+    pub(crate) iouring_fix: Cell<Option<NonNull<crate::iouring_fix::IouringForkFix>>>,
     /// `Loop::once` callbacks still waiting (see `once.rs`).
     pub(crate) onces: crate::once::Onces,
     /// The invoke-pending and release/acquire hooks (see `loop_hooks.rs`).
@@ -279,6 +281,7 @@ impl Loop {
             cleanups: RefCell::new(Vec::new()),
             userdata: RefCell::new(None),
             remote: Cell::new(None),
+            iouring_fix: Cell::new(None),
             onces: crate::once::Onces::default(),
             hooks: crate::loop_hooks::Hooks::default(),
         })));
@@ -287,6 +290,9 @@ impl Loop {
         unsafe { sys::ev_set_userdata(raw.as_ptr(), shared.as_ptr().cast()) };
         let inner = LoopInner { shared, is_default, live: Rc::new(Cell::new(Some(shared))), borrowed };
         inner.shared().callbacks.init();
+        if borrowed.is_none() {
+            crate::iouring_fix::install(inner.shared());
+        }
         let inner = Rc::new(inner);
         inner.shared().inner.set(Rc::as_ptr(&inner));
         crate::raw::register(raw.as_ptr(), &inner);
@@ -433,6 +439,7 @@ impl Loop {
     pub fn reinit_after_fork(&self) {
         // SAFETY: only sets a flag in a live loop.
         unsafe { sys::ev_loop_fork(self.raw()) }
+        crate::iouring_fix::note_fork(self.shared());
     }
 
     /// Number of iterations so far.
@@ -771,6 +778,7 @@ impl Drop for LoopInner {
         crate::raw::unregister(shared.raw());
         shared.callbacks.shutdown(shared.raw());
         crate::remote::shutdown(shared);
+        crate::iouring_fix::shutdown(shared);
         // User code (its destructor) may run: outside the borrow, and its
         // panic has nobody to go to.
         let userdata = shared.userdata.take();

@@ -197,6 +197,7 @@ mod global;
 pub mod green;
 mod hooks;
 mod io_watcher;
+mod iouring_fix;
 mod loop_hooks;
 mod once;
 mod periodic;

@@ -393,11 +393,6 @@ fn embed_dropped_by_an_idle_callback_that_libevs_fork_hook_runs() {
     // After a fork, libev stops the embed watcher, runs the embedded loop
     // (the idle callback drops the Embed), then starts the watcher again.
     outer.reinit_after_fork();
-    // The first iteration handles the fork. On io_uring (the outer loop's
-    // backend comes from LIBEV_FLAGS) libev then holds a reference that
-    // would keep `run` from returning: a libev 4.33 bug, see util.
-    outer.run_nowait();
-    util::pay_back_iouring_fork_ref(&outer);
     outer.run();
     assert_eq!(ran.get(), 1);
     assert!(embed.borrow().is_none() && idle_slot.borrow().is_none());

@@ -108,9 +108,6 @@ struct World {
     quiet: Cell<bool>,
     log: RefCell<Vec<String>>,
     me: RefCell<Weak<World>>,
-    /// `reinit_after_fork` calls per loop since it was created: on io_uring
-    /// each may leave libev holding one reference (see the teardown).
-    reinits: RefCell<Vec<u32>>,
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -151,7 +148,6 @@ impl World {
             quiet: Cell::new(false),
             log: RefCell::new(Vec::new()),
             me: RefCell::new(Weak::new()),
-            reinits: RefCell::new(vec![0; LOOPS]),
         });
         *w.me.borrow_mut() = Rc::downgrade(&w);
         w
@@ -411,7 +407,6 @@ impl World {
                 } else if loops[i].is_none() {
                     self.note(format!("new loop {i}"));
                     loops[i] = Some(new_loop(i));
-                    self.reinits.borrow_mut()[i] = 0;
                 }
             }
             _ => {
@@ -420,7 +415,6 @@ impl World {
                     0 => {
                         self.note(format!("reinit_after_fork {i}"));
                         lp.reinit_after_fork();
-                        self.reinits.borrow_mut()[i] += 1;
                     }
                     1 => {
                         self.note(format!("break {i}"));
@@ -510,13 +504,6 @@ impl World {
             // Queued callbacks drained, watchers gone: nothing active, no
             // reference owed (an unbalanced ev_unref would show here).
             lp.run_nowait();
-            // Except libev's own on io_uring: at most one per
-            // reinit_after_fork (util::pay_back_iouring_fork_ref).
-            let mut owed = if lp.backend() == libev::Backend::IOURING { self.reinits.borrow()[i] } else { 0 };
-            while owed > 0 && lp.run_nowait() {
-                util::pay_back_iouring_fork_ref(lp);
-                owed -= 1;
-            }
             assert!(!lp.run_nowait(), "loop {i} still has active watchers or unbalanced references");
         }
     }

@@ -180,19 +180,6 @@ pub fn backend_works(backend: libev::Backend) -> Result<(), String> {
     }
 }
 
-/// libev 4.33's io_uring backend takes one loop reference each time it
-/// re-creates its ring after [`Loop::reinit_after_fork`]: `iouring_fork`
-/// (`ev_iouring.c`, lines 427-429) restarts its timerfd watcher without
-/// the `ev_unref` that `iouring_init` pairs with the start, so `run` no
-/// longer returns when the last watcher stops. Pays that reference back on
-/// an io_uring loop, for tests that check the balance after a fork; call
-/// once per `reinit_after_fork` that a run has since processed.
-pub fn pay_back_iouring_fork_ref(lp: &Loop) {
-    if lp.backend() == libev::Backend::IOURING {
-        lp.dec_ref();
-    }
-}
-
 /// Runs the calling test binary's whole suite once per backend that works
 /// here, each in a child process with `LIBEV_FLAGS` naming the backend,
 /// printing `backend NAME: N tests passed` or `backend NAME: skipped
