@@ -53,3 +53,10 @@ fn a_handler_of_the_programs_own_feeds_libevs_watchers() {
     }
     util::run_until(&lp, "the fed signal", || got.get() == 1);
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

@@ -233,3 +233,10 @@ fn watcher_as_raw_is_the_struct_libev_sees() {
     // SAFETY: as above.
     assert_eq!(unsafe { (*p.as_raw()).offset }, 1e10);
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

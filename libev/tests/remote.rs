@@ -120,3 +120,10 @@ fn remotes_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<libev::LoopRemote>();
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}

@@ -44,7 +44,8 @@ fn the_invoke_hook_brackets_every_batch_of_callbacks() {
     lp.run();
     let log = log.borrow();
     let i = log.iter().position(|s| s == "timer").expect("the timer ran");
-    assert_eq!(log[i - 1], "before 1");
+    // (Some backends have a watcher of their own pending in that batch.)
+    assert!(log[i - 1].starts_with("before ") && log[i - 1] != "before 0", "{log:?}");
     assert_eq!(log[i + 1], "after");
 }
 
@@ -207,4 +208,11 @@ fn a_loop_with_hooks_is_destroyed_cleanly_with_cleanup_watchers() {
     lp.set_release_hooks(|| {}, || {}).unwrap();
     drop(lp);
     assert_eq!(ran.get(), 1, "libev's own invocation ran the cleanup watcher");
+}
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
 }

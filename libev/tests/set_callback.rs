@@ -313,3 +313,10 @@ fn periodic_set_and_setters() {
     q.set_reschedule(|now| now);
     run_until(&lp, "the rescheduled periodic", || fired.get() > 0);
 }
+
+/// This file's tests again, once per backend that works here
+/// (`util::run_suite_on_every_backend`).
+#[test]
+fn suite_on_every_backend() {
+    util::run_suite_on_every_backend("suite_on_every_backend");
+}
