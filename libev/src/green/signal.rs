@@ -41,7 +41,7 @@ use std::time::Duration;
 ///
 /// # Panics
 ///
-/// As [`wait_watcher`](super::wait_watcher).
+/// As [`wait_watcher`].
 ///
 /// ```
 /// use libev::green;
