@@ -151,7 +151,12 @@ fn fd_closed_while_watched_yields_error_not_abort() {
     // backends (LIBEV_FLAGS overrides POLL here) fail to register the fd.
     let lp = Loop::with_flags(libev::LoopFlags::empty(), libev::Backend::POLL).unwrap();
     let (r, _w) = pipe();
-    let fd = r.into_raw_fd();
+    // At a number far above those in use, so that no other test's thread
+    // reopens it once closed (the watcher would watch that file instead).
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
+    let fd = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
+    assert!(fd >= 900);
+    drop(r);
     let got: Rc<RefCell<Events>> = Rc::new(RefCell::new(Events::empty()));
     let g = got.clone();
     let io = Io::new(&lp, fd, Events::READ, move |io, ev| {
