@@ -5,7 +5,7 @@ mod util;
 use libev::{Events, Io, Loop};
 use std::cell::RefCell;
 use std::io::{ErrorKind, Write};
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
