@@ -10,6 +10,33 @@
 //! the calling greenlet); [`server`] has gevent's `StreamServer` and
 //! `DatagramServer` on them.
 //!
+//! # gevent's names
+//!
+//! | gevent | here |
+//! | --- | --- |
+//! | `gevent.spawn`, `spawn_later`, `Greenlet(...)` with a name | [`spawn`], [`spawn_later`], [`Builder`] |
+//! | `Greenlet.join`, `.kill`, `.link`, `.ready()`, `.name` | [`Greenlet::join`], [`Greenlet::kill`], [`Greenlet::link`], [`Greenlet::is_finished`], [`Greenlet::name`] |
+//! | `gevent.joinall` | [`joinall`] |
+//! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
+//! | `gevent.Timeout`, `with_timeout` | [`Timeout`], [`with_timeout`] |
+//! | `get_hub().loop`, `hub.wait(watcher)` | [`hub_loop`], [`wait_watcher`] |
+//! | `gevent.socket.wait_read`, `wait_write`, `cancel_wait` | [`wait_readable`], [`wait_writable`], [`cancel_wait`] |
+//! | `gevent.signal_handler` | [`signal::signal_handler`] (and [`signal::wait`]) |
+//! | `loop.run_callback_threadsafe`, `ThreadResult` | [`hub_handle`] ([`HubHandle::run_callback`], [`HubHandle::spawn`]), [`oneshot`] |
+//! | `gevent.threadpool` (`spawn` on the hub's pool) | [`spawn_blocking`], [`set_blocking_threads`] |
+//! | `gevent.event.Event`, `AsyncResult` | [`sync::Event`], [`sync::AsyncResult`] |
+//! | `gevent.queue.Queue`, `Channel` | [`sync::Queue`], [`sync::Channel`] |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore`, a lock | [`sync::Semaphore`], [`sync::Mutex`] |
+//! | `gevent.pool.Pool`, `Group` (`map`, `imap_unordered`) | [`pool::Pool`], [`pool::Group`] |
+//! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
+//! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
+//! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
+//!
+//! Not here yet: `gevent.subprocess`, the blocking monitor
+//! (`monitor_thread`), green files and standard streams, `gevent.local`,
+//! `gevent.wait`/`iwait` over several objects, `killall`, and the other
+//! `gevent.queue` and `gevent.lock` types.
+//!
 //! ```
 //! use libev::green;
 //! use std::time::Duration;
