@@ -303,6 +303,12 @@ pub(crate) fn report_caught_panic(p: &PanicPayload) {
 /// Blocks the current greenlet until `task` has ended; returns whether
 /// it has (false only where no green call waits: see `can_switch`).
 pub(crate) fn wait_done(task: &Rc<Task>) -> bool {
+    wait_done_timeout(task, None)
+}
+
+/// Blocks the current greenlet until `task` has ended or `timeout` has
+/// passed; returns whether it has ended.
+pub(crate) fn wait_done_timeout(task: &Rc<Task>, timeout: Option<Duration>) -> bool {
     if task.ended() {
         return true;
     }
@@ -319,7 +325,7 @@ pub(crate) fn wait_done(task: &Rc<Task>) -> bool {
         }
     }
     let _leave = Leave(task, &me);
-    park_until(None, &format_args!("join of greenlet {}", task.id), || task.ended())
+    park_until(timeout, &format_args!("join of greenlet {}", task.id), || task.ended())
 }
 
 /// Kills `task` (see [`Greenlet::kill`]) and waits until it has ended,
@@ -397,6 +403,124 @@ pub fn spawn_later<T: 'static>(delay: Duration, f: impl FnOnce() -> T + 'static)
     })
 }
 
+/// Waits (blocking only the caller) until `count` of `greenlets` have
+/// ended (all of them if `None`), or `timeout` passes, and returns the
+/// indices of those that have ended, in order (gevent's
+/// `joinall(greenlets, timeout=, count=)`, which returns the finished
+/// greenlets). Results stay in the handles, for [`Greenlet::join`].
+/// Where green calls do not wait, returns those ended already.
+///
+/// ```
+/// use libev::green;
+/// use std::time::Duration;
+///
+/// let gs = [
+///     green::spawn(|| green::sleep(Duration::from_secs(60))),
+///     green::spawn(|| ()),
+///     green::spawn(|| green::sleep(Duration::from_millis(1))),
+/// ];
+/// assert_eq!(green::wait_greenlets(&gs, None, Some(2)), [1, 2]);
+/// assert_eq!(green::wait_greenlets(&gs, Some(Duration::from_millis(5)), None), [1, 2]);
+/// green::killall(&gs, None);
+/// ```
+///
+/// # Panics
+///
+/// As [`Greenlet::join`].
+pub fn wait_greenlets<T>(
+    greenlets: &[Greenlet<T>],
+    timeout: Option<Duration>,
+    count: Option<usize>,
+) -> Vec<usize> {
+    let ended =
+        || greenlets.iter().enumerate().filter(|(_, g)| g.is_finished()).map(|(i, _)| i).collect::<Vec<_>>();
+    let need = count.unwrap_or(greenlets.len()).min(greenlets.len());
+    let done = || greenlets.iter().filter(|g| g.is_finished()).count() >= need;
+    if done() {
+        return ended();
+    }
+    let me = with_hub(|h| h.current());
+    assert!(greenlets.iter().all(|g| !Rc::ptr_eq(&g.task, &me)), "a greenlet cannot wait for itself");
+    for g in greenlets.iter().filter(|g| !g.is_finished()) {
+        g.task.joiners.push(me.clone());
+    }
+    struct Leave<'a, T>(&'a [Greenlet<T>], &'a Rc<Task>);
+    impl<T> Drop for Leave<'_, T> {
+        fn drop(&mut self) {
+            for g in self.0.iter().filter(|g| !g.task.ended()) {
+                g.task.joiners.remove(self.1);
+            }
+        }
+    }
+    let _leave = Leave(greenlets, &me);
+    park_until(timeout, &"wait_greenlets", done);
+    ended()
+}
+
+/// Kills every greenlet (gevent's `killall`): all are sent the kill
+/// first, then the caller waits (blocking only itself) until they have
+/// ended or `timeout` has passed. Returns whether all have ended. The
+/// caller, if among them, is killed last and unwinds.
+pub fn killall<'a, T: 'a>(
+    greenlets: impl IntoIterator<Item = &'a Greenlet<T>>,
+    timeout: Option<Duration>,
+) -> bool {
+    let me = with_hub(|h| h.current());
+    let tasks: Vec<Rc<Task>> = greenlets.into_iter().map(|g| g.task.clone()).collect();
+    for t in tasks.iter().filter(|t| !Rc::ptr_eq(t, &me)) {
+        send_kill(t);
+    }
+    let all = wait_all(&tasks, &me, timeout);
+    if tasks.iter().any(|t| Rc::ptr_eq(t, &me)) {
+        send_kill(&me);
+    }
+    all
+}
+
+/// Waits as a joiner of each of `tasks` (but `me`) until all have ended
+/// or `timeout` passes.
+fn wait_all(tasks: &[Rc<Task>], me: &Rc<Task>, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    for t in tasks.iter().filter(|t| !Rc::ptr_eq(t, me)) {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if !wait_done_timeout(t, left) {
+            return false;
+        }
+    }
+    true
+}
+
+/// What [`current`] says of the running greenlet (gevent's
+/// `getcurrent()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentGreenlet {
+    /// Its number ([`Greenlet::id`]); the main greenlet is 0, named "root".
+    pub id: u64,
+    /// Its name ([`Builder::name`]).
+    pub name: Option<String>,
+    /// Whether it is the thread's own stack (the main greenlet, which runs
+    /// the hub when it waits).
+    pub is_main: bool,
+}
+
+/// The greenlet running this code (gevent's `getcurrent()`).
+///
+/// ```
+/// use libev::green;
+///
+/// assert!(green::current().is_main);
+/// let g = green::Builder::new().name("worker").spawn(green::current)?;
+/// let inside = g.join().unwrap();
+/// assert_eq!((inside.name.as_deref(), inside.is_main), (Some("worker"), false));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn current() -> CurrentGreenlet {
+    with_hub(|h| {
+        let t = h.current();
+        CurrentGreenlet { id: t.id, name: t.name.clone(), is_main: h.is_root(&t) }
+    })
+}
+
 /// Waits for every greenlet and returns their results in order.
 pub fn joinall<T: 'static>(
     greenlets: impl IntoIterator<Item = Greenlet<T>>,
@@ -425,6 +549,50 @@ impl<T> Greenlet<T> {
         self.task.ended()
     }
 
+    /// Waits (blocking only the caller) until the greenlet ends or
+    /// `timeout` passes, without taking its result (gevent's
+    /// `join(timeout)`); returns whether it has ended. Where green calls
+    /// do not wait, it returns at once.
+    ///
+    /// # Panics
+    ///
+    /// As [`join`](Greenlet::join).
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        wait_done_timeout(&self.task, timeout)
+    }
+
+    /// [`join`](Greenlet::join) with a timeout: the result, or the handle
+    /// back if the greenlet has not ended within `timeout`.
+    ///
+    /// ```
+    /// use libev::green;
+    /// use std::time::Duration;
+    ///
+    /// let g = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    /// let g = g.join_timeout(Duration::from_millis(1)).unwrap_err();
+    /// g.kill();
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> Result<Result<T, GreenletError>, Greenlet<T>> {
+        if self.wait(Some(timeout)) { Ok(self.join()) } else { Err(self) }
+    }
+
+    /// Sends the kill without waiting for the greenlet to end (gevent's
+    /// `kill(block=False)`): it unwinds when it next runs. A greenlet that
+    /// never started ends at once; the caller killing itself unwinds.
+    pub fn kill_nowait(&self) {
+        send_kill(&self.task);
+    }
+
+    /// Kills the greenlet and waits at most `timeout` for it to end
+    /// (gevent's `kill(timeout=)`); returns whether it has ended. A kill
+    /// stays pending until the greenlet ends (one that catches it is killed
+    /// again at its next blocking call), so only its own work, or links
+    /// of others that run first, can keep it past the timeout.
+    pub fn kill_timeout(&self, timeout: Duration) -> bool {
+        send_kill(&self.task);
+        with_hub(|hub| hub.is_current(&self.task)) || wait_done_timeout(&self.task, Some(timeout))
+    }
+
     /// Kills the greenlet: it unwinds from wherever it is blocked (running
     /// its destructors) and [`join`](Greenlet::join) returns
     /// `Err(Killed)`. A greenlet that never started just never runs. Waits
@@ -446,6 +614,35 @@ impl<T> Greenlet<T> {
         } else {
             self.task.links.borrow_mut().push(Box::new(f));
         }
+    }
+
+    /// As [`link`](Greenlet::link), but `f` runs only if the greenlet
+    /// returned a value (gevent's `link_value`).
+    pub fn link_value(&self, f: impl FnOnce() + 'static)
+    where
+        T: 'static,
+    {
+        let slot = self.slot.clone();
+        self.link(move || {
+            if matches!(*slot.result.borrow(), Some(Ok(_))) {
+                f();
+            }
+        });
+    }
+
+    /// As [`link`](Greenlet::link), but `f` runs only if the greenlet
+    /// failed: panicked, was killed or timed out (gevent's
+    /// `link_exception`).
+    pub fn link_exception(&self, f: impl FnOnce() + 'static)
+    where
+        T: 'static,
+    {
+        let slot = self.slot.clone();
+        self.link(move || {
+            if !matches!(*slot.result.borrow(), Some(Ok(_))) {
+                f();
+            }
+        });
     }
 
     pub(crate) fn task(&self) -> &Rc<Task> {

@@ -253,6 +253,11 @@ impl Hub {
         std::ptr::eq(self.current.get(), task)
     }
 
+    /// Whether `task` is the thread's root greenlet.
+    pub(crate) fn is_root(&self, task: &Rc<Task>) -> bool {
+        Rc::ptr_eq(task, &self.root)
+    }
+
     fn root_is_current(&self) -> bool {
         std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root))
     }

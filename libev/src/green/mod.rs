@@ -15,8 +15,10 @@
 //! | gevent | here |
 //! | --- | --- |
 //! | `gevent.spawn`, `spawn_later`, `Greenlet(...)` with a name | [`spawn`], [`spawn_later`], [`Builder`] |
-//! | `Greenlet.join`, `.kill`, `.link`, `.ready()`, `.name` | [`Greenlet::join`], [`Greenlet::kill`], [`Greenlet::link`], [`Greenlet::is_finished`], [`Greenlet::name`] |
-//! | `gevent.joinall` | [`joinall`] |
+//! | `Greenlet.join`, `.join(timeout)`, `.kill`, `.kill(block=False)`, `.kill(timeout=)` | [`Greenlet::join`], [`Greenlet::join_timeout`] and [`Greenlet::wait`], [`Greenlet::kill`], [`Greenlet::kill_nowait`], [`Greenlet::kill_timeout`] |
+//! | `Greenlet.link`, `.link_value`, `.link_exception`, `.ready()`, `.name` | [`Greenlet::link`], [`Greenlet::link_value`], [`Greenlet::link_exception`], [`Greenlet::is_finished`], [`Greenlet::name`] |
+//! | `gevent.getcurrent()` | [`current`] |
+//! | `gevent.joinall`, `joinall(timeout=, count=)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
 //! | `gevent.Timeout`, `with_timeout` | [`Timeout`], [`with_timeout`] |
 //! | `get_hub().loop`, `hub.wait(watcher)` | [`hub_loop`], [`wait_watcher`] |
@@ -34,8 +36,8 @@
 //!
 //! Not here yet: `gevent.subprocess`, the blocking monitor
 //! (`monitor_thread`), green files and standard streams, `gevent.local`,
-//! `gevent.wait`/`iwait` over several objects, `killall`, and the other
-//! `gevent.queue` and `gevent.lock` types.
+//! `gevent.wait`/`iwait` over several objects, unlinking, greenlets created
+//! unstarted, and the other `gevent.queue` and `gevent.lock` types.
 //!
 //! ```
 //! use libev::green;
@@ -66,8 +68,8 @@ mod watch;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{
-    Builder, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, joinall, set_unjoined_panic_handler,
-    spawn, spawn_later,
+    Builder, CurrentGreenlet, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, current, joinall,
+    killall, set_unjoined_panic_handler, spawn, spawn_later, wait_greenlets,
 };
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
 pub use timeout::{Elapsed, Timeout, with_timeout};
