@@ -40,25 +40,27 @@ impl Target {
 // we leaked into `data`, after disconnecting it.
 raw_watchers! {
     ev_async => ev_async_start, ev_async_stop {
-        unsafe fn relocate(old: *mut Self, new: *mut Self) {
-            // SAFETY: `data` is our leaked `Arc<Target>`, now the new copy's:
-            // point the senders at it. Under the lock, no send is in flight.
-            unsafe {
-                let target = &*(*old).data.cast::<Target>();
-                let mut t = target.target.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((_, w)) = t.as_mut() {
-                    *w = new as usize;
-                }
-                (*old).data = std::ptr::null_mut();
+        unsafe fn replace_locked(
+            l: *mut libev_sys::ev_loop,
+            old: *mut Self,
+            make: &mut dyn FnMut() -> *mut Self,
+        ) {
+            // SAFETY: `data` is our leaked `Arc<Target>` until `make`'s
+            // `relocate` hands it to the new watcher; the clone keeps it.
+            let target = unsafe { Arc::clone(&std::mem::ManuallyDrop::new(Arc::from_raw((*old).data.cast::<Target>()))) };
+            // Senders wait on this lock: none writes `old` while it is
+            // copied, and none reaches it afterwards.
+            let mut t = target.target.lock().unwrap_or_else(|e| e.into_inner());
+            let new = make();
+            if let Some((_, w)) = t.as_mut() {
+                *w = new as usize;
             }
-        }
-        unsafe fn relocated(l: *mut libev_sys::ev_loop, old: *mut Self, new: *mut Self) {
-            // A send that reached the old watcher (stopped, so libev would
-            // never deliver it) before the senders moved on goes again.
-            // SAFETY: `old` is still allocated (stopped); `new` is live on `l`.
+            // A send that reached the old watcher before the lock (stopped,
+            // so libev would never deliver it) goes to the new one.
+            // SAFETY: `old` is still allocated (its node outlives this
+            // call); `new` is our watcher on `l`, started if `old` was.
             unsafe {
-                let sent = std::sync::atomic::AtomicI32::from_ptr(std::ptr::addr_of_mut!((*old).sent));
-                if sent.load(std::sync::atomic::Ordering::Acquire) != 0 {
+                if (*old).sent != 0 && libev_sys::ev_is_active(new) {
                     libev_sys::ev_async_send(l, new);
                 }
             }

@@ -143,6 +143,11 @@ const DESTROYING: u8 = 2;
 /// Which thread owns libev's (process-wide) default loop, if any.
 static DEFAULT_OWNER: Mutex<Option<ThreadId>> = Mutex::new(None);
 
+/// Set once the Rust side has let go of a default loop borrowed from C:
+/// C still has it (and its SIGCHLD watcher), so the crate never makes it
+/// again, and keeps SIGCHLD claimed for it.
+static DEFAULT_IS_C: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 thread_local! {
     static DEFAULT_LOOP: RefCell<Weak<LoopInner>> = const { RefCell::new(Weak::new()) };
 }
@@ -248,7 +253,18 @@ impl Loop {
             }
             _ => {}
         }
-        let raw = crate::signal::create_default_loop(get)?;
+        let c_owned = DEFAULT_IS_C.load(std::sync::atomic::Ordering::Acquire);
+        let raw = match (c_owned, borrowed) {
+            (true, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "libev's default loop belongs to C code (borrow it with Loop::from_raw)",
+                ));
+            }
+            // Borrowed again: its SIGCHLD claim was kept.
+            (true, Some(_)) => get()?,
+            (false, _) => crate::signal::create_default_loop(get)?,
+        };
         let raw = NonNull::new(raw).expect("checked by `get`");
         *owner = Some(me);
         drop(owner);
@@ -808,7 +824,11 @@ impl Drop for LoopInner {
         // of the pointer, is gone or no longer has it as userdata.
         drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
         if self.is_default {
-            crate::signal::release_sigchld();
+            if self.borrowed.is_some() {
+                DEFAULT_IS_C.store(true, std::sync::atomic::Ordering::Release);
+            } else {
+                crate::signal::release_sigchld();
+            }
             let mut owner = DEFAULT_OWNER.lock().unwrap_or_else(|e| e.into_inner());
             *owner = None;
         }

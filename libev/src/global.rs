@@ -110,7 +110,10 @@ thread_local! {
 /// libev::clear_syserr_handler();
 /// ```
 pub fn set_syserr_handler(handler: impl Fn(&str, io::Error) + Send + Sync + 'static) {
-    *SYSERR.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(handler));
+    // The old handler is dropped outside the lock (its destructor may
+    // reach libev, whose failure would call `on_syserr`).
+    let old = SYSERR.lock().unwrap_or_else(|e| e.into_inner()).replace(Arc::new(handler));
+    drop(old);
     // SAFETY: a plain function pointer store; `on_syserr` is valid forever.
     unsafe { sys::ev_set_syserr_cb(Some(on_syserr)) };
 }
@@ -119,7 +122,8 @@ pub fn set_syserr_handler(handler: impl Fn(&str, io::Error) + Send + Sync + 'sta
 pub fn clear_syserr_handler() {
     // SAFETY: a plain function pointer store.
     unsafe { sys::ev_set_syserr_cb(None) };
-    *SYSERR.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let old = SYSERR.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(old);
 }
 
 unsafe extern "C" fn on_syserr(msg: *const c_char) {

@@ -34,10 +34,9 @@ unsafe impl RawWatcher for sys::ev_cleanup {
     unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self) {
         // SAFETY: as in `start`.
         unsafe {
-            let was_active = sys::ev_is_active(w);
             sys::ev_cleanup_stop(l, w);
             let lp = Shared::from_raw(l);
-            if was_active && lp.borrowed {
+            if lp.borrowed {
                 lp.cleanups.borrow_mut().retain(|c| c.as_ptr() != w);
             }
         }

@@ -197,6 +197,11 @@ impl Periodic {
     ///
     /// Inside a periodic's reschedule callback.
     pub fn set(&self, offset: f64, interval: Duration) -> io::Result<()> {
+        // libev calls a reschedule closure with the watcher inactive, so
+        // `while_stopped` alone would not notice: check here.
+        if let Some(lp) = self.node.shared() {
+            lp.check_unlocked();
+        }
         let offset = finite("offset", offset)?;
         let w = self.node.raw();
         let old = self.node.while_stopped(|| {
@@ -226,6 +231,8 @@ impl Periodic {
         S: FnMut(f64) -> f64 + Send + 'static,
     {
         let Some(lp) = self.node.shared() else { return };
+        // As in `set`: the closure being replaced may be the one running.
+        lp.check_unlocked();
         let data =
             Box::into_raw(Box::new(Reschedule { f: Box::new(schedule), loop_shared: NonNull::from(lp) }));
         let w = self.node.raw();

@@ -102,7 +102,14 @@ impl Loop {
     ///   started on it from Rust are dropped;
     /// - is used only on this thread while a Rust handle exists;
     /// - C code does not destroy, nor give other userdata to, while a Rust
-    ///   handle exists, and whose userdata C does not read meanwhile.
+    ///   handle exists, and whose userdata C does not read meanwhile;
+    /// - while C code runs it (`ev_run`, `ev_invoke_pending`, …), a Rust
+    ///   handle stays alive outside that call: the Rust side must not let
+    ///   go of the loop from inside a callback that C's run invoked (a
+    ///   Rust `run` holds a handle itself; C's cannot);
+    /// - once borrowed, if it is libev's default loop, stays C's: the
+    ///   process never makes it again with [`Loop::default_loop`] (which
+    ///   fails with `ResourceBusy` once the Rust side has let go of it).
     ///
     /// ```
     /// use libev::{Loop, Timer, sys};

@@ -94,12 +94,17 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
         unsafe { (*old.cast::<sys::ev_watcher>()).data = ptr::null_mut() }
     }
 
-    /// Called after a relocated watcher (see `relocate`) was restarted.
+    /// Runs `make`, which builds the watcher that replaces `old` (a copy
+    /// made with `relocate`, started if `old` was active) and returns it,
+    /// with whatever lock keeps other threads off `old` meanwhile (an
+    /// `ev_async`'s senders), and hands them the new watcher.
     ///
     /// # Safety
     ///
-    /// As `relocate`; `new` is now live on loop `l`.
-    unsafe fn relocated(_l: *mut sys::ev_loop, _old: *mut Self, _new: *mut Self) {}
+    /// `old` is one of our stopped watchers on loop `l`.
+    unsafe fn replace_locked(_l: *mut sys::ev_loop, _old: *mut Self, make: &mut dyn FnMut() -> *mut Self) {
+        make();
+    }
 
     /// For `WEAK_LOOP` types: the loop's `Shared` while the C loop exists.
     ///
@@ -310,7 +315,16 @@ impl<W: RawWatcher> NodeRef<W> {
     /// `keeps_loop_alive`, activity and pending events. This node is left
     /// stopped and owning nothing; callers put the new node in its place.
     /// `None` for a `Cleanup` whose loop is gone (nothing can call it).
+    ///
+    /// # Panics
+    ///
+    /// From inside the watcher's own callback: the `&` watcher that
+    /// callback holds would keep using the old node, whose resources have
+    /// moved.
     pub(crate) fn replace<F: 'static>(&self, tramp: sys::Callback<W>, f: F) -> Option<NodeRef<W>> {
+        if self.flag(BUSY) {
+            busy_replace_panic();
+        }
         let l = self.hot_loop()?;
         let lp = self.loop_handle()?;
         let was_active = self.is_active();
@@ -318,22 +332,32 @@ impl<W: RawWatcher> NodeRef<W> {
         let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) } | self.missed.get();
         self.stop();
         let old = self.raw();
-        let new = NodeRef::new(&lp, tramp, f, |w| {
-            // SAFETY: `old` is stopped and not pending, `w` fresh: the copy
-            // carries the parameters; `relocate` moves what `data` owns,
-            // and the new callback replaces the copied one.
-            unsafe {
-                ptr::copy_nonoverlapping(old, w, 1);
-                sys::ev_set_cb(w, tramp);
-                W::relocate(old, w);
+        let unref = self.flag(UNREF);
+        let mut f = Some(f);
+        let mut made = None;
+        let mut make = || {
+            let f = f.take().expect("replace_locked calls its closure once");
+            let new = NodeRef::new(&lp, tramp, f, |w| {
+                // SAFETY: `old` is stopped and not pending, `w` fresh: the
+                // copy carries the parameters; `relocate` moves what `data`
+                // owns, and the new callback replaces the copied one.
+                unsafe {
+                    ptr::copy_nonoverlapping(old, w, 1);
+                    sys::ev_set_cb(w, tramp);
+                    W::relocate(old, w);
+                }
+            });
+            new.set_flag(UNREF, unref);
+            if was_active {
+                new.start();
             }
-        });
-        new.set_flag(UNREF, self.flag(UNREF));
-        if was_active {
-            new.start();
-            // SAFETY: both per `relocated`'s contract.
-            unsafe { W::relocated(l, old, new.raw()) };
-        }
+            let raw = new.raw();
+            made = Some(new);
+            raw
+        };
+        // SAFETY: `old` is our stopped watcher on its live loop `l`.
+        unsafe { W::replace_locked(l, old, &mut make) };
+        let new = made.expect("replace_locked called its closure");
         if pending != 0 {
             // SAFETY: feeding our own (pinned) watcher on its live loop.
             unsafe { sys::ev_feed_event(l, new.raw().cast(), pending) };
@@ -738,6 +762,15 @@ impl<W: RawWatcher> Header<W> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn busy_replace_panic() -> ! {
+    panic!(
+        "libev: set_callback called from inside the watcher's own callback; \
+         switch behaviour inside one closure (an enum of states) instead"
+    )
+}
+
 /// Implemented by each public watcher type, a `#[repr(transparent)]`
 /// wrapper of a [`NodeRef`].
 ///
@@ -944,9 +977,12 @@ macro_rules! watcher_type {
             /// whether it is active, and its pending events, which the new
             /// callback receives.
             ///
-            /// Called from inside the old callback (through a `RefCell`, say),
-            /// the `&` watcher that callback received still refers to the
-            /// watcher as it was: stopped, and no longer this one.
+            /// # Panics
+            ///
+            /// From inside this watcher's own callback (through a `RefCell`,
+            /// say): the `&` watcher that callback received would go on
+            /// referring to the old one. Switch behaviour inside one closure
+            /// there (an enum of states) instead.
             pub fn set_callback<F>(&mut self, callback: F)
             where
                 F: FnMut(&$name, crate::Events) + 'static,
@@ -963,9 +999,11 @@ macro_rules! watcher_type {
             /// On the loop's thread, C code may read its fields, feed it events,
             /// and start or stop it on its own loop (bypassing what the safe
             /// methods add: [`set_keeps_loop_alive`](Self::set_keeps_loop_alive)
-            /// bookkeeping, and for signals the one-loop-per-signal check). It
-            /// must not free or re-initialise it, change its callback or `data`
-            /// (the crate's), or change its parameters while it is active.
+            /// bookkeeping, and for signals the one-loop-per-signal count, which
+            /// a C start must therefore be paired with a C stop). It must not
+            /// free or re-initialise it, change its callback or `data` (the
+            /// crate's), change its parameters while it is active, or start or
+            /// stop a `Cleanup` (the crate tracks those on borrowed loops).
             pub fn as_raw(&self) -> *mut libev_sys::$raw {
                 self.node.raw()
             }

@@ -198,3 +198,33 @@ fn a_periodic_dropped_from_another_ones_reschedule_closure_during_start() {
 fn suite_on_every_backend() {
     util::run_suite_on_every_backend("suite_on_every_backend");
 }
+
+thread_local! {
+    static SELF_RESET: std::cell::RefCell<Option<Periodic>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Re-setting a periodic from inside its own reschedule closure (reached
+/// through a thread-local) would free the running closure: it panics, as
+/// every libev call from there does, and the panic comes out of `start`.
+#[test]
+fn resetting_a_periodic_from_its_own_reschedule_closure_panics() {
+    let lp = Loop::new().unwrap();
+    let p = Periodic::reschedule(
+        &lp,
+        |now| {
+            SELF_RESET.with(|s| {
+                if let Some(p) = s.borrow().as_ref() {
+                    p.set_reschedule(|n| n + 1.0);
+                }
+            });
+            now + 60.0
+        },
+        |_, _| {},
+    );
+    SELF_RESET.with(|s| *s.borrow_mut() = Some(p));
+    let err =
+        std::panic::catch_unwind(|| SELF_RESET.with(|s| s.borrow().as_ref().unwrap().start())).unwrap_err();
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("reschedule callback"), "{msg}");
+    SELF_RESET.with(|s| s.borrow_mut().take());
+}

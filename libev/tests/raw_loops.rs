@@ -203,6 +203,16 @@ fn the_default_loop_can_be_borrowed_and_runs_child_watchers() {
         util::run_until(&lp, "the child's exit", || status.get().is_some());
         assert!(status.get().unwrap().success());
     }
+    // C still has it: the crate does not make it again, nor lets another
+    // loop take SIGCHLD from it; borrowing it again works.
+    assert_eq!(Loop::default_loop().unwrap_err().kind(), ErrorKind::ResourceBusy);
+    let other = Loop::new().unwrap();
+    let sigchld = Signal::new(&other, libc::SIGCHLD, |_, _| {}).unwrap();
+    assert_eq!(sigchld.start().unwrap_err().kind(), ErrorKind::ResourceBusy);
+    // SAFETY: as above.
+    let again = unsafe { Loop::from_raw(raw) }.unwrap();
+    assert!(again.is_default());
+    drop(again);
     // SAFETY: the C side destroys its default loop; no Rust handle is left.
     unsafe { sys::ev_loop_destroy(raw) };
 }
