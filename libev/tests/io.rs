@@ -5,7 +5,7 @@ mod util;
 use libev::{Events, Io, Loop};
 use std::cell::RefCell;
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
@@ -96,12 +96,9 @@ fn bad_fds_and_events_are_errors() {
     // A closed descriptor, numbered far above what other test threads
     // open meanwhile, so that nobody reuses the number under us.
     let (r, _w) = pipe();
-    // SAFETY: duplicates an open fd to the lowest free number >= 900, then
-    // closes that duplicate, which is ours.
-    let closed = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-    assert!(closed >= 900);
-    // SAFETY: as above.
-    unsafe { libc::close(closed) };
+    let dup = util::high_dup(&r);
+    let closed = dup.as_raw_fd();
+    drop(dup);
     let err = Io::new(&lp, closed, Events::READ, |_, _| {}).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     let (r, _w) = pipe();
@@ -151,11 +148,7 @@ fn fd_closed_while_watched_yields_error_not_abort() {
     // backends (LIBEV_FLAGS overrides POLL here) fail to register the fd.
     let lp = Loop::with_flags(libev::LoopFlags::empty(), libev::Backend::POLL).unwrap();
     let (r, _w) = pipe();
-    // At a number far above those in use, so that no other test's thread
-    // reopens it once closed (the watcher would watch that file instead).
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
-    let fd = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-    assert!(fd >= 900);
+    let fd = util::high_dup(&r).into_raw_fd();
     drop(r);
     let got: Rc<RefCell<Events>> = Rc::new(RefCell::new(Events::empty()));
     let g = got.clone();

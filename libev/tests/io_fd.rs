@@ -125,7 +125,7 @@ fn set_to_another_fd_closes_the_owned_one() {
 fn closing_a_watched_fd_gives_error_and_stops_the_watcher() {
     let lp = Loop::new().unwrap();
     let (r0, _w) = pipe();
-    let r = high_dup(&r0);
+    let r = util::high_dup(&r0);
     let got = Rc::new(Cell::new(Events::empty()));
     let g = got.clone();
     let io = Io::new(&lp, r.as_raw_fd(), Events::READ, move |_, ev| g.set(ev)).unwrap();
@@ -152,17 +152,4 @@ fn closing_a_watched_fd_gives_error_and_stops_the_watcher() {
 #[test]
 fn suite_on_every_backend() {
     util::run_suite_on_every_backend("suite_on_every_backend");
-}
-
-/// A duplicate of `fd` at a number far above those this process uses, to
-/// close under a watcher: the kernel hands out the lowest free number, so
-/// no other test's thread reuses it meanwhile (which would make the
-/// watcher silently watch that thread's file instead).
-fn high_dup(fd: &impl AsRawFd) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-    assert!(n >= 900, "{}", std::io::Error::last_os_error());
-    // SAFETY: fcntl just returned this descriptor, ours alone.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(n) }
 }

@@ -69,7 +69,7 @@ fn bad_arguments_are_errors() {
         Some(libc::EBADF)
     );
     let (r0, _w) = pipe();
-    let r = high_dup(&r0);
+    let r = util::high_dup(&r0);
     let fd = r.as_raw_fd();
     assert_eq!(lp.once(Some((fd, Events::TIMER)), None, |_| {}).unwrap_err().kind(), ErrorKind::InvalidInput);
     assert_eq!(
@@ -149,7 +149,7 @@ fn a_panic_in_a_once_comes_out_of_run() {
 fn a_closed_fd_gives_error() {
     let lp = Loop::new().unwrap();
     let (r0, _w) = pipe();
-    let r = high_dup(&r0);
+    let r = util::high_dup(&r0);
     let (got, f) = recorder();
     lp.once(Some((r.as_raw_fd(), Events::READ)), None, f).unwrap();
     // Closed under the waiting once (what the rules forbid, and what
@@ -175,17 +175,4 @@ fn a_closed_fd_gives_error() {
 #[test]
 fn suite_on_every_backend() {
     util::run_suite_on_every_backend("suite_on_every_backend");
-}
-
-/// A duplicate of `fd` at a number far above those this process uses, to
-/// close under a watcher: the kernel hands out the lowest free number, so
-/// no other test's thread reuses it meanwhile (which would make the
-/// watcher silently watch that thread's file instead).
-fn high_dup(fd: &impl AsRawFd) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-    assert!(n >= 900, "{}", std::io::Error::last_os_error());
-    // SAFETY: fcntl just returned this descriptor, ours alone.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(n) }
 }

@@ -16,6 +16,18 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
+/// A duplicate of `fd` at a number far above those this process uses, to
+/// close under a watcher: the kernel hands out the lowest free number, so
+/// no other test's thread reuses it meanwhile (which would make the
+/// watcher silently watch that thread's file instead).
+pub fn high_dup(fd: &impl AsRawFd) -> OwnedFd {
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
+    assert!(n >= 900, "{}", std::io::Error::last_os_error());
+    // SAFETY: fcntl just returned this descriptor, ours alone.
+    unsafe { OwnedFd::from_raw_fd(n) }
+}
+
 /// Writes one byte to `fd`.
 pub fn write_byte(fd: &impl AsRawFd, b: u8) {
     // SAFETY: writes one byte from a live local.
