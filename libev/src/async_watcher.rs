@@ -26,9 +26,7 @@ impl Target {
                 drop(target);
                 // A failed wake-up write reaches the syserr handler on this
                 // thread, which may run no loop to re-raise its panic.
-                if let Some(payload) = crate::global::take_syserr_panic() {
-                    std::panic::resume_unwind(payload);
-                }
+                crate::global::rethrow_syserr_panic();
                 true
             }
             None => false,

@@ -157,6 +157,15 @@ pub(crate) fn take_syserr_panic() -> Option<PanicPayload> {
     SYSERR_PANIC.try_with(Cell::take).ok().flatten()
 }
 
+/// Re-raises the syserr handler's panic caught on this thread, for calls
+/// into libev that may run on a thread with no loop to re-raise it (a
+/// wake-up write from another thread).
+pub(crate) fn rethrow_syserr_panic() {
+    if let Some(payload) = take_syserr_panic() {
+        std::panic::resume_unwind(payload);
+    }
+}
+
 type Allocator = &'static (dyn GlobalAlloc + Sync);
 
 /// The allocator [`set_allocator`] installed (a leaked box: the fat

@@ -99,9 +99,7 @@ impl LoopRemote {
         unsafe { sys::ev_async_send(l as *mut sys::ev_loop, w as *mut sys::ev_async) };
         drop(state);
         // A failed wake-up write reaches the syserr handler on this thread.
-        if let Some(payload) = crate::global::take_syserr_panic() {
-            std::panic::resume_unwind(payload);
-        }
+        crate::global::rethrow_syserr_panic();
         true
     }
 

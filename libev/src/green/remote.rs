@@ -9,7 +9,7 @@
 //! sender's closure finds again by id in a thread-local table (it cannot
 //! carry the `!Send` result across).
 
-use super::greenlet::{GreenletError, spawn};
+use super::greenlet::{Greenlet, GreenletError, spawn};
 use super::hub::{try_with_hub, with_hub};
 use super::sync::AsyncResult;
 use crate::LoopRemote;
@@ -18,6 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
@@ -68,8 +69,17 @@ impl HubHandle {
     ) -> OneshotReceiver<Result<T, GreenletError>> {
         let (tx, rx) = oneshot();
         self.remote.run_callback(move || {
+            // One greenlet: its link (run as it ends, killed before it
+            // started too) takes the handle back and sends the result.
             let g = spawn(f);
-            spawn(move || tx.send(g.join()));
+            let slot: Rc<Cell<Option<Greenlet<T>>>> = Rc::new(Cell::new(None));
+            let s = slot.clone();
+            g.link(move || {
+                if let Some(g) = s.take() {
+                    tx.send(g.join());
+                }
+            });
+            slot.set(Some(g));
         });
         rx
     }

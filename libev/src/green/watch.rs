@@ -8,6 +8,7 @@ use super::task::{Task, Wake};
 use super::wait::park_until;
 use crate::{Events, Io};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -155,7 +156,7 @@ pub fn wait_writable(fd: &impl AsFd, timeout: Option<Duration>) -> io::Result<()
 thread_local! {
     /// The greenlets in `wait_readable` / `wait_writable`, by fd, for
     /// [`cancel_wait`].
-    static FD_WAITS: RefCell<Vec<(RawFd, Wakeup)>> = const { RefCell::new(Vec::new()) };
+    static FD_WAITS: RefCell<HashMap<RawFd, Vec<Wakeup>>> = RefCell::new(HashMap::new());
 }
 
 /// Wakes every greenlet of this thread waiting in [`wait_readable`] or
@@ -183,9 +184,8 @@ thread_local! {
 /// ```
 pub fn cancel_wait(fd: &impl AsFd) -> usize {
     let fd = fd.as_fd().as_raw_fd();
-    let waiting: Vec<Wakeup> = FD_WAITS
-        .try_with(|w| w.borrow().iter().filter(|(f, _)| *f == fd).map(|(_, w)| w.clone()).collect())
-        .unwrap_or_default();
+    let waiting: Vec<Wakeup> =
+        FD_WAITS.try_with(|w| w.borrow().get(&fd).cloned().unwrap_or_default()).unwrap_or_default();
     for w in &waiting {
         w.cancel();
     }
@@ -207,7 +207,13 @@ fn wait_fd(fd: &impl AsFd, events: Events, timeout: Option<Duration>) -> io::Res
         fn drop(&mut self) {
             if let Some(inner) = self.1.take() {
                 let _ = FD_WAITS.try_with(|w| {
-                    w.borrow_mut().retain(|(f, w)| *f != self.0 || !Rc::ptr_eq(&w.inner, &inner))
+                    let mut waits = w.borrow_mut();
+                    if let Some(list) = waits.get_mut(&self.0) {
+                        list.retain(|w| !Rc::ptr_eq(&w.inner, &inner));
+                        if list.is_empty() {
+                            waits.remove(&self.0);
+                        }
+                    }
                 });
             }
         }
@@ -220,7 +226,7 @@ fn wait_fd(fd: &impl AsFd, events: Events, timeout: Option<Duration>) -> io::Res
         })?;
         io.start();
         unlist.1 = Some(wake.inner.clone());
-        FD_WAITS.with(|w| w.borrow_mut().push((fd, wake)));
+        FD_WAITS.with(|w| w.borrow_mut().entry(fd).or_default().push(wake));
         Ok(io)
     })?;
     drop(unlist);
