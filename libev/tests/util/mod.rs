@@ -19,11 +19,16 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
 /// A duplicate of `fd` at a number far above those this process uses, to
 /// close under a watcher: the kernel hands out the lowest free number, so
 /// no other test's thread reuses it meanwhile (which would make the
-/// watcher silently watch that thread's file instead).
+/// watcher silently watch that thread's file instead). Each call takes a
+/// number above the last one's, so that two tests doing this at once do
+/// not reuse each other's either.
 pub fn high_dup(fd: &impl AsRawFd) -> OwnedFd {
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above 900.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-    assert!(n >= 900, "{}", std::io::Error::last_os_error());
+    static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(900);
+    let at = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor at or above `at`.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, at) };
+    assert!(n >= at, "{}", std::io::Error::last_os_error());
+    NEXT.fetch_max(n + 1, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: fcntl just returned this descriptor, ours alone.
     unsafe { OwnedFd::from_raw_fd(n) }
 }
