@@ -107,6 +107,13 @@ impl Loop {
 }
 
 impl CallbackQueue {
+    /// Whether no callback is queued (cancelled ones not yet skipped
+    /// count as queued).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.borrow().is_empty()
+    }
+
     pub(crate) fn new() -> CallbackQueue {
         CallbackQueue {
             queue: RefCell::new(VecDeque::new()),

@@ -171,3 +171,58 @@ fn current_names_the_running_greenlet() {
     assert!(!inside.is_main);
     assert_eq!(green::spawn(green::current).join().unwrap().name, None);
 }
+
+/// gevent's `sleep(0)` queues the caller behind the loop's callbacks:
+/// `test__queue.py`'s `TestNoWait.test_put_nowait_unlock` queues
+/// `put_nowait` with `loop.run_callback`, calls `sleep(0)` and expects
+/// both the callback and the getter it woke to have run.
+#[test]
+fn yield_now_runs_the_callbacks_queued_before_it_and_what_they_wake() {
+    let lp = green::hub_loop();
+    let event = Rc::new(libev::green::sync::Event::new());
+    let e = event.clone();
+    let getter = green::spawn(move || e.wait());
+    green::yield_now(); // the getter parks
+    assert!(!getter.is_finished());
+    let e = event.clone();
+    lp.run_callback(move || e.set());
+    green::yield_now(); // from the root
+    assert!(getter.is_finished(), "the callback ran, and the greenlet it woke before the root resumed");
+
+    // The same from a greenlet.
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let lp2 = lp.clone();
+    let g = green::spawn(move || {
+        let r2 = r.clone();
+        lp2.run_callback(move || r2.set(true));
+        green::yield_now();
+        r.get()
+    });
+    assert!(g.join().unwrap(), "a greenlet's yield_now ran the callback first");
+}
+
+/// A kill that reaches a greenlet parked behind the callbacks (here sent by
+/// one of those callbacks) unwinds it, and the wake-up it had queued does
+/// not wake it later in another wait.
+#[test]
+fn a_kill_while_yielding_behind_callbacks_unwinds() {
+    let lp = green::hub_loop();
+    let slot: Rc<RefCell<Option<green::Greenlet<()>>>> = Rc::default();
+    let s = slot.clone();
+    let lp2 = lp.clone();
+    let reached = Rc::new(Cell::new(false));
+    let r = reached.clone();
+    let g = green::spawn(move || {
+        let s = s.clone();
+        lp2.run_callback(move || s.borrow().as_ref().unwrap().kill_nowait());
+        green::yield_now();
+        r.set(true);
+    });
+    *slot.borrow_mut() = Some(g);
+    green::sleep(Duration::from_millis(2));
+    let g = slot.borrow_mut().take().unwrap();
+    assert!(matches!(g.join(), Err(GreenletError::Killed)));
+    assert!(!reached.get());
+    assert_eq!(lp.queued_callbacks(), 0);
+}

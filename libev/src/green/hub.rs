@@ -13,6 +13,7 @@ use super::overflow::{self, AltStack};
 use super::stack::{self, SlabStack};
 use super::task::{Interrupt, State, Task, Wake};
 use crate::Loop;
+use crate::callbacks::CallbackQueue;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -42,6 +43,9 @@ pub(crate) struct Hub {
     next_id: Cell<u64>,
     /// Set while the hub is torn down (see `can_switch`).
     closing: Cell<bool>,
+    /// `lp`'s callback queue, which `yield_now` looks at (one load less
+    /// than through `lp`). Lives in the loop's `Shared`, as long as `lp`.
+    callbacks: NonNull<CallbackQueue>,
     /// Tasks in `ready` that were discarded (killed before they ran): the
     /// scheduler skips them; once they are most of the queue, it is
     /// compacted, so spawn-and-kill loops that never yield stay bounded.
@@ -217,7 +221,9 @@ impl Hub {
         .unwrap_or_else(|e| panic!("libev::green: cannot create this thread's event loop: {e}"));
         lp.shared().run_check.set(Some(refuse_run_from_greenlet));
         let root = Rc::new(Task::root());
+        let callbacks = NonNull::from(&lp.shared().callbacks);
         Hub {
+            callbacks,
             lp,
             ready: RefCell::new(VecDeque::new()),
             current: Cell::new(Rc::as_ptr(&root)),
@@ -318,6 +324,9 @@ impl Hub {
         // scheduler holds its task, and its stack runs only via that task.
         let me = unsafe { &*self.current.get() };
         me.raise_pending();
+        if !self.callbacks_empty() {
+            return self.yield_behind_callbacks(&"yield_now");
+        }
         me.wake.set(Wake::Normal);
         // The scheduler queues our task again when it finds it `Ready` on
         // our return (see `resume`).
@@ -333,12 +342,42 @@ impl Hub {
     #[inline(never)]
     fn yield_root(&self) {
         self.root.raise_pending();
+        if !self.callbacks_empty() {
+            return self.yield_behind_callbacks(&"yield_now");
+        }
         self.root.wake.set(Wake::Normal);
         self.schedule(self.root.clone());
         self.check_can_block(&"yield_now");
         self.run_scheduler(&"yield_now");
         if self.root.wake.get() == Wake::Interrupt {
             self.root.raise_pending();
+        }
+    }
+
+    #[inline(always)]
+    fn callbacks_empty(&self) -> bool {
+        // SAFETY: the queue lives in `lp`'s `Shared`, which outlives the
+        // hub's handle `lp` (see the field).
+        unsafe { self.callbacks.as_ref() }.is_empty()
+    }
+
+    /// `yield_now` while the loop has callbacks queued
+    /// ([`Loop::run_callback`]): as gevent's `sleep(0)` queues the
+    /// caller's switch behind them, they run (and the greenlets they wake
+    /// are queued) before the caller resumes. The caller parks and a
+    /// callback queued last wakes it; a kill or timeout meanwhile cancels
+    /// that callback and is raised.
+    #[cold]
+    #[inline(never)]
+    fn yield_behind_callbacks(&self, what: &dyn std::fmt::Display) {
+        let me = self.current();
+        let waker = me.clone();
+        let behind = self.lp.run_callback(move || {
+            try_with_hub(|hub| hub.wake(&waker, Wake::Normal));
+        });
+        if self.park(&me, what) {
+            behind.cancel();
+            me.raise_pending();
         }
     }
 
