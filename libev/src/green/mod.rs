@@ -29,15 +29,17 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`sync::Event`], [`sync::AsyncResult`] |
 //! | `gevent.queue.Queue`, `Channel` | [`sync::Queue`], [`sync::Channel`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, a lock | [`sync::Semaphore`], [`sync::Mutex`] |
+//! | `gevent.queue.JoinableQueue` (`task_done`, `join`), `PriorityQueue`, `LifoQueue` | [`sync::JoinableQueue`], [`sync::PriorityQueue`], [`sync::LifoQueue`] |
+//! | `gevent.lock.RLock`, `threading.Condition` (monkey-patched) | [`sync::RLock`], [`sync::Condvar`] |
 //! | `gevent.pool.Pool`, `Group` (`map`, `imap_unordered`) | [`pool::Pool`], [`pool::Group`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
+//! | `gevent.subprocess` (`Popen`, `communicate`, `check_output`) | [`process`] (std's `Command` and `Child`, green) |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
-//! Not here yet: `gevent.subprocess`, the blocking monitor
-//! (`monitor_thread`), green files and standard streams, `gevent.local`,
-//! `gevent.wait`/`iwait` over several objects, unlinking, greenlets created
-//! unstarted, and the other `gevent.queue` and `gevent.lock` types.
+//! Not here yet: the blocking monitor (`monitor_thread`), green files and
+//! standard streams, `gevent.local`, `gevent.wait`/`iwait` over several
+//! objects, unlinking, and greenlets created unstarted.
 //!
 //! ```
 //! use libev::green;
@@ -55,6 +57,7 @@ mod hub;
 pub mod net;
 mod overflow;
 pub mod pool;
+pub mod process;
 mod remote;
 pub mod server;
 pub mod signal;
