@@ -35,11 +35,14 @@
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
 //! | `gevent.subprocess` (`Popen`, `communicate`, `check_output`) | [`process`] (std's `Command` and `Child`, green) |
+//! | `gevent.fileobject.FileObject`, `FileObjectPosix`, `FileObjectThread` | [`io::FileObject`] (picks its [`io::Mode`]: `Posix` or `Thread`) |
+//! | `FileObjectThread` on a regular file (`FileObject(path, mode)`) | [`fs::File`], [`fs::OpenOptions`], [`fs::read`], [`fs::read_to_string`], [`fs::write`] |
+//! | `sys.stdin`, `sys.stdout`, `sys.stderr` wrapped in a `FileObject` | [`io::stdin`], [`io::stdout`], [`io::stderr`] |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
-//! Not here yet: the blocking monitor (`monitor_thread`), green files and
-//! standard streams, `gevent.local`, `gevent.wait`/`iwait` over several
-//! objects, unlinking, and greenlets created unstarted.
+//! Not here yet: the blocking monitor (`monitor_thread`), `gevent.local`,
+//! `gevent.wait`/`iwait` over several objects, unlinking, and greenlets
+//! created unstarted.
 //!
 //! ```
 //! use libev::green;
@@ -52,8 +55,10 @@
 
 mod blocking;
 mod fork;
+pub mod fs;
 mod greenlet;
 mod hub;
+pub mod io;
 pub mod net;
 mod overflow;
 pub mod pool;
