@@ -52,6 +52,7 @@ mod blocking;
 mod fork;
 mod greenlet;
 mod hub;
+pub mod monitor;
 pub mod net;
 mod overflow;
 pub mod pool;
@@ -68,8 +69,8 @@ mod watch;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{
-    Builder, CurrentGreenlet, DEFAULT_STACK_SIZE, Greenlet, GreenletError, PanicReport, current, joinall,
-    killall, set_unjoined_panic_handler, spawn, spawn_later, wait_greenlets,
+    Builder, CurrentGreenlet, DEFAULT_STACK_SIZE, Greenlet, GreenletError, LinkId, PanicReport, current,
+    joinall, killall, set_unjoined_panic_handler, spawn, spawn_later, wait_greenlets,
 };
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
 pub use timeout::{Elapsed, Timeout, with_timeout};
@@ -103,7 +104,22 @@ pub fn hub_loop() -> crate::Loop {
 }
 
 /// Lets every other ready greenlet run before the caller continues
-/// (gevent's `sleep(0)`).
+/// (gevent's `sleep(0)`). Callbacks queued on the hub's loop with
+/// [`Loop::run_callback`](crate::Loop::run_callback) run first too, with
+/// the greenlets they wake, as gevent's `sleep(0)` queues the caller
+/// behind them; with none queued it is a plain switch.
+///
+/// ```
+/// use libev::green;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// green::hub_loop().run_callback(move || r.set(true));
+/// green::yield_now();
+/// assert!(ran.get());
+/// ```
 #[inline]
 pub fn yield_now() {
     with_hub(|hub| hub.yield_now())

@@ -46,6 +46,7 @@ impl Group {
     }
 
     /// Spawns `f` (as [`spawn`](super::spawn) does) into the group.
+    #[track_caller]
     pub fn spawn<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
         let g = super::spawn(f);
         self.add(&g);
@@ -111,27 +112,64 @@ impl Group {
     /// A caller that is itself a member unwinds after the others are sent
     /// their kill.
     pub fn kill(&self) {
-        loop {
-            let members: Vec<Rc<Task>> = std::mem::take(&mut *self.inner.members.borrow_mut());
-            if members.is_empty() {
-                return;
-            }
-            let me = super::hub::with_hub(|h| h.current());
-            let mut killed_self = false;
-            for t in &members {
-                if Rc::ptr_eq(t, &me) {
-                    killed_self = true;
-                } else {
-                    send_kill(t);
-                }
-            }
-            if killed_self {
-                send_kill(&me);
-            }
+        while let Some(members) = self.send_kills(true) {
             for t in &members {
                 wait_done(t);
             }
         }
+    }
+
+    /// Kills every member as [`kill`](Group::kill) does, waiting at most
+    /// `timeout` for them to end (gevent's `Group.kill(timeout=)`); returns
+    /// whether all have. A kill stays pending until its greenlet ends (see
+    /// [`Greenlet::kill`]): a member still running at the timeout stays in
+    /// the group, and unwinds again at its next blocking call.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Group};
+    /// use std::time::Duration;
+    ///
+    /// let group = Group::new();
+    /// group.spawn(|| green::sleep(Duration::from_secs(60)));
+    /// assert!(group.kill_timeout(Duration::from_secs(5)));
+    /// assert!(group.is_empty());
+    /// ```
+    pub fn kill_timeout(&self, timeout: Duration) -> bool {
+        let _ = with_timeout(timeout, || {
+            while let Some(members) = self.send_kills(false) {
+                for t in &members {
+                    wait_done(t);
+                }
+            }
+        });
+        self.is_empty()
+    }
+
+    /// Sends every unfinished member its kill (the caller's own last:
+    /// it unwinds) and returns them; `None` if there were none. `take`:
+    /// they leave the set at once, not as they end.
+    fn send_kills(&self, take: bool) -> Option<Vec<Rc<Task>>> {
+        let members: Vec<Rc<Task>> = if take {
+            std::mem::take(&mut *self.inner.members.borrow_mut())
+        } else {
+            self.inner.members.borrow().iter().filter(|t| !t.ended()).cloned().collect()
+        };
+        if members.is_empty() {
+            return None;
+        }
+        let me = super::hub::with_hub(|h| h.current());
+        let mut killed_self = false;
+        for t in &members {
+            if Rc::ptr_eq(t, &me) {
+                killed_self = true;
+            } else {
+                send_kill(t);
+            }
+        }
+        if killed_self {
+            send_kill(&me);
+        }
+        Some(members)
     }
 }
 
@@ -177,6 +215,7 @@ impl Pool {
     ///
     /// Unwinds if the caller is killed or its timeout expires while it
     /// waits for a slot (nothing is spawned then).
+    #[track_caller]
     pub fn spawn<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
         let slot = self.slots.acquire();
         self.group.spawn(move || {
@@ -221,6 +260,12 @@ impl Pool {
     /// Kills every greenlet of the pool and waits until they have ended.
     pub fn kill(&self) {
         self.group.kill()
+    }
+
+    /// Kills every greenlet of the pool, waiting at most `timeout` for them
+    /// to end (see [`Group::kill_timeout`]); returns whether all have.
+    pub fn kill_timeout(&self, timeout: Duration) -> bool {
+        self.group.kill_timeout(timeout)
     }
 
     /// Runs `f` on every item, at most [`size`](Pool::size) at a time,
