@@ -16,7 +16,8 @@
 //! | --- | --- |
 //! | `gevent.spawn`, `spawn_later`, `Greenlet(...)` with a name | [`spawn`], [`spawn_later`], [`Builder`] |
 //! | `Greenlet.join`, `.join(timeout)`, `.kill`, `.kill(block=False)`, `.kill(timeout=)` | [`Greenlet::join`], [`Greenlet::join_timeout`] and [`Greenlet::wait`], [`Greenlet::kill`], [`Greenlet::kill_nowait`], [`Greenlet::kill_timeout`] |
-//! | `Greenlet.link`, `.link_value`, `.link_exception`, `.ready()`, `.name` | [`Greenlet::link`], [`Greenlet::link_value`], [`Greenlet::link_exception`], [`Greenlet::is_finished`], [`Greenlet::name`] |
+//! | `Greenlet(f)` then `.start()`, `.started` | [`Builder::build`], [`Greenlet::start`], [`Greenlet::is_started`] |
+//! | `Greenlet.link`, `.link_value`, `.link_exception`, `.unlink`, `.ready()`, `.name` | [`Greenlet::link`], [`Greenlet::link_value`], [`Greenlet::link_exception`], [`Greenlet::unlink`], [`Greenlet::is_finished`], [`Greenlet::name`] |
 //! | `gevent.getcurrent()` | [`current`] |
 //! | `gevent.joinall`, `joinall(timeout=, count=)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
@@ -29,15 +30,15 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`sync::Event`], [`sync::AsyncResult`] |
 //! | `gevent.queue.Queue`, `Channel` | [`sync::Queue`], [`sync::Channel`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, a lock | [`sync::Semaphore`], [`sync::Mutex`] |
-//! | `gevent.pool.Pool`, `Group` (`map`, `imap_unordered`) | [`pool::Pool`], [`pool::Group`] |
+//! | `gevent.pool.Pool`, `Group` (`map`, `imap_unordered`, `kill(timeout=)`) | [`pool::Pool`], [`pool::Group`] ([`pool::Group::kill_timeout`]) |
+//! | `gevent.config.monitor_thread`, `max_blocking_time`, `EventLoopBlocked` | [`monitor::start`], [`monitor::DEFAULT_MAX_BLOCKING_TIME`], [`monitor::BlockingReport`] via [`monitor::set_handler`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
-//! Not here yet: `gevent.subprocess`, the blocking monitor
-//! (`monitor_thread`), green files and standard streams, `gevent.local`,
-//! `gevent.wait`/`iwait` over several objects, unlinking, greenlets created
-//! unstarted, and the other `gevent.queue` and `gevent.lock` types.
+//! Not here yet: `gevent.subprocess`, green files and standard streams,
+//! `gevent.local`, `gevent.wait`/`iwait` over several objects, and the
+//! other `gevent.queue` and `gevent.lock` types.
 //!
 //! ```
 //! use libev::green;
