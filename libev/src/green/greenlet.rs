@@ -236,6 +236,12 @@ impl Builder {
                     }
                     r => *shared.result.borrow_mut() = Some(r),
                 }
+                // On its own stack, before joiners see it ended.
+                super::local::drop_locals(&me, |p| {
+                    if !is_interrupt(&p) {
+                        report_unjoined(&me, &p, false)
+                    }
+                });
                 finish(&me);
             };
             let task = Task::new(id, self.name, spawned_at, stack, self.stack_size, body);

@@ -195,6 +195,12 @@ impl Drop for HubOwner {
         HUB_ADDR.set(hub);
         hub.closing.set(true);
         fork::set_hub_loop(std::ptr::null_mut());
+        // The root's greenlet-local values, while the hub is whole.
+        super::local::drop_locals(&hub.root, |p| {
+            if !super::greenlet::is_interrupt(&p) {
+                super::greenlet::report_caught_panic(&p)
+            }
+        });
         // Greenlets queued to run never will: those that never started are
         // discarded as a kill would (their closures' destructors may queue
         // more); started ones are parked for good and stay so (see task.rs).

@@ -19,6 +19,7 @@
 //! | `Greenlet(f)` then `.start()`, `.started` | [`Builder::build`], [`Greenlet::start`], [`Greenlet::is_started`] |
 //! | `Greenlet.link`, `.link_value`, `.link_exception`, `.unlink`, `.ready()`, `.name` | [`Greenlet::link`], [`Greenlet::link_value`], [`Greenlet::link_exception`], [`Greenlet::unlink`], [`Greenlet::is_finished`], [`Greenlet::name`] |
 //! | `gevent.getcurrent()` | [`current`] |
+//! | `gevent.local.local` | [`green_local!`](crate::green_local) ([`GreenLocal`]) |
 //! | `gevent.joinall`, `joinall(timeout=, count=)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
 //! | `gevent.Timeout`, `with_timeout` | [`Timeout`], [`with_timeout`] |
@@ -37,8 +38,8 @@
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
 //! Not here yet: `gevent.subprocess`, green files and standard streams,
-//! `gevent.local`, `gevent.wait`/`iwait` over several objects, and the
-//! other `gevent.queue` and `gevent.lock` types.
+//! `gevent.wait`/`iwait` over several objects, and the other
+//! `gevent.queue` and `gevent.lock` types.
 //!
 //! ```
 //! use libev::green;
@@ -53,6 +54,7 @@ mod blocking;
 mod fork;
 mod greenlet;
 mod hub;
+mod local;
 pub mod monitor;
 pub mod net;
 mod overflow;
@@ -73,6 +75,7 @@ pub use greenlet::{
     Builder, CurrentGreenlet, DEFAULT_STACK_SIZE, Greenlet, GreenletError, LinkId, PanicReport, current,
     joinall, killall, set_unjoined_panic_handler, spawn, spawn_later, wait_greenlets,
 };
+pub use local::{AccessError, GreenLocal};
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
 pub use timeout::{Elapsed, Timeout, with_timeout};
 pub use watch::{Wakeup, cancel_wait, wait_readable, wait_watcher, wait_writable};

@@ -1,6 +1,7 @@
 //! A task: the hub's record of one greenlet (or of the root), with its
 //! coroutine, state and pending interrupts.
 
+use super::local::Locals;
 use super::stack::SlabStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
@@ -96,6 +97,8 @@ pub(crate) struct Task {
     pub(crate) spawned_at: Option<&'static Location<'static>>,
     /// Its name is in the blocking monitor's table (see monitor.rs).
     pub(crate) name_listed: Cell<bool>,
+    /// Its greenlet-local values (see local.rs).
+    pub(crate) locals: Locals,
     /// How the scheduler sees it. `Done` once its coroutine has returned
     /// (or was discarded); a greenlet whose body has ended may still be
     /// running its links, which may block.
@@ -134,6 +137,7 @@ impl Task {
             name,
             spawned_at,
             name_listed: Cell::new(false),
+            locals: Locals::default(),
             state: Cell::new(state),
             ended: Cell::new(false),
             wake: Cell::new(Wake::Normal),
