@@ -396,10 +396,16 @@ impl Hub {
         }
     }
 
+    /// Whether the caller runs inside a libev callback on the hub, where
+    /// it must not block.
+    pub(crate) fn in_callback(&self) -> bool {
+        self.root_is_current() && (self.in_scheduler.get() || self.lp.depth() > 0)
+    }
+
     /// Panics unless the current greenlet may block: a blocking call
     /// inside a libev callback (on the hub) is refused.
     pub(crate) fn check_can_block(&self, what: &dyn std::fmt::Display) {
-        if self.root_is_current() && (self.in_scheduler.get() || self.lp.depth() > 0) {
+        if self.in_callback() {
             self.root.state.set(State::Running);
             panic!(
                 "libev::green: blocking call ({what}) inside a libev callback; \

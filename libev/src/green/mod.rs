@@ -19,6 +19,7 @@
 //! | `Greenlet(f)` then `.start()`, `.started` | [`Builder::build`], [`Greenlet::start`], [`Greenlet::is_started`] |
 //! | `Greenlet.link`, `.link_value`, `.link_exception`, `.unlink`, `.ready()`, `.name` | [`Greenlet::link`], [`Greenlet::link_value`], [`Greenlet::link_exception`], [`Greenlet::unlink`], [`Greenlet::is_finished`], [`Greenlet::name`] |
 //! | `gevent.getcurrent()` | [`current`] |
+//! | (Rust's `std::thread::scope`) | [`scope`], [`Scope::spawn`], [`Builder::spawn_scoped`] |
 //! | `gevent.local.local` | [`green_local!`](crate::green_local) ([`GreenLocal`]) |
 //! | `gevent.joinall`, `joinall(timeout=, count=)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
@@ -60,6 +61,7 @@ pub mod net;
 mod overflow;
 pub mod pool;
 mod remote;
+mod scope;
 pub mod server;
 pub mod signal;
 mod stack;
@@ -77,6 +79,7 @@ pub use greenlet::{
 };
 pub use local::{AccessError, GreenLocal};
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
+pub use scope::{Scope, ScopedGreenlet, scope};
 pub use timeout::{Elapsed, Timeout, with_timeout};
 pub use watch::{Wakeup, cancel_wait, wait_readable, wait_watcher, wait_writable};
 
