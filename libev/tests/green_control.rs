@@ -372,3 +372,36 @@ fn group_kill_timeout_kills_and_the_kill_sticks() {
     // Nothing to kill: at once.
     assert!(green::pool::Pool::new(2).kill_timeout(Duration::ZERO));
 }
+
+/// gevent's `test__greenlet.py` `TestStuff`: `test_wait_noerrors` (all
+/// succeed: their values in order), `test_wait_error` and
+/// `test_joinall_exception_order` (the failure that happens first is the
+/// one reported, and the others go on).
+#[test]
+fn try_joinall_stops_at_the_first_failure() {
+    let gs = vec![green::spawn(|| 1), green::spawn(|| 2), green::spawn(|| 3)];
+    assert_eq!(green::try_joinall(gs).unwrap(), [1, 2, 3]);
+
+    let finished = Rc::new(Cell::new(false));
+    let f = finished.clone();
+    let first = green::spawn(move || -> u32 {
+        green::sleep(Duration::from_millis(20));
+        f.set(true);
+        panic!("first")
+    });
+    let second = green::spawn(|| -> u32 { panic!("second") });
+    let (i, err) = green::try_joinall(vec![first, second]).unwrap_err();
+    assert_eq!(i, 1, "the one that failed first");
+    match err {
+        GreenletError::Panicked(p) => assert_eq!(p.downcast_ref::<&str>(), Some(&"second")),
+        e => panic!("{e:?}"),
+    }
+    assert!(!finished.get(), "returned at the first failure");
+    green::sleep(Duration::from_millis(40));
+    assert!(finished.get(), "the other went on");
+
+    let killed = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    killed.kill_nowait();
+    let (i, err) = green::try_joinall(vec![green::spawn(|| ()), killed]).unwrap_err();
+    assert!(i == 1 && matches!(err, GreenletError::Killed));
+}

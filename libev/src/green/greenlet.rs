@@ -489,29 +489,40 @@ pub fn wait_greenlets<T>(
     timeout: Option<Duration>,
     count: Option<usize>,
 ) -> Vec<usize> {
-    let ended =
-        || greenlets.iter().enumerate().filter(|(_, g)| g.is_finished()).map(|(i, _)| i).collect::<Vec<_>>();
-    let need = count.unwrap_or(greenlets.len()).min(greenlets.len());
-    let done = || greenlets.iter().filter(|g| g.is_finished()).count() >= need;
+    let tasks: Vec<Rc<Task>> = greenlets.iter().map(|g| g.task.clone()).collect();
+    park_for_ended(&tasks, count.unwrap_or(tasks.len()), timeout, &"wait_greenlets");
+    greenlets.iter().enumerate().filter(|(_, g)| g.is_finished()).map(|(i, _)| i).collect()
+}
+
+/// Parks until at least `count` of `tasks` (at most all) have ended, or
+/// `timeout` passes; returns whether they have (false also where green
+/// calls do not wait).
+fn park_for_ended(
+    tasks: &[Rc<Task>],
+    count: usize,
+    timeout: Option<Duration>,
+    what: &dyn fmt::Display,
+) -> bool {
+    let need = count.min(tasks.len());
+    let done = || tasks.iter().filter(|t| t.ended()).count() >= need;
     if done() {
-        return ended();
+        return true;
     }
     let me = with_hub(|h| h.current());
-    assert!(greenlets.iter().all(|g| !Rc::ptr_eq(&g.task, &me)), "a greenlet cannot wait for itself");
-    for g in greenlets.iter().filter(|g| !g.is_finished()) {
-        g.task.joiners.push(me.clone());
+    assert!(tasks.iter().all(|t| !Rc::ptr_eq(t, &me)), "a greenlet cannot wait for itself");
+    for t in tasks.iter().filter(|t| !t.ended()) {
+        t.joiners.push(me.clone());
     }
-    struct Leave<'a, T>(&'a [Greenlet<T>], &'a Rc<Task>);
-    impl<T> Drop for Leave<'_, T> {
+    struct Leave<'a>(&'a [Rc<Task>], &'a Rc<Task>);
+    impl Drop for Leave<'_> {
         fn drop(&mut self) {
-            for g in self.0.iter().filter(|g| !g.task.ended()) {
-                g.task.joiners.remove(self.1);
+            for t in self.0.iter().filter(|t| !t.ended()) {
+                t.joiners.remove(self.1);
             }
         }
     }
-    let _leave = Leave(greenlets, &me);
-    park_until(timeout, &"wait_greenlets", done);
-    ended()
+    let _leave = Leave(tasks, &me);
+    park_until(timeout, what, done)
 }
 
 /// Kills every greenlet (gevent's `killall`): all are sent the kill
@@ -585,7 +596,61 @@ pub fn joinall<T: 'static>(
     greenlets.into_iter().map(Greenlet::join).collect()
 }
 
+/// Waits for every greenlet and returns their values in order, but stops
+/// at the first failure and returns its index and error (gevent's
+/// `joinall(raise_error=True)`): failures are seen as they happen (among
+/// greenlets that had failed before the call, the first in the list), and
+/// the other greenlets are not killed, but go on detached.
+///
+/// ```
+/// use libev::green::{self, GreenletError};
+/// use std::time::Duration;
+///
+/// let gs = vec![
+///     green::spawn(|| { green::sleep(Duration::from_secs(60)); 1 }),
+///     green::spawn(|| -> u32 { panic!("fails first") }),
+/// ];
+/// let (index, err) = green::try_joinall(gs).unwrap_err();
+/// assert_eq!(index, 1);
+/// assert!(matches!(err, GreenletError::Panicked(_)));
+/// ```
+///
+/// # Panics
+///
+/// As [`Greenlet::join`].
+pub fn try_joinall<T: 'static>(
+    greenlets: impl IntoIterator<Item = Greenlet<T>>,
+) -> Result<Vec<T>, (usize, GreenletError)> {
+    let mut greenlets: Vec<Option<Greenlet<T>>> = greenlets.into_iter().map(Some).collect();
+    loop {
+        let failed =
+            greenlets.iter().position(|g| g.as_ref().is_some_and(|g| g.is_finished() && !g.succeeded()));
+        if let Some(i) = failed {
+            let err = greenlets[i].take().map(Greenlet::join).and_then(Result::err);
+            return Err((i, err.unwrap_or(GreenletError::Killed)));
+        }
+        let tasks: Vec<Rc<Task>> = greenlets.iter().flatten().map(|g| g.task.clone()).collect();
+        let ended = tasks.iter().filter(|t| t.ended()).count();
+        if ended == tasks.len() {
+            break;
+        }
+        if !park_for_ended(&tasks, ended + 1, None, &"green::try_joinall") {
+            cannot_wait("green::try_joinall");
+        }
+    }
+    Ok(greenlets
+        .into_iter()
+        .flatten()
+        .map(|g| g.join().unwrap_or_else(|_| unreachable!("succeeded")))
+        .collect())
+}
+
 impl<T> Greenlet<T> {
+    /// Whether the greenlet has ended with a value (not taken yet).
+    fn succeeded(&self) -> bool {
+        matches!(*self.slot.result.borrow(), Some(Ok(_)))
+    }
+
     /// Waits for the greenlet to end (blocking only the calling greenlet)
     /// and returns its value, or how it failed.
     ///

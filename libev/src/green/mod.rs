@@ -21,7 +21,7 @@
 //! | `gevent.getcurrent()` | [`current`] |
 //! | (Rust's `std::thread::scope`) | [`scope`], [`Scope::spawn`], [`Builder::spawn_scoped`] |
 //! | `gevent.local.local` | [`green_local!`](crate::green_local) ([`GreenLocal`]) |
-//! | `gevent.joinall`, `joinall(timeout=, count=)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`killall`] |
+//! | `gevent.joinall`, `joinall(timeout=, count=)`, `joinall(raise_error=True)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`try_joinall`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
 //! | `gevent.Timeout`, `with_timeout` | [`Timeout`], [`with_timeout`] |
 //! | `get_hub().loop`, `hub.wait(watcher)` | [`hub_loop`], [`wait_watcher`] |
@@ -75,7 +75,7 @@ mod watch;
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
 pub use greenlet::{
     Builder, CurrentGreenlet, DEFAULT_STACK_SIZE, Greenlet, GreenletError, LinkId, PanicReport, current,
-    joinall, killall, set_unjoined_panic_handler, spawn, spawn_later, wait_greenlets,
+    joinall, killall, set_unjoined_panic_handler, spawn, spawn_later, try_joinall, wait_greenlets,
 };
 pub use local::{AccessError, GreenLocal};
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
