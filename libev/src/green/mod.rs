@@ -36,6 +36,7 @@
 //! | `gevent.config.monitor_thread`, `max_blocking_time`, `EventLoopBlocked` | [`monitor::start`], [`monitor::DEFAULT_MAX_BLOCKING_TIME`], [`monitor::BlockingReport`] via [`monitor::set_handler`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
+//! | `StreamServer.stop_accepting`, `start_accepting`, `spawn=None` | [`server::StreamServer::stop_accepting`], [`server::StreamServer::start_accepting`], [`server::StreamServer::handle_inline`] |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
 //! Not here yet: `gevent.subprocess`, green files and standard streams,
