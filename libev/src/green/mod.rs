@@ -32,7 +32,7 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`sync::Event`], [`sync::AsyncResult`] |
 //! | `gevent.queue.Queue`, `Channel` | [`sync::Queue`], [`sync::Channel`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, a lock | [`sync::Semaphore`], [`sync::Mutex`] |
-//! | `gevent.pool.Pool`, `Group` (`map`, `imap_unordered`, `kill(timeout=)`) | [`pool::Pool`], [`pool::Group`] ([`pool::Group::kill_timeout`]) |
+//! | `gevent.pool.Pool`, `Group` (`map`, `imap`, `imap_unordered`, `apply`, `apply_async`, `add`, `discard`, `killone`, `kill(timeout=)`, `wait_available`, `free_count`) | [`pool::Pool`], [`pool::Group`] (the same names; [`pool::Group::kill_timeout`]) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time`, `EventLoopBlocked` | [`monitor::start`], [`monitor::DEFAULT_MAX_BLOCKING_TIME`], [`monitor::BlockingReport`] via [`monitor::set_handler`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
