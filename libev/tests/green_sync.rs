@@ -1,48 +1,20 @@
 //! libev::green::sync: Event, AsyncResult, Queue, Channel, Semaphore and
 //! Mutex: ordering, fairness, timeouts, interruption, exactly-once
-//! delivery. Each test runs on its own thread, so each has its own hub.
+//! delivery. Tests that mirror a case of gevent's src/gevent/tests/
+//! test__event.py or lock_tests.py name it in a comment (the queues have
+//! green_queue.rs, the locks green_lock.rs). Each test runs on its own
+//! thread, so each has its own hub.
 
-mod util;
+mod sync_util;
 
 use libev::green::sync::{AsyncResult, Channel, Event, Mutex, Queue, ReleaseError, Semaphore};
-use libev::green::{self, Greenlet, GreenletError};
+use libev::green::{self, GreenletError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
-use util::Rng;
-
-const MS: Duration = Duration::from_millis(1);
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::default()
-}
-
-/// Lets every spawned greenlet run until it blocks.
-fn settle() {
-    for _ in 0..3 {
-        green::yield_now();
-    }
-}
-
-/// Sleeps in small steps until `done()`: for a waiter's own timeout to
-/// have fired, however slowly the process runs (valgrind).
-fn wait_until(done: impl Fn() -> bool) {
-    while !done() {
-        green::sleep(MS);
-    }
-}
-
-/// The message of a panic payload.
-fn message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
+use sync_util::*;
 
 // ---- Event ----
 
@@ -115,6 +87,174 @@ fn root_getting_from_an_empty_queue_nobody_fills_gets_loop_exit() {
     assert_eq!(q.get(), 1);
 }
 
+// ---- gevent's test__event.py and lock_tests.py EventTests ----
+
+#[test]
+fn event_and_async_result_timed_waits() {
+    // test__event.py TestEventWait, TestAsyncResultWait and
+    // TestAsyncResultGet: test_returns_none_after_timeout (and
+    // test_raises_timeout_number) and test_outer_timeout_is_not_lost.
+    let ev = Event::new();
+    assert!(!took_at_least(MS * 10, |t| ev.wait_timeout(t)));
+    outer_timeout_is_not_lost(|t| ev.wait_timeout(t));
+    let ar: AsyncResult<u8> = AsyncResult::new();
+    assert!(!took_at_least(MS * 10, |t| ar.wait_timeout(t)));
+    outer_timeout_is_not_lost(|t| ar.wait_timeout(t));
+    assert!(took_at_least(MS * 10, |t| ar.get_timeout(t)).is_none());
+    outer_timeout_is_not_lost(|t| ar.get_timeout(t).is_none());
+}
+
+#[test]
+fn a_timeout_interrupts_a_get_before_the_set() {
+    // test__event.py TestAsyncResult.test_set and test_set_with_timeout.
+    let ar: AsyncResult<&str> = AsyncResult::new();
+    let setter = {
+        let ar = ar.clone();
+        green::spawn_later(MS * 50, move || ar.set("hello event1").unwrap())
+    };
+    assert!(green::with_timeout(Duration::ZERO, || ar.get()).is_err());
+    assert!(green::with_timeout(MS * 5, || ar.get()).is_err(), "nobody sent anything yet");
+    assert_eq!(ar.get().unwrap(), "hello event1");
+    setter.join().unwrap();
+}
+
+#[test]
+fn event_set_then_clear_wakes_every_waiter() {
+    // test__event.py TestEvent_SetThenClear, TestEvent_SetThenClear100
+    // and TestEvent_SetThenClear1000.
+    for n in [1, 100, 1000] {
+        let e = Event::new();
+        let waiters: Vec<_> = (0..n)
+            .map(|_| {
+                let e = e.clone();
+                green::spawn(move || e.wait())
+            })
+            .collect();
+        green::sleep(MS);
+        e.set();
+        e.clear();
+        for r in green::joinall(waiters) {
+            r.unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_event_cleared_after_a_wait_needs_another_set() {
+    // test__event.py TestGeventWaitOnEvent.test_set_during_wait (issue
+    // 771), with Event::wait_timeout for gevent.wait.
+    let ev = Event::new();
+    let waiter = {
+        let ev = ev.clone();
+        green::spawn(move || {
+            let setter = {
+                let ev = ev.clone();
+                green::spawn(move || ev.set())
+            };
+            ev.wait();
+            assert!(ev.is_set());
+            setter.join().unwrap();
+            ev.clear();
+            assert!(!ev.is_set());
+            assert!(!ev.wait_timeout(MS * 10));
+            assert!(!ev.is_set());
+        })
+    };
+    waiter.join().unwrap();
+}
+
+#[test]
+fn waiting_on_a_set_event_returns_at_once() {
+    // test__event.py TestEventBasics.test_wait_while_notifying, which
+    // this crate deliberately does differently (see Event::wait): gevent's
+    // wait on a set event still notifying earlier waiters lets them run
+    // first (1, 2, 3); here the caller goes on at once (3, 1, 2).
+    let event = Event::new();
+    let results = log();
+    let gs: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|arg| {
+            let (event, results) = (event.clone(), results.clone());
+            green::spawn(move || {
+                event.wait();
+                results.borrow_mut().push(arg);
+            })
+        })
+        .collect();
+    settle();
+    event.set();
+    event.wait();
+    results.borrow_mut().push(3);
+    green::joinall(gs);
+    assert_eq!(*results.borrow(), [3, 1, 2]);
+}
+
+#[test]
+fn event_is_set() {
+    // lock_tests.py EventTests.test_is_set.
+    let evt = Event::new();
+    assert!(!evt.is_set());
+    evt.set();
+    assert!(evt.is_set());
+    evt.set();
+    assert!(evt.is_set());
+    evt.clear();
+    assert!(!evt.is_set());
+    evt.clear();
+    assert!(!evt.is_set());
+}
+
+/// lock_tests.py EventTests._check_notify: every waiter is notified, and
+/// a second wait on the set event returns at once.
+fn check_event_notify(evt: &Event) {
+    let results = log();
+    let e = evt.clone();
+    let gs = spawn_waiters(5, &results, move |_| {
+        e.wait();
+        let first = e.is_set();
+        e.wait();
+        (first, e.is_set())
+    });
+    settle();
+    assert!(results.borrow().is_empty());
+    evt.set();
+    green::joinall(gs);
+    assert_eq!(results.borrow().iter().map(|x| x.1).collect::<Vec<_>>(), [(true, true); 5]);
+}
+
+#[test]
+fn event_notifies_every_waiter() {
+    // lock_tests.py EventTests.test_notify: again after a set and clear.
+    let evt = Event::new();
+    check_event_notify(&evt);
+    evt.set();
+    evt.clear();
+    check_event_notify(&evt);
+}
+
+#[test]
+fn event_waits_time_out() {
+    // lock_tests.py EventTests.test_timeout (20 ms instead of 200): five
+    // waiters poll, then wait 20 ms; once the event is set, both succeed.
+    let evt = Event::new();
+    for set in [false, true] {
+        if set {
+            evt.set();
+        }
+        let results = log();
+        let e = evt.clone();
+        let gs = spawn_waiters(5, &results, move |_| {
+            let first = e.wait_timeout(Duration::ZERO);
+            let second =
+                if set { e.wait_timeout(MS * 20) } else { took_at_least(MS * 20, |t| e.wait_timeout(t)) };
+            (first, second)
+        });
+        green::joinall(gs);
+        assert!(results.borrow().iter().all(|x| x.1 == (set, set)), "{:?}", results.borrow());
+        assert_eq!(results.borrow().len(), 5);
+    }
+}
+
 // ---- AsyncResult ----
 
 #[test]
@@ -142,6 +282,8 @@ fn async_result_is_set_once_and_read_by_many() {
 
 #[test]
 fn async_result_error_and_timeouts() {
+    // test__event.py TestAsyncResult.test_set_exc and
+    // test_nonblocking_get (peek is get_nowait).
     let ar: AsyncResult<u8, String> = AsyncResult::new();
     assert_eq!(ar.get_timeout(MS * 2), None);
     assert_eq!(ar.peek(), None);
@@ -354,23 +496,6 @@ fn mutex_holder_killed_releases_the_lock() {
 
 // ---- interruption keeps every primitive consistent ----
 
-/// Spawns `n` greenlets that each run `f(i)` and log what it returned.
-fn spawn_waiters<T: 'static>(
-    n: u32,
-    log: &Log<(u32, T)>,
-    f: impl Fn(u32) -> T + Clone + 'static,
-) -> Vec<Greenlet<()>> {
-    (0..n)
-        .map(|i| {
-            let (log, f) = (log.clone(), f.clone());
-            green::spawn(move || {
-                let v = f(i);
-                log.borrow_mut().push((i, v));
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn interrupted_queue_getters_leave_no_trace() {
     let q: Queue<u32> = Queue::new();
@@ -531,74 +656,6 @@ fn a_thousand_producers_and_consumers_deliver_every_item_once() {
     }
     assert_eq!(seen.borrow().len(), (N * PER) as usize);
     assert!(q.is_empty());
-}
-
-/// Greenlets put and get over a bounded queue with random yields and
-/// random kills; every item is delivered at most once, none that a
-/// completed put queued is lost, and the queue ends consistent.
-fn random_interleaving(seed: u64) {
-    let rng = Rc::new(RefCell::new(Rng(seed)));
-    let q = Queue::bounded(1 + rng.borrow_mut().below(4) as usize);
-    let queued: Rc<RefCell<HashSet<u64>>> = Rc::default();
-    let taken: Rc<RefCell<HashSet<u64>>> = Rc::default();
-    let mut gs = Vec::new();
-    for g in 0..40u64 {
-        let (q, rng, queued, taken) = (q.clone(), rng.clone(), queued.clone(), taken.clone());
-        let producer = g % 2 == 0;
-        gs.push(green::spawn(move || {
-            for k in 0..20u64 {
-                if producer {
-                    let item = g * 1000 + k;
-                    q.put(item);
-                    queued.borrow_mut().insert(item);
-                } else {
-                    let item = q.get();
-                    assert!(taken.borrow_mut().insert(item), "seed {seed}: {item} taken twice");
-                }
-                let pause = rng.borrow_mut().below(3);
-                for _ in 0..pause {
-                    green::yield_now();
-                }
-            }
-        }));
-    }
-    for _ in 0..200 {
-        let n = rng.borrow_mut().below(3);
-        for _ in 0..n {
-            green::yield_now();
-        }
-        if rng.borrow_mut().below(10) == 0 {
-            let victim = rng.borrow_mut().below(gs.len() as u64) as usize;
-            gs[victim].kill();
-        }
-    }
-    // Consumers still running would wait forever for killed producers:
-    // stop everyone, then check what is left in the queue.
-    for g in &gs {
-        g.kill();
-    }
-    while let Some(item) = q.try_get() {
-        assert!(taken.borrow_mut().insert(item), "seed {seed}: {item} both taken and still queued");
-    }
-    // Every completed put is accounted for; nothing appears that no put
-    // brought (a killed put's item may or may not have gone in).
-    let queued = queued.borrow();
-    let taken = taken.borrow();
-    assert!(
-        queued.is_subset(&taken),
-        "seed {seed}: lost {:?}",
-        queued.difference(&taken).collect::<Vec<_>>()
-    );
-    for item in taken.iter() {
-        assert!(item % 1000 < 20 && (item / 1000) % 2 == 0, "seed {seed}: bogus {item}");
-    }
-}
-
-#[test]
-fn no_lost_or_duplicated_item_under_random_interleavings() {
-    for seed in 1..=50 {
-        random_interleaving(seed * 0x9E37_79B9);
-    }
 }
 
 #[test]

@@ -233,6 +233,11 @@ impl Hub {
         }
         .unwrap_or_else(|e| panic!("libev::green: cannot create this thread's event loop: {e}"));
         lp.shared().run_check.set(Some(refuse_run_from_greenlet));
+        if lp.is_default() {
+            // libev reaps every child of the process here: green::process
+            // keeps the statuses of other hubs' children for them.
+            super::process::record_for_other_hubs(&lp);
+        }
         let root = Rc::new(Task::root());
         let callbacks = NonNull::from(&lp.shared().callbacks);
         Hub {

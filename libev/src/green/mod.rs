@@ -32,16 +32,18 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`sync::Event`], [`sync::AsyncResult`] |
 //! | `gevent.queue.Queue`, `Channel` | [`sync::Queue`], [`sync::Channel`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, a lock | [`sync::Semaphore`], [`sync::Mutex`] |
+//! | `gevent.queue.JoinableQueue` (`task_done`, `join`), `PriorityQueue`, `LifoQueue` | [`sync::JoinableQueue`], [`sync::PriorityQueue`], [`sync::LifoQueue`] |
+//! | `gevent.lock.RLock`, `threading.Condition` (monkey-patched) | [`sync::RLock`], [`sync::Condvar`] |
 //! | `gevent.pool.Pool`, `Group` (`map`, `imap`, `imap_unordered`, `apply`, `apply_async`, `add`, `discard`, `killone`, `kill(timeout=)`, `wait_available`, `free_count`) | [`pool::Pool`], [`pool::Group`] (the same names; [`pool::Group::kill_timeout`]) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time`, `EventLoopBlocked` | [`monitor::start`], [`monitor::DEFAULT_MAX_BLOCKING_TIME`], [`monitor::BlockingReport`] via [`monitor::set_handler`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
 //! | `StreamServer.stop_accepting`, `start_accepting`, `spawn=None` | [`server::StreamServer::stop_accepting`], [`server::StreamServer::start_accepting`], [`server::StreamServer::handle_inline`] |
+//! | `gevent.subprocess` (`Popen`, `communicate`, `check_output`) | [`process`] (std's `Command` and `Child`, green) |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
-//! Not here yet: `gevent.subprocess`, green files and standard streams,
-//! `gevent.wait`/`iwait` over several objects, and the other
-//! `gevent.queue` and `gevent.lock` types.
+//! Not here yet: green files and standard streams, and `gevent.wait` /
+//! `iwait` over several objects.
 //!
 //! ```
 //! use libev::green;
@@ -61,6 +63,7 @@ pub mod monitor;
 pub mod net;
 mod overflow;
 pub mod pool;
+pub mod process;
 mod remote;
 mod scope;
 pub mod server;

@@ -1,8 +1,8 @@
 //! [`AsyncResult`]: a value (or an error) that arrives later.
 
+use super::waiting::wait_in;
 use crate::green::greenlet::cannot_wait;
-use crate::green::hub::can_switch;
-use crate::green::wait::{WaitList, Waiter, wait_on};
+use crate::green::wait::WaitList;
 use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
@@ -114,15 +114,7 @@ impl<T, E> AsyncResult<T, E> {
     }
 
     fn wait_for(&self, timeout: Option<Duration>) -> bool {
-        if self.ready() {
-            return true;
-        }
-        if !can_switch() {
-            return false;
-        }
-        let w = Waiter::new();
-        self.inner.waiters.push(w.clone());
-        wait_on(&self.inner.waiters, &w, timeout, &"AsyncResult::wait")
+        self.ready() || wait_in(&self.inner.waiters, timeout, &"AsyncResult::wait").is_some()
     }
 
     /// Moves the result out, if it is set and was not taken before: for a

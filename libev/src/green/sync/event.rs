@@ -1,7 +1,7 @@
 //! [`Event`]: a flag greenlets wait for.
 
-use crate::green::hub::can_switch;
-use crate::green::wait::{WaitList, Waiter, wait_on};
+use super::waiting::wait_in;
+use crate::green::wait::WaitList;
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
@@ -66,6 +66,12 @@ impl Event {
     /// if it is, and where no green call waits: in a destructor during an
     /// unwind).
     ///
+    /// A wait on a set event never switches, even while greenlets woken
+    /// by the [`set`](Event::set) have not run yet: they run at the
+    /// caller's next switch. gevent's `wait` lets them run first there
+    /// (its `test_wait_while_notifying`); here a set event costs one flag
+    /// check, as std's primitives do when they need not wait.
+    ///
     /// # Panics
     ///
     /// Unwinds if the greenlet is killed or its timeout expires meanwhile;
@@ -81,15 +87,7 @@ impl Event {
     }
 
     fn wait_for(&self, timeout: Option<Duration>) -> bool {
-        if self.is_set() {
-            return true;
-        }
-        if !can_switch() {
-            return false;
-        }
-        let w = Waiter::new();
-        self.inner.waiters.push(w.clone());
-        wait_on(&self.inner.waiters, &w, timeout, &"Event::wait")
+        self.is_set() || wait_in(&self.inner.waiters, timeout, &"Event::wait").is_some()
     }
 }
 

@@ -1,9 +1,11 @@
 //! Synchronisation between greenlets of one thread (gevent's
 //! `gevent.event`, `gevent.queue` and `gevent.lock`).
 //!
-//! [`Event`], [`AsyncResult`], [`Queue`], [`Channel`] and [`Semaphore`]
+//! [`Event`], [`AsyncResult`], the queues ([`Queue`], [`LifoQueue`],
+//! [`PriorityQueue`], [`JoinableQueue`]), [`Channel`] and [`Semaphore`]
 //! are cheap handles: clone one to share it with another greenlet.
-//! [`Mutex`] owns its value, like std's; share it with an `Rc`.
+//! [`Mutex`] and [`RLock`] own their value, like std's locks; share them
+//! (and a [`Condvar`]) with an `Rc`.
 //!
 //! Every blocking call parks only the calling greenlet (from the root
 //! too, running the hub meanwhile) and takes part in
@@ -37,13 +39,23 @@
 //! ```
 
 mod async_result;
+mod channel;
+mod condvar;
 mod event;
 mod mutex;
 mod queue;
+mod rlock;
 mod semaphore;
+mod waiting;
 
 pub use async_result::AsyncResult;
+pub use channel::Channel;
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use queue::{Channel, Queue};
+pub use queue::{
+    Fifo, JoinableQueue, Lifo, LifoQueue, Order, OrderedQueue, Priority, PriorityQueue, Queue, QueueIter,
+    TaskDoneError,
+};
+pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{ReleaseError, Semaphore, SemaphorePermit};

@@ -1,8 +1,8 @@
 //! [`Mutex`]: exclusive access across blocking calls.
 
+use super::waiting::{fmt_lock, wait_in};
 use crate::green::greenlet::cannot_wait;
-use crate::green::hub::can_switch;
-use crate::green::wait::{WaitList, Waiter, wait_on};
+use crate::green::wait::WaitList;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -12,8 +12,10 @@ use std::time::Duration;
 /// `Semaphore(1)`/`RLock` use, with std's guard API). Fair: when the lock
 /// is released it goes to the greenlet that has waited longest, never to
 /// one that comes later. Not reentrant: a greenlet that locks it twice
-/// waits for itself. There is no poisoning: a greenlet that panics or is
-/// killed while holding the guard releases the lock as it unwinds.
+/// waits for itself (see [`RLock`](super::RLock) for one that is). Wait
+/// for a condition on its value with a [`Condvar`](super::Condvar).
+/// There is no poisoning: a greenlet that panics or is killed while
+/// holding the guard releases the lock as it unwinds.
 ///
 /// Share it between greenlets with an `Rc` (or a `thread_local!`).
 ///
@@ -46,7 +48,8 @@ pub struct Mutex<T: ?Sized> {
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
 #[must_use = "the lock is released at once if the guard is not kept"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
+    /// Read by [`Condvar`](super::Condvar) to take the lock back.
+    pub(super) mutex: &'a Mutex<T>,
 }
 
 impl<T> Mutex<T> {
@@ -93,20 +96,11 @@ impl<T: ?Sized> Mutex<T> {
             self.locked.set(true);
             return Some(MutexGuard { mutex: self });
         }
-        if timeout.is_some_and(|t| t.is_zero()) || !can_switch() {
-            return None;
-        }
-        let w = Waiter::new();
-        self.waiters.push(w.clone());
         // Served means the unlocking guard handed the lock over (it stays
         // locked in between, so nobody can barge in). The guard is built
         // only then: a guard's drop unlocks, so one made "just in case"
         // would free a lock held by someone else.
-        if wait_on(&self.waiters, &w, timeout, &"Mutex::lock") {
-            Some(MutexGuard { mutex: self })
-        } else {
-            None
-        }
+        wait_in(&self.waiters, timeout, &"Mutex::lock").map(|_| MutexGuard { mutex: self })
     }
 
     /// Whether some greenlet holds the lock.
@@ -158,12 +152,7 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Mutex");
-        match self.try_lock() {
-            Some(guard) => d.field("value", &&*guard),
-            None => d.field("value", &format_args!("<locked>")),
-        };
-        d.finish()
+        fmt_lock(f, "Mutex", self.try_lock().as_deref())
     }
 }
 

@@ -1,8 +1,8 @@
 //! [`Semaphore`]: a bounded number of permits.
 
+use super::waiting::wait_in;
 use crate::green::greenlet::cannot_wait;
-use crate::green::hub::can_switch;
-use crate::green::wait::{WaitList, Waiter, wait_on};
+use crate::green::wait::WaitList;
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
@@ -94,12 +94,7 @@ impl Semaphore {
             self.inner.free.set(free - 1);
             return Some(self.permit());
         }
-        if timeout.is_some_and(|t| t.is_zero()) || !can_switch() {
-            return None;
-        }
-        let w = Waiter::new();
-        self.inner.waiters.push(w.clone());
-        wait_on(&self.inner.waiters, &w, timeout, &"Semaphore::acquire").then(|| self.permit())
+        wait_in(&self.inner.waiters, timeout, &"Semaphore::acquire").map(|_| self.permit())
     }
 
     fn permit(&self) -> SemaphorePermit {
