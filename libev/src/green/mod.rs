@@ -23,6 +23,7 @@
 //! | `gevent.local.local` | [`green_local!`](crate::green_local) ([`GreenLocal`]) |
 //! | `gevent.joinall`, `joinall(timeout=, count=)`, `joinall(raise_error=True)`, `gevent.killall` | [`joinall`], [`wait_greenlets`], [`try_joinall`], [`killall`] |
 //! | `gevent.sleep`, `sleep(0)` | [`sleep`], [`yield_now`] |
+//! | `gevent.wait(objects, timeout, count)`, `gevent.iwait` | [`wait`], [`iwait`] (over [`Waitable`]s; fds through [`readable`] / [`writable`]) |
 //! | `gevent.Timeout`, `with_timeout` | [`Timeout`], [`with_timeout`] |
 //! | `get_hub().loop`, `hub.wait(watcher)` | [`hub_loop`], [`wait_watcher`] |
 //! | `gevent.socket.wait_read`, `wait_write`, `cancel_wait` | [`wait_readable`], [`wait_writable`], [`cancel_wait`] |
@@ -42,8 +43,7 @@
 //! | `gevent.subprocess` (`Popen`, `communicate`, `check_output`) | [`process`] (std's `Command` and `Child`, green) |
 //! | `gevent.fork` / `os.fork` after monkey patching | `fork` works as is: a `pthread_atfork` handler re-initialises the hub's loop in the child |
 //!
-//! Not here yet: green files and standard streams, and `gevent.wait` /
-//! `iwait` over several objects.
+//! Not here yet: green files and standard streams.
 //!
 //! ```
 //! use libev::green;
@@ -74,6 +74,7 @@ mod task;
 mod timeout;
 mod valgrind;
 mod wait;
+mod wait_any;
 mod watch;
 
 pub use blocking::{DEFAULT_BLOCKING_THREADS, set_blocking_threads, spawn_blocking};
@@ -85,6 +86,7 @@ pub use local::{AccessError, GreenLocal};
 pub use remote::{HubHandle, OneshotReceiver, OneshotSender, hub_handle, oneshot};
 pub use scope::{Scope, ScopedGreenlet, scope};
 pub use timeout::{Elapsed, Timeout, with_timeout};
+pub use wait_any::{FdReady, Iwait, Waitable, iwait, readable, wait, writable};
 pub use watch::{Wakeup, cancel_wait, wait_readable, wait_watcher, wait_writable};
 
 use hub::with_hub;
