@@ -2,8 +2,11 @@
 //! when `python3 -c "import gevent"` works (`pip install gevent`).
 //!
 //! ```text
-//! cargo run --release -p libev-bench --bin green-bench [-- --quick] [--no-gevent] [WORKLOAD...]
+//! cargo run --release -p libev-bench --bin green-bench [-- --quick] [--no-gevent] [--monitor] [WORKLOAD...]
 //! ```
+//!
+//! `--monitor` runs every workload with the blocking monitor watching the
+//! hub (`green::monitor`, default threshold).
 //!
 //! - `yield`: two greenlets calling `yield_now` in turn; time per yield.
 //! - `spawn_join`: spawn and join a no-op greenlet; time each, over 1M.
@@ -12,6 +15,9 @@
 //!   Then this machine's floor for it: the first touch of a fresh page
 //!   (a new stack's top) plus one caught unwinding (a kill), and the
 //!   run's ratio to that floor.
+//! - `monitor`: the blocking monitor's cost on `yield`: the yield
+//!   workload without and with `green::monitor` watching the hub, in turns
+//!   (fifteen runs each), median time per yield of each side.
 //! - `queue`, `channel`: one item bounced between two greenlets over two
 //!   `sync::Queue`s (or two `sync::Channel`s); time per round trip.
 //!
@@ -176,8 +182,30 @@ fn main() {
         None => println!("{name:<22} Rust {rust:>9.1} {unit:<6} (gevent not installed)"),
     };
     println!("libev::green; gevent at 1/10 the size{}", if quick { " (--quick: N/20)" } else { "" });
+    if args.iter().any(|a| a == "--monitor") {
+        green::monitor::start(green::monitor::DEFAULT_MAX_BLOCKING_TIME).expect("monitor");
+        println!("(the blocking monitor watches the hub)");
+    }
     if want("yield") {
         show("yield (per yield)", yield_roundtrip(1_000_000 / div), "ns", pyval("yield", 0));
+    }
+    if want("monitor") {
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for _ in 0..15 {
+            off.push(yield_roundtrip(1_000_000 / div));
+            green::monitor::start(green::monitor::DEFAULT_MAX_BLOCKING_TIME).expect("monitor");
+            on.push(yield_roundtrip(1_000_000 / div));
+            green::monitor::stop();
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (off, on) = (median(off), median(on));
+        println!(
+            "monitor: yield {off:.1} ns unwatched, {on:.1} ns watched: {:+.1}%",
+            (on / off - 1.0) * 100.0
+        );
     }
     if want("spawn_join") {
         show("spawn+join", spawn_join(1_000_000 / div), "ns", pyval("spawn_join", 0));

@@ -2,8 +2,8 @@
 //! gevent, under one load client.
 //!
 //! ```text
-//! cargo run --release -p libev-bench --bin net-bench [-- --quick] [--no-gevent] [echo|hello|idle]
-//! net-bench --serve c-echo|green-echo|tokio-echo|c-hello|green-hello|tokio-hello ADDR   # one server
+//! cargo run --release -p libev-bench --bin net-bench [-- --quick] [--no-gevent] [echo|hello|idle|monitor]
+//! net-bench --serve c-echo|green-echo|green-echo-monitored|tokio-echo|c-hello|green-hello|tokio-hello ADDR
 //! net-bench --load echo|hello ADDR SECONDS                                              # the client alone
 //! ```
 //!
@@ -18,6 +18,9 @@
 //! - `echo`: 50 connections, each a ping-pong of 64-byte messages.
 //! - `hello`: 32 connections in flight, each connect / read to EOF /
 //!   close (the hello-world server).
+//! - `monitor`: the blocking monitor's cost: the green echo server
+//!   without and with `green::monitor` watching its hub, in turns (four
+//!   runs each), server CPU per round trip (median of each side).
 //! - `idle`: 10,000 connections, each with its green handler blocked in
 //!   `read`; the server's RSS growth per connection.
 
@@ -125,6 +128,37 @@ fn compare(workload: &str, unit: &str, gevent: bool, load: impl Fn(&str, Duratio
     }
 }
 
+/// Server CPU per echo round trip of one server process of `kind`.
+fn echo_cpu_per_rt(kind: &str, time: Duration) -> f64 {
+    let me = std::env::current_exe().expect("own path");
+    let mut cmd = Command::new(me);
+    cmd.args(["--serve", kind, "127.0.0.1:0"]);
+    let server = Server::start(cmd).expect("green echo server starts");
+    load::echo(&server.addr, 50, 64, time / 5);
+    let cpu0 = server.cpu();
+    let ops = load::echo(&server.addr, 50, 64, time);
+    server.cpu().saturating_sub(cpu0).as_nanos() as f64 / ops.max(1) as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The `monitor` workload (see the crate docs).
+fn monitor_cost(time: Duration) {
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        off.push(echo_cpu_per_rt("green-echo", time));
+        on.push(echo_cpu_per_rt("green-echo-monitored", time));
+    }
+    let (off, on) = (median(off), median(on));
+    println!(
+        "monitor libev::green echo: server CPU {off:.0} ns/rt unwatched, {on:.0} ns/rt watched: {:+.1}%",
+        (on / off - 1.0) * 100.0
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve") {
@@ -152,6 +186,9 @@ fn main() {
     }
     if want("hello") {
         compare("hello", "conn", gevent, |addr, t| load::hello(addr, 32, t), time);
+    }
+    if want("monitor") {
+        monitor_cost(time);
     }
     if want("idle") {
         let n = if quick { 1000 } else { 10_000 };

@@ -34,6 +34,11 @@ pub fn serve(kind: &str, addr: &str) {
             }
         }
         "green-echo" => green_echo(addr),
+        // The same server watched by the blocking monitor (its cost).
+        "green-echo-monitored" => {
+            libev::green::monitor::start(libev::green::monitor::DEFAULT_MAX_BLOCKING_TIME).expect("monitor");
+            green_echo(addr)
+        }
         "green-hello" => green_hello(addr),
         "tokio-echo" | "tokio-hello" => tokio_server(kind == "tokio-echo", addr),
         _ => panic!("unknown server kind {kind}"),

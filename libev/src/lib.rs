@@ -151,11 +151,13 @@
 //! | socket and fd operations | one try; `WouldBlock` instead of waiting |
 //! | `sleep`, `yield_now` | return at once |
 //! | timed waits (`lock_timeout`, `get_timeout`, ...) | time out at once unless ready |
-//! | `Event::wait`, `AsyncResult::wait`, `Group::join` | return at once |
+//! | `Event::wait`, `AsyncResult::wait`, `Group::join`, `Queue::join`, `Condvar::wait` | return at once |
 //! | `Queue::put`, `Channel::put` | queue the item (past a full queue's bound) |
+//! | queue iteration | ends at the first empty moment |
 //! | `Greenlet::kill`, `Group::kill` | send the kill, do not wait for it |
 //! | `spawn_blocking`, name lookups | run on the calling thread |
-//! | `Mutex::lock`, `Semaphore::acquire`, `Queue::get`, `Channel::get`, `AsyncResult::get`, `Greenlet::join` | return what is there now, else panic with a message (which, leaving a destructor, aborts: use the `try_` forms there) |
+//! | `Mutex::lock`, `RLock::lock`, `Semaphore::acquire`, `Queue::get`, `Queue::peek`, `Channel::get`, `AsyncResult::get`, `Greenlet::join`, `Condvar::wait_while` | return what is there now, else panic with a message (which, leaving a destructor, aborts: use the `try_` forms there) |
+//! | `green::scope` | refused (panics): it could not wait for its greenlets |
 //!
 //! No kill or timeout is raised inside an unwind; one that arrives
 //! meanwhile stays pending for after it. A `BufWriter` over a green socket

@@ -226,3 +226,182 @@ fn a_kill_while_yielding_behind_callbacks_unwinds() {
     assert!(!reached.get());
     assert_eq!(lp.queued_callbacks(), 0);
 }
+
+/// gevent's `test__greenlet.py` `TestStart.test_start`: a greenlet made
+/// unstarted runs only once started, and starting it again after it ended
+/// does nothing.
+#[test]
+fn a_built_greenlet_runs_only_once_started() {
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let g = Builder::new().name("built").build(move || r.set(r.get() + 1)).unwrap();
+    assert!(!g.is_started());
+    assert_eq!(g.name(), Some("built"));
+    green::sleep(Duration::from_millis(2));
+    assert_eq!(ran.get(), 0, "not queued before start");
+    g.start();
+    assert!(g.is_started());
+    g.start(); // queued once only
+    assert!(g.wait(None));
+    assert_eq!(ran.get(), 1);
+    g.start();
+    green::sleep(Duration::from_millis(1));
+    assert_eq!(ran.get(), 1, "cannot start again");
+    g.join().unwrap();
+}
+
+/// gevent's `TestKill._do_test` on a greenlet never started (block and
+/// non-block, and a second kill that must not hurt): its function never
+/// runs, its links do, and `join` says killed. `TestKillAfterStart`: the
+/// same once started but before it ran.
+#[test]
+fn killing_a_built_greenlet_runs_its_links_and_never_its_function() {
+    for (start, block) in [(false, true), (false, false), (true, true), (true, false)] {
+        let ran = Rc::new(Cell::new(false));
+        let linked = Rc::new(Cell::new(0));
+        let r = ran.clone();
+        let g = Builder::new().build(move || r.set(true)).unwrap();
+        let l = linked.clone();
+        g.link(move || l.set(l.get() + 1));
+        if start {
+            g.start();
+        }
+        if block {
+            g.kill();
+        } else {
+            g.kill_nowait();
+            green::sleep(Duration::from_millis(1));
+        }
+        assert!(g.is_finished());
+        g.kill(); // a second kill must not hurt
+        green::sleep(Duration::from_millis(2));
+        assert!(!ran.get(), "start {start} block {block}");
+        assert_eq!(linked.get(), 1, "start {start} block {block}");
+        g.start(); // ended: does nothing
+        assert!(matches!(g.join(), Err(GreenletError::Killed)));
+    }
+}
+
+/// A never-started greenlet whose handle is dropped is dropped unrun: its
+/// closure's destructor runs at once, and its links run.
+#[test]
+fn dropping_a_built_greenlet_drops_its_closure_unrun() {
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let dropped = Rc::new(Cell::new(false));
+    let linked = Rc::new(Cell::new(false));
+    let flag = Flag(dropped.clone());
+    let g = Builder::new()
+        .build(move || {
+            let _keep = &flag;
+            unreachable!("never started")
+        })
+        .unwrap();
+    let l = linked.clone();
+    g.link(move || l.set(true));
+    drop(g);
+    assert!(dropped.get() && linked.get());
+    green::sleep(Duration::from_millis(1));
+}
+
+/// A built greenlet can join a group before it runs; the group waits for
+/// it once started.
+#[test]
+fn a_built_greenlet_can_be_registered_before_it_runs() {
+    let group = green::pool::Group::new();
+    let g = Builder::new().build(|| green::sleep(Duration::from_millis(2))).unwrap();
+    group.add(&g);
+    assert_eq!(group.len(), 1);
+    g.start();
+    group.join();
+    assert!(g.is_finished());
+}
+
+/// gevent's `test__greenlet.py` `TestUnlink` (`link`, `link_value`,
+/// `link_exception`): an unlinked callback never runs; unlinking twice, or
+/// after the link ran, reports false.
+#[test]
+fn unlink_removes_a_link_before_it_runs() {
+    let hits = Rc::new(Cell::new(0));
+    let g = green::spawn(|| ());
+    let h = hits.clone();
+    let a = g.link(move || h.set(h.get() + 1));
+    let h = hits.clone();
+    let b = g.link_value(move || h.set(h.get() + 10));
+    let h = hits.clone();
+    let c = g.link_exception(move || h.set(h.get() + 100));
+    let h = hits.clone();
+    let kept = g.link(move || h.set(h.get() + 1000));
+    assert!(g.unlink(a) && g.unlink(b) && g.unlink(c));
+    assert!(!g.unlink(a), "already removed");
+    assert!(g.wait(None));
+    assert_eq!(hits.get(), 1000, "only the kept link ran");
+    assert!(!g.unlink(kept), "it ran");
+    g.join().unwrap();
+}
+
+/// gevent's `Group.kill(timeout=)`: members end within the timeout and
+/// leave the group. A member that catches its kill and carries on is
+/// killed again at its next blocking call (the kill sticks, see
+/// `Greenlet::kill`), so it cannot park past the timeout.
+#[test]
+fn group_kill_timeout_kills_and_the_kill_sticks() {
+    let group = green::pool::Group::new();
+    let quick = group.spawn(|| green::sleep(Duration::from_secs(60)));
+    let caught = Rc::new(Cell::new(0));
+    let c = caught.clone();
+    let stubborn = group.spawn(move || {
+        for _ in 0..3 {
+            let r = std::panic::catch_unwind(|| green::sleep(Duration::from_secs(60)));
+            assert!(r.is_err(), "the sleep was cut short by the kill");
+            c.set(c.get() + 1);
+        }
+        "carried on"
+    });
+    green::yield_now();
+    let start = Instant::now();
+    assert!(group.kill_timeout(Duration::from_secs(30)));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(group.is_empty() && quick.is_finished());
+    assert_eq!(caught.get(), 3, "killed again at each blocking call");
+    assert_eq!(stubborn.join().unwrap(), "carried on");
+    // Nothing to kill: at once.
+    assert!(green::pool::Pool::new(2).kill_timeout(Duration::ZERO));
+}
+
+/// gevent's `test__greenlet.py` `TestStuff`: `test_wait_noerrors` (all
+/// succeed: their values in order), `test_wait_error` and
+/// `test_joinall_exception_order` (the failure that happens first is the
+/// one reported, and the others go on).
+#[test]
+fn try_joinall_stops_at_the_first_failure() {
+    let gs = vec![green::spawn(|| 1), green::spawn(|| 2), green::spawn(|| 3)];
+    assert_eq!(green::try_joinall(gs).unwrap(), [1, 2, 3]);
+
+    let finished = Rc::new(Cell::new(false));
+    let f = finished.clone();
+    let first = green::spawn(move || -> u32 {
+        green::sleep(Duration::from_millis(20));
+        f.set(true);
+        panic!("first")
+    });
+    let second = green::spawn(|| -> u32 { panic!("second") });
+    let (i, err) = green::try_joinall(vec![first, second]).unwrap_err();
+    assert_eq!(i, 1, "the one that failed first");
+    match err {
+        GreenletError::Panicked(p) => assert_eq!(p.downcast_ref::<&str>(), Some(&"second")),
+        e => panic!("{e:?}"),
+    }
+    assert!(!finished.get(), "returned at the first failure");
+    green::sleep(Duration::from_millis(40));
+    assert!(finished.get(), "the other went on");
+
+    let killed = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    killed.kill_nowait();
+    let (i, err) = green::try_joinall(vec![green::spawn(|| ()), killed]).unwrap_err();
+    assert!(i == 1 && matches!(err, GreenletError::Killed));
+}

@@ -165,3 +165,146 @@ fn a_member_killing_its_own_group_ends_too() {
     assert!(matches!(other.join(), Err(GreenletError::Killed)));
     assert!(group.is_empty());
 }
+
+/// gevent's `test__pool.py` `TestCoroutinePool`: `test_apply`,
+/// `test_apply_raises`, `test_reentrant` (an `apply` from inside a full
+/// pool runs inline instead of waiting for ever), `test_apply_async`,
+/// `test_multiple_coros`.
+#[test]
+fn apply_and_apply_async() {
+    let pool = Pool::new(2);
+    assert_eq!(pool.apply(|| "return value").unwrap(), "return value");
+    let one = Pool::new(1);
+    assert!(matches!(one.apply(|| -> u32 { panic!("raiser") }), Err(GreenletError::Panicked(_))));
+    let p = one.clone();
+    assert_eq!(one.apply(move || p.apply(|| 5 + 1).unwrap()).unwrap(), 6);
+    let done = Rc::new(green::sync::Event::new());
+    let d = done.clone();
+    one.apply_async(move || d.set());
+    done.wait();
+
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let evt = Rc::new(green::sync::Event::new());
+    let (r, e) = (results.clone(), evt.clone());
+    let consumer = pool.spawn(move || {
+        r.borrow_mut().push("cons1");
+        e.wait();
+        r.borrow_mut().push("cons2");
+    });
+    let (r, e) = (results.clone(), evt.clone());
+    pool.apply_async(move || {
+        green::sleep(Duration::from_millis(1));
+        r.borrow_mut().push("prod");
+        e.set();
+    });
+    consumer.join().unwrap();
+    assert_eq!(*results.borrow(), ["cons1", "prod", "cons2"]);
+}
+
+/// gevent's `PoolBasicTests.test_execute_async`: slots are counted as
+/// greenlets spawn and end, and `apply_async` on a full pool returns at
+/// once (its greenlet waits for a slot).
+#[test]
+fn free_count_and_apply_async_on_a_full_pool() {
+    let p = Pool::new(2);
+    assert_eq!(p.free_count(), 2);
+    let r = Rc::new(RefCell::new(Vec::new()));
+    let r1 = r.clone();
+    let first = p.spawn(move || r1.borrow_mut().push(1));
+    assert_eq!(p.free_count(), 1);
+    first.join().unwrap();
+    assert_eq!(*r.borrow(), [1]);
+    assert_eq!(p.free_count(), 2, "its slot came back as it ended");
+    let gs: Vec<_> = (2..=4)
+        .map(|i| {
+            let r = r.clone();
+            p.apply_async(move || r.borrow_mut().push(i))
+        })
+        .collect();
+    assert_eq!(p.free_count(), 0);
+    assert_eq!(*r.borrow(), [1], "nothing ran: apply_async did not wait");
+    green::sleep(Duration::from_millis(5));
+    let mut got = r.borrow().clone();
+    got.sort();
+    assert_eq!(got, [1, 2, 3, 4]);
+    assert!(gs.iter().all(|g| g.is_finished()));
+    assert_eq!(p.free_count(), 2);
+}
+
+/// gevent's `test_discard` and `test_add_method`: a discarded greenlet
+/// frees its slot at once; `add` of an outside greenlet takes a slot,
+/// waiting for one (a timeout cuts that short).
+#[test]
+fn discard_add_killone_and_exact_free_count() {
+    let p = Pool::new(1);
+    let first = p.spawn(|| green::sleep(Duration::from_secs(60)));
+    assert!(p.discard(&first));
+    assert!(!p.discard(&first), "no longer a member");
+    assert_eq!((p.len(), p.free_count()), (0, 1));
+    first.kill();
+
+    let a = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    let b = green::spawn(|| green::sleep(Duration::from_secs(60)));
+    p.add(&a);
+    assert_eq!((p.free_count(), p.len()), (0, 1));
+    assert!(green::with_timeout(Duration::from_millis(10), || p.add(&b)).is_err());
+    assert_eq!((p.free_count(), p.len()), (0, 1));
+    p.killone(&b); // not a member: untouched
+    assert!(!b.is_finished());
+    p.killone(&a);
+    assert!(a.is_finished());
+    assert_eq!((p.free_count(), p.len()), (1, 0), "exact after a kill");
+    b.kill();
+
+    // Exact under kills of greenlets that never started, and of ones
+    // waiting for a slot in apply_async.
+    let p = Pool::new(2);
+    let gs: Vec<_> = (0..5).map(|_| p.apply_async(|| green::sleep(Duration::from_secs(60)))).collect();
+    assert_eq!(p.free_count(), 0);
+    for g in &gs {
+        g.kill();
+        assert!(p.free_count() <= 2);
+    }
+    assert_eq!((p.free_count(), p.len()), (2, 0));
+}
+
+/// gevent's `TestPool0.test_wait_full` (a full pool: `wait_available`
+/// times out) and a slot freeing up while it waits.
+#[test]
+fn wait_available_waits_for_a_slot() {
+    let p = Pool::new(1);
+    assert!(p.wait_available(Some(Duration::ZERO)));
+    let g = p.spawn(|| green::sleep(Duration::from_millis(5)));
+    assert!(!p.wait_available(Some(Duration::from_millis(1))));
+    assert!(p.wait_available(None));
+    assert!(g.is_finished());
+}
+
+/// gevent's `TestPool.test_imap_list_small`, `test_imap_random` (results
+/// in item order whatever the completion order), `test_empty_imap`, and
+/// `test_imap_final_sleep` (an iterator that blocks between items).
+#[test]
+fn imap_keeps_item_order() {
+    let pool = Pool::new(3);
+    let squares: Vec<u64> = pool.imap(|x: u64| x * x, 0..10).map(Result::unwrap).collect();
+    assert_eq!(squares, (0..10).map(|x| x * x).collect::<Vec<_>>());
+    let delays = [7u64, 1, 5, 2, 6, 3];
+    let got: Vec<u64> = pool
+        .imap(
+            |ms: u64| {
+                green::sleep(Duration::from_millis(ms));
+                ms
+            },
+            delays,
+        )
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, delays);
+    assert_eq!(pool.imap(|x: u64| x, []).count(), 0);
+    let final_sleep = (0..3u64).inspect(|_| green::sleep(Duration::from_millis(1)));
+    let got: Vec<u64> = pool.imap(|x: u64| x * x, final_sleep).map(Result::unwrap).collect();
+    assert_eq!(got, [0, 1, 4]);
+    // A failure comes in its place.
+    let got: Vec<bool> = pool.imap(|x: u64| assert!(x != 1), 0..3).map(|r| r.is_ok()).collect();
+    assert_eq!(got, [true, false, true]);
+}

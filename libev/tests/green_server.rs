@@ -477,3 +477,129 @@ fn a_datagram_stop_from_the_handler_completes_when_the_handler_returns() {
         me.borrow_mut().take();
     });
 }
+
+/// gevent's `test__server.py` `TestDefaultSpawn._test_server_start_stop`
+/// with `restartable`: after `stop_accepting` a connection is not served
+/// (it waits in the backlog), after `start_accepting` it is.
+#[test]
+fn stop_accepting_pauses_and_start_accepting_resumes() {
+    bounded("pause", || {
+        let served = Rc::new(Cell::new(0));
+        let s = served.clone();
+        let server = StreamServer::bind(local(), move |mut stream, _| {
+            s.set(s.get() + 1);
+            let _ = stream.write_all(b"hi");
+        })
+        .unwrap();
+        server.start().unwrap();
+        assert_eq!(fetch(server.local_addr().unwrap()).unwrap(), "hi");
+        server.stop_accepting();
+        assert!(!server.is_accepting());
+        let mut waiting = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        green::sleep(20 * MS);
+        assert_eq!(served.get(), 1, "not accepted while paused");
+        server.start_accepting();
+        assert!(server.is_accepting());
+        let mut out = String::new();
+        waiting.read_to_string(&mut out).unwrap();
+        assert_eq!((out.as_str(), served.get()), ("hi", 2));
+        server.stop(Duration::from_secs(1));
+        assert!(!server.is_accepting());
+    });
+}
+
+/// gevent's `spawn=None`: handlers run one at a time on the accept loop
+/// (here they may block: the accept loop is a greenlet, not the hub, where
+/// gevent's `test_assertion_in_blocking_func` shows they cannot). No
+/// greenlet is spawned per connection, a panic is reported and the loop
+/// goes on.
+#[test]
+fn inline_handlers_run_one_at_a_time_on_the_accept_loop() {
+    bounded("inline", || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let server = StreamServer::bind(local(), move |mut stream, _| {
+            let mut buf = [0u8; 1];
+            stream.read_exact(&mut buf).unwrap();
+            l.borrow_mut().push((buf[0], green::current().name));
+            green::sleep(5 * MS);
+            if buf[0] == b'p' {
+                panic!("inline handler");
+            }
+            l.borrow_mut().push((buf[0], None));
+            let _ = stream.write_all(&buf);
+        })
+        .unwrap()
+        .handle_inline();
+        let reports = Rc::new(Cell::new(0));
+        let r = reports.clone();
+        green::set_unjoined_panic_handler(move |_: &PanicReport<'_>| r.set(r.get() + 1));
+        server.start().unwrap();
+        let addr = server.local_addr().unwrap();
+        let clients: Vec<_> = [b'a', b'p', b'b']
+            .into_iter()
+            .map(|c| {
+                green::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.write_all(&[c]).unwrap();
+                    let mut out = Vec::new();
+                    let _ = s.read_to_end(&mut out);
+                    out
+                })
+            })
+            .collect();
+        let outs: Vec<Vec<u8>> = clients.into_iter().map(|g| g.join().unwrap()).collect();
+        assert_eq!(outs, [b"a".to_vec(), vec![], b"b".to_vec()]);
+        let log = log.borrow();
+        // Each handler ran to its end before the next began, all on the
+        // accept loop's greenlet.
+        let name = Some("StreamServer accept loop".to_owned());
+        assert_eq!(
+            *log,
+            [(b'a', name.clone()), (b'a', None), (b'p', name.clone()), (b'b', name), (b'b', None)]
+        );
+        assert_eq!(reports.get(), 1, "the panic was reported");
+        server.stop(Duration::from_secs(1));
+    });
+}
+
+/// `stop` gives a running inline handler its timeout, then kills it; from
+/// inside the handler, `stop` returns and the handler may finish.
+#[test]
+fn stop_of_an_inline_server_waits_for_then_kills_its_handler() {
+    bounded("inline stop", || {
+        let server = StreamServer::bind(local(), |_, _| green::sleep(Duration::from_secs(60)))
+            .unwrap()
+            .handle_inline();
+        server.start().unwrap();
+        let _client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        wait_until(|| server.connection_count() == 1);
+        let forever = server.clone();
+        let waiter = green::spawn(move || forever.serve_forever());
+        green::yield_now();
+        server.stop(10 * MS);
+        assert_eq!(server.connection_count(), 0, "killed at the timeout");
+        waiter.join().unwrap().unwrap();
+
+        let server = Rc::new(RefCell::new(None::<StreamServer>));
+        let s = server.clone();
+        let finished = Rc::new(Cell::new(false));
+        let f = finished.clone();
+        let srv = StreamServer::bind(local(), move |_, _| {
+            let me = s.borrow().clone().unwrap();
+            me.stop(Duration::from_secs(5));
+            green::sleep(2 * MS);
+            f.set(true);
+        })
+        .unwrap()
+        .handle_inline();
+        *server.borrow_mut() = Some(srv.clone());
+        let forever = srv.clone();
+        let waiter = green::spawn(move || forever.serve_forever());
+        green::yield_now();
+        let _client = TcpStream::connect(srv.local_addr().unwrap()).unwrap();
+        waiter.join().unwrap().unwrap();
+        assert!(finished.get(), "the handler that stopped the server finished first");
+        server.borrow_mut().take();
+    });
+}

@@ -56,6 +56,7 @@ pub(crate) fn set_hub_loop(l: *mut sys::ev_loop) {
 /// Runs in the child, on the thread that forked, right after `fork`.
 extern "C" fn in_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
+    super::monitor::forget_after_fork();
     let l = HUB_LOOP.get();
     if !l.is_null() {
         // SAFETY: the hub's live loop (cleared before the hub goes);

@@ -1,7 +1,7 @@
 //! [`Greenlet`]: spawning, joining and killing green threads.
 
-use super::hub::with_hub;
-use super::task::{Interrupt, KillSignal, Task, Wake};
+use super::hub::{try_with_hub, with_hub};
+use super::task::{Interrupt, KillSignal, State, Task, Wake};
 use super::wait::park_until;
 use crate::PanicPayload;
 use crate::event_loop::panic_message;
@@ -141,6 +141,10 @@ pub struct Greenlet<T> {
     _not_send: PhantomData<*mut ()>,
 }
 
+/// Names one link of a greenlet, for [`Greenlet::unlink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkId(u64);
+
 /// Configures a greenlet before spawning it.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -177,7 +181,38 @@ impl Builder {
     /// current greenlet blocks or yields. Fails if no stack can be mapped,
     /// or with [`InvalidInput`](std::io::ErrorKind::InvalidInput) if the
     /// stack size is too large for the address space.
+    #[track_caller]
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
+        let g = self.build(f)?;
+        g.start();
+        Ok(g)
+    }
+
+    /// Creates the greenlet without starting it (gevent's `Greenlet(f)`
+    /// before `start()`): it has its id, name and handle, so it can be
+    /// linked, added to a [`Group`](super::pool::Group) or handed out
+    /// before it runs; [`Greenlet::start`] queues it. Dropping the handle
+    /// of a greenlet never started, or killing it, drops `f` unrun (its
+    /// links run). Fails as [`spawn`](Builder::spawn) does.
+    ///
+    /// ```
+    /// use libev::green;
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let ran = Rc::new(Cell::new(false));
+    /// let r = ran.clone();
+    /// let g = green::Builder::new().name("later").build(move || r.set(true))?;
+    /// green::yield_now();
+    /// assert!(!g.is_started() && !ran.get(), "not queued yet");
+    /// g.start();
+    /// g.join().unwrap();
+    /// assert!(ran.get());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn build<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
+        let spawned_at = std::panic::Location::caller();
         let slot = Rc::new(Slot { result: RefCell::new(None), detached: Cell::new(false) });
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
@@ -201,10 +236,15 @@ impl Builder {
                     }
                     r => *shared.result.borrow_mut() = Some(r),
                 }
+                // On its own stack, before joiners see it ended.
+                super::local::drop_locals(&me, |p| {
+                    if !is_interrupt(&p) {
+                        report_unjoined(&me, &p, false)
+                    }
+                });
                 finish(&me);
             };
-            let task = Task::new(id, self.name, stack, self.stack_size, body);
-            hub.schedule(task.clone());
+            let task = Task::new(id, self.name, spawned_at, stack, self.stack_size, body);
             Ok(Greenlet { task, slot, _not_send: PhantomData })
         })
     }
@@ -262,7 +302,7 @@ fn finish(task: &Task) {
     });
     let links = std::mem::take(&mut *task.links.borrow_mut());
     let mut interrupt = None;
-    for link in links {
+    for (_, link) in links {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(link)) {
             if !on_own_stack && is_interrupt(&p) {
                 interrupt.get_or_insert(p);
@@ -280,11 +320,26 @@ fn finish(task: &Task) {
 /// dropped unrun, its stack goes back to the pool, its joiners are woken
 /// and its links run (on the caller's stack).
 pub(crate) fn discard_unstarted(hub: &super::hub::Hub, task: &Task) {
+    let queued = task.state.get() == State::Ready;
     if let Some(stack) = task.discard() {
         hub.give_back_stack(task.stack_size, stack);
     }
-    hub.discarded();
+    if queued {
+        hub.discarded();
+    }
     finish(task);
+}
+
+/// Drops a greenlet built and never started whose handle goes: as a kill
+/// would, or, once the thread's hub is gone, just its closure (and its
+/// stack to the process's spare pool).
+#[cold]
+fn drop_unstarted(task: &Task) {
+    if try_with_hub(|hub| discard_unstarted(hub, task)).is_none() {
+        if let Some(stack) = task.discard() {
+            super::stack::give_spare(vec![(task.stack_size, stack)]);
+        }
+    }
 }
 
 /// Whether an unwinding payload is a kill or an expired timeout rather
@@ -391,11 +446,13 @@ pub(crate) fn cannot_wait(what: &str) -> ! {
 /// # Panics
 ///
 /// If no stack can be mapped for it (see [`Builder::spawn`]).
+#[track_caller]
 pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
     Builder::new().spawn(f).unwrap_or_else(|e| panic!("libev::green::spawn: no stack: {e}"))
 }
 
 /// Spawns `f` to start after `delay` (gevent's `spawn_later`).
+#[track_caller]
 pub fn spawn_later<T: 'static>(delay: Duration, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
     spawn(move || {
         super::sleep(delay);
@@ -432,29 +489,40 @@ pub fn wait_greenlets<T>(
     timeout: Option<Duration>,
     count: Option<usize>,
 ) -> Vec<usize> {
-    let ended =
-        || greenlets.iter().enumerate().filter(|(_, g)| g.is_finished()).map(|(i, _)| i).collect::<Vec<_>>();
-    let need = count.unwrap_or(greenlets.len()).min(greenlets.len());
-    let done = || greenlets.iter().filter(|g| g.is_finished()).count() >= need;
+    let tasks: Vec<Rc<Task>> = greenlets.iter().map(|g| g.task.clone()).collect();
+    park_for_ended(&tasks, count.unwrap_or(tasks.len()), timeout, &"wait_greenlets");
+    greenlets.iter().enumerate().filter(|(_, g)| g.is_finished()).map(|(i, _)| i).collect()
+}
+
+/// Parks until at least `count` of `tasks` (at most all) have ended, or
+/// `timeout` passes; returns whether they have (false also where green
+/// calls do not wait).
+fn park_for_ended(
+    tasks: &[Rc<Task>],
+    count: usize,
+    timeout: Option<Duration>,
+    what: &dyn fmt::Display,
+) -> bool {
+    let need = count.min(tasks.len());
+    let done = || tasks.iter().filter(|t| t.ended()).count() >= need;
     if done() {
-        return ended();
+        return true;
     }
     let me = with_hub(|h| h.current());
-    assert!(greenlets.iter().all(|g| !Rc::ptr_eq(&g.task, &me)), "a greenlet cannot wait for itself");
-    for g in greenlets.iter().filter(|g| !g.is_finished()) {
-        g.task.joiners.push(me.clone());
+    assert!(tasks.iter().all(|t| !Rc::ptr_eq(t, &me)), "a greenlet cannot wait for itself");
+    for t in tasks.iter().filter(|t| !t.ended()) {
+        t.joiners.push(me.clone());
     }
-    struct Leave<'a, T>(&'a [Greenlet<T>], &'a Rc<Task>);
-    impl<T> Drop for Leave<'_, T> {
+    struct Leave<'a>(&'a [Rc<Task>], &'a Rc<Task>);
+    impl Drop for Leave<'_> {
         fn drop(&mut self) {
-            for g in self.0.iter().filter(|g| !g.task.ended()) {
-                g.task.joiners.remove(self.1);
+            for t in self.0.iter().filter(|t| !t.ended()) {
+                t.joiners.remove(self.1);
             }
         }
     }
-    let _leave = Leave(greenlets, &me);
-    park_until(timeout, &"wait_greenlets", done);
-    ended()
+    let _leave = Leave(tasks, &me);
+    park_until(timeout, what, done)
 }
 
 /// Kills every greenlet (gevent's `killall`): all are sent the kill
@@ -528,7 +596,61 @@ pub fn joinall<T: 'static>(
     greenlets.into_iter().map(Greenlet::join).collect()
 }
 
+/// Waits for every greenlet and returns their values in order, but stops
+/// at the first failure and returns its index and error (gevent's
+/// `joinall(raise_error=True)`): failures are seen as they happen (among
+/// greenlets that had failed before the call, the first in the list), and
+/// the other greenlets are not killed, but go on detached.
+///
+/// ```
+/// use libev::green::{self, GreenletError};
+/// use std::time::Duration;
+///
+/// let gs = vec![
+///     green::spawn(|| { green::sleep(Duration::from_secs(60)); 1 }),
+///     green::spawn(|| -> u32 { panic!("fails first") }),
+/// ];
+/// let (index, err) = green::try_joinall(gs).unwrap_err();
+/// assert_eq!(index, 1);
+/// assert!(matches!(err, GreenletError::Panicked(_)));
+/// ```
+///
+/// # Panics
+///
+/// As [`Greenlet::join`].
+pub fn try_joinall<T: 'static>(
+    greenlets: impl IntoIterator<Item = Greenlet<T>>,
+) -> Result<Vec<T>, (usize, GreenletError)> {
+    let mut greenlets: Vec<Option<Greenlet<T>>> = greenlets.into_iter().map(Some).collect();
+    loop {
+        let failed =
+            greenlets.iter().position(|g| g.as_ref().is_some_and(|g| g.is_finished() && !g.succeeded()));
+        if let Some(i) = failed {
+            let err = greenlets[i].take().map(Greenlet::join).and_then(Result::err);
+            return Err((i, err.unwrap_or(GreenletError::Killed)));
+        }
+        let tasks: Vec<Rc<Task>> = greenlets.iter().flatten().map(|g| g.task.clone()).collect();
+        let ended = tasks.iter().filter(|t| t.ended()).count();
+        if ended == tasks.len() {
+            break;
+        }
+        if !park_for_ended(&tasks, ended + 1, None, &"green::try_joinall") {
+            cannot_wait("green::try_joinall");
+        }
+    }
+    Ok(greenlets
+        .into_iter()
+        .flatten()
+        .map(|g| g.join().unwrap_or_else(|_| unreachable!("succeeded")))
+        .collect())
+}
+
 impl<T> Greenlet<T> {
+    /// Whether the greenlet has ended with a value (not taken yet).
+    fn succeeded(&self) -> bool {
+        matches!(*self.slot.result.borrow(), Some(Ok(_)))
+    }
+
     /// Waits for the greenlet to end (blocking only the calling greenlet)
     /// and returns its value, or how it failed.
     ///
@@ -599,6 +721,20 @@ impl<T> Greenlet<T> {
     /// until the greenlet has ended, unless it is the caller itself, which
     /// unwinds at once. Called while the caller unwinds (from a
     /// destructor), it sends the kill without waiting.
+    ///
+    /// A kill stays pending until the greenlet ends: one that catches the
+    /// unwinding (`catch_unwind`) and carries on is killed again at each
+    /// later blocking call. gevent raises `GreenletExit` once, and a
+    /// greenlet that catches it lives on. Here the kill sticks, because
+    /// in Rust the catching is nearly always a generic one (a panic
+    /// boundary around a request handler, a pool worker's loop) that was
+    /// never meant to swallow a kill, and a greenlet that lives on after
+    /// `kill` returned would make [`kill`](Greenlet::kill),
+    /// [`killall`] and [`Group::kill`](super::pool::Group::kill) wait for
+    /// ever. [`kill_timeout`](Greenlet::kill_timeout),
+    /// [`killall`] with a timeout and
+    /// [`Group::kill_timeout`](super::pool::Group::kill_timeout) behave the
+    /// same way: a greenlet still running at the timeout keeps its kill.
     pub fn kill(&self) {
         kill_task(&self.task);
     }
@@ -607,18 +743,21 @@ impl<T> Greenlet<T> {
     /// greenlet's stack, or the killer's for one killed before it started.
     /// `f` may block; joiners are woken before the links run. A panic in
     /// `f` is reported as an unjoined greenlet's panic is (see
-    /// [`set_unjoined_panic_handler`]).
-    pub fn link(&self, f: impl FnOnce() + 'static) {
+    /// [`set_unjoined_panic_handler`]). Returns the link's [`LinkId`], for
+    /// [`unlink`](Greenlet::unlink).
+    pub fn link(&self, f: impl FnOnce() + 'static) -> LinkId {
+        let id = LinkId(with_hub(|hub| hub.next_id()));
         if self.is_finished() {
             f();
         } else {
-            self.task.links.borrow_mut().push(Box::new(f));
+            self.task.links.borrow_mut().push((id.0, Box::new(f)));
         }
+        id
     }
 
     /// As [`link`](Greenlet::link), but `f` runs only if the greenlet
     /// returned a value (gevent's `link_value`).
-    pub fn link_value(&self, f: impl FnOnce() + 'static)
+    pub fn link_value(&self, f: impl FnOnce() + 'static) -> LinkId
     where
         T: 'static,
     {
@@ -627,13 +766,13 @@ impl<T> Greenlet<T> {
             if matches!(*slot.result.borrow(), Some(Ok(_))) {
                 f();
             }
-        });
+        })
     }
 
     /// As [`link`](Greenlet::link), but `f` runs only if the greenlet
     /// failed: panicked, was killed or timed out (gevent's
     /// `link_exception`).
-    pub fn link_exception(&self, f: impl FnOnce() + 'static)
+    pub fn link_exception(&self, f: impl FnOnce() + 'static) -> LinkId
     where
         T: 'static,
     {
@@ -642,7 +781,44 @@ impl<T> Greenlet<T> {
             if !matches!(*slot.result.borrow(), Some(Ok(_))) {
                 f();
             }
-        });
+        })
+    }
+
+    /// Removes a link before it runs (gevent's `unlink`), dropping its
+    /// closure; returns whether it was still waiting (false once it ran,
+    /// began running, or was removed, or for another greenlet's link).
+    ///
+    /// ```
+    /// use libev::green;
+    ///
+    /// let g = green::spawn(|| ());
+    /// let id = g.link(|| unreachable!("unlinked"));
+    /// assert!(g.unlink(id));
+    /// assert!(!g.unlink(id), "already removed");
+    /// g.join().unwrap();
+    /// ```
+    pub fn unlink(&self, link: LinkId) -> bool {
+        let removed = {
+            let mut links = self.task.links.borrow_mut();
+            links.iter().position(|(id, _)| *id == link.0).map(|i| links.remove(i))
+        };
+        // Dropped outside the borrow: the closure's destructor may link.
+        removed.is_some()
+    }
+
+    /// Queues a greenlet made with [`Builder::build`] to run (gevent's
+    /// `start()`); does nothing if it was started (or spawned) already,
+    /// or has ended (killed before it started).
+    pub fn start(&self) {
+        if self.task.state.get() == State::Created {
+            with_hub(|hub| hub.schedule(self.task.clone()));
+        }
+    }
+
+    /// Whether the greenlet was started (spawned, or [`start`](Greenlet::start)ed
+    /// after [`Builder::build`]), or has ended without starting.
+    pub fn is_started(&self) -> bool {
+        self.task.state.get() != State::Created
     }
 
     pub(crate) fn task(&self) -> &Rc<Task> {
@@ -662,6 +838,10 @@ impl<T> Greenlet<T> {
 
 impl<T> Drop for Greenlet<T> {
     fn drop(&mut self) {
+        if self.task.state.get() == State::Created {
+            // Never started, and now never can be: dropped unrun.
+            drop_unstarted(&self.task);
+        }
         self.slot.detached.set(true);
         // Ended in a panic that `join` never collected.
         if let Some(Err(GreenletError::Panicked(p))) = self.slot.result.borrow_mut().take() {

@@ -9,6 +9,7 @@
 //! back to the scheduler.
 
 use super::fork;
+use super::monitor::Beat;
 use super::overflow::{self, AltStack};
 use super::stack::{self, SlabStack};
 use super::task::{Interrupt, State, Task, Wake};
@@ -18,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// After this many resumptions in a row (the root's own, when it yields,
 /// included) the scheduler polls for I/O and timers without blocking, so
@@ -43,6 +45,11 @@ pub(crate) struct Hub {
     next_id: Cell<u64>,
     /// Set while the hub is torn down (see `can_switch`).
     closing: Cell<bool>,
+    /// The blocking monitor's view of this hub while it is watched, else
+    /// null; kept alive by `beat`.
+    monitored: Cell<*const Beat>,
+    /// The heartbeat the monitor reads, once watched (see monitor.rs).
+    beat: RefCell<Option<Arc<Beat>>>,
     /// `lp`'s callback queue, which `yield_now` looks at (one load less
     /// than through `lp`). Lives in the loop's `Shared`, as long as `lp`.
     callbacks: NonNull<CallbackQueue>,
@@ -188,6 +195,12 @@ impl Drop for HubOwner {
         HUB_ADDR.set(hub);
         hub.closing.set(true);
         fork::set_hub_loop(std::ptr::null_mut());
+        // The root's greenlet-local values, while the hub is whole.
+        super::local::drop_locals(&hub.root, |p| {
+            if !super::greenlet::is_interrupt(&p) {
+                super::greenlet::report_caught_panic(&p)
+            }
+        });
         // Greenlets queued to run never will: those that never started are
         // discarded as a kill would (their closures' destructors may queue
         // more); started ones are parked for good and stay so (see task.rs).
@@ -220,9 +233,16 @@ impl Hub {
         }
         .unwrap_or_else(|e| panic!("libev::green: cannot create this thread's event loop: {e}"));
         lp.shared().run_check.set(Some(refuse_run_from_greenlet));
+        if lp.is_default() {
+            // libev reaps every child of the process here: green::process
+            // keeps the statuses of other hubs' children for them.
+            super::process::record_for_other_hubs(&lp);
+        }
         let root = Rc::new(Task::root());
         let callbacks = NonNull::from(&lp.shared().callbacks);
         Hub {
+            monitored: Cell::new(std::ptr::null()),
+            beat: RefCell::new(None),
             callbacks,
             lp,
             ready: RefCell::new(VecDeque::new()),
@@ -381,10 +401,16 @@ impl Hub {
         }
     }
 
+    /// Whether the caller runs inside a libev callback on the hub, where
+    /// it must not block.
+    pub(crate) fn in_callback(&self) -> bool {
+        self.root_is_current() && (self.in_scheduler.get() || self.lp.depth() > 0)
+    }
+
     /// Panics unless the current greenlet may block: a blocking call
     /// inside a libev callback (on the hub) is refused.
     pub(crate) fn check_can_block(&self, what: &dyn std::fmt::Display) {
-        if self.root_is_current() && (self.in_scheduler.get() || self.lp.depth() > 0) {
+        if self.in_callback() {
             self.root.state.set(State::Running);
             panic!(
                 "libev::green: blocking call ({what}) inside a libev callback; \
@@ -419,6 +445,9 @@ impl Hub {
                     let root = Rc::ptr_eq(&task, &self.root);
                     if root {
                         task.state.set(State::Running);
+                        if let Some(beat) = self.monitored() {
+                            beat.root_resumes();
+                        }
                     } else {
                         self.resume(task);
                     }
@@ -437,7 +466,9 @@ impl Hub {
                 }
                 None => {
                     self.since_poll.set(0);
+                    let idle = Idle::mark(self);
                     let more = self.lp.run_once();
+                    drop(idle);
                     if !more && self.ready.borrow().is_empty() {
                         self.root.state.set(State::Running);
                         panic!(
@@ -466,13 +497,64 @@ impl Hub {
             }
         }
         let restore = Restore(&self.current, self.current.replace(Rc::as_ptr(&task)));
+        if let Some(beat) = self.monitored() {
+            beat.enter(&task);
+        }
         let done = task.resume();
         drop(restore);
         match done {
-            Some(stack) => self.give_back_stack(task.stack_size, stack),
+            Some(stack) => {
+                if task.name_listed.get() {
+                    self.unlist_ended(&task);
+                }
+                self.give_back_stack(task.stack_size, stack)
+            }
             // It yielded: to the back of the queue.
             None if task.state.get() == State::Ready => self.ready.borrow_mut().push_back(task),
             None => {}
+        }
+    }
+
+    /// The heartbeat, while the blocking monitor watches this hub.
+    #[inline(always)]
+    fn monitored(&self) -> Option<&Beat> {
+        // SAFETY: non-null only while `beat` holds the Arc it points into,
+        // which it keeps for the hub's life once set.
+        unsafe { self.monitored.get().as_ref() }
+    }
+
+    /// The heartbeat, made on first use.
+    pub(crate) fn beat(&self) -> Arc<Beat> {
+        self.beat.borrow_mut().get_or_insert_with(|| Arc::new(Beat::new())).clone()
+    }
+
+    pub(crate) fn beat_if_any(&self) -> Option<Arc<Beat>> {
+        self.beat.borrow().clone()
+    }
+
+    /// Turns the hub's side of the monitoring on or off (`beat` exists
+    /// when turned on). The running greenlet is noted at once.
+    pub(crate) fn set_monitored(&self, on: bool) {
+        let beat = self.beat.borrow();
+        match (on, beat.as_ref()) {
+            (true, Some(b)) => {
+                self.monitored.set(Arc::as_ptr(b));
+                if self.root_is_current() {
+                    b.root_resumes();
+                } else {
+                    b.enter(&self.current());
+                }
+            }
+            _ => self.monitored.set(std::ptr::null()),
+        }
+    }
+
+    /// A named greenlet the monitor saw ended: its name leaves the
+    /// monitor's table.
+    #[cold]
+    fn unlist_ended(&self, task: &Task) {
+        if let Some(beat) = self.beat.borrow().as_ref() {
+            beat.unlist_name(task);
         }
     }
 
@@ -514,6 +596,30 @@ impl Hub {
     pub(crate) fn interrupt(&self, task: &Rc<Task>, interrupt: Interrupt) {
         task.add_interrupt(interrupt);
         self.wake(task, Wake::Interrupt);
+    }
+}
+
+/// Marks the hub idle (waiting in its loop) for the blocking monitor,
+/// however the loop's run ends.
+struct Idle<'a>(&'a Hub);
+
+impl<'a> Idle<'a> {
+    #[inline(always)]
+    fn mark(hub: &'a Hub) -> Idle<'a> {
+        if let Some(beat) = hub.monitored() {
+            beat.set_idle(true);
+        }
+        Idle(hub)
+    }
+}
+
+impl Drop for Idle<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Re-read: a callback may have started or stopped the monitoring.
+        if let Some(beat) = self.0.beat.borrow().as_ref() {
+            beat.set_idle(false);
+        }
     }
 }
 

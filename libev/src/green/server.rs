@@ -103,6 +103,8 @@ struct Core {
     on_error: RefCell<ErrorHandler>,
     /// The greenlet running the accept (or receive) loop.
     worker: RefCell<Option<Greenlet<()>>>,
+    /// Its id, kept after `stop` takes the handle.
+    worker_id: Cell<Option<u64>>,
     /// Greenlets in `serve_forever`.
     done: WaitList<()>,
     /// Why the serving loop failed, for `serve_forever`.
@@ -123,6 +125,7 @@ impl Core {
             local,
             on_error: RefCell::new(on_error),
             worker: RefCell::new(None),
+            worker_id: Cell::new(None),
             done: WaitList::default(),
             error: RefCell::new(None),
             stopper: RefCell::new(None),
@@ -360,6 +363,10 @@ struct StreamInner {
     handlers: RefCell<Handlers>,
     /// The accept loop waits for a free slot.
     waiting_for_slot: Cell<bool>,
+    /// Accepting is paused (`stop_accepting`).
+    paused: Cell<bool>,
+    /// Handlers run on the accept loop's greenlet (`handle_inline`).
+    inline: Cell<bool>,
 }
 
 /// The handlers' greenlets, in slots reused as they end.
@@ -426,6 +433,8 @@ impl StreamServer {
                 active: Cell::new(0),
                 handlers: RefCell::new(Handlers::default()),
                 waiting_for_slot: Cell::new(false),
+                paused: Cell::new(false),
+                inline: Cell::new(false),
             }),
         }
     }
@@ -444,6 +453,74 @@ impl StreamServer {
             self.inner.core.wake_worker();
         }
         self
+    }
+
+    /// Runs each connection's handler on the accept loop's own greenlet
+    /// (gevent's `StreamServer(..., spawn=None)`): one connection at a
+    /// time, accepting only between handlers, and no greenlet spawned per
+    /// connection. A handler's panic is reported (as a spawned handler's
+    /// is) and the loop goes on; [`stop`](StreamServer::stop) gives the
+    /// running handler its timeout, then kills it.
+    /// [`max_connections`](StreamServer::max_connections) has no effect.
+    ///
+    /// ```
+    /// use libev::green::{net::TcpStream, server::StreamServer};
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0", |mut s, _| {
+    ///     let _ = s.write_all(b"one at a time");
+    /// })?
+    /// .handle_inline();
+    /// server.start()?;
+    /// let mut reply = String::new();
+    /// TcpStream::connect(server.local_addr()?)?.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, "one at a time");
+    /// server.stop(Duration::from_secs(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_inline(self) -> StreamServer {
+        self.inner.inline.set(true);
+        self
+    }
+
+    /// Pauses accepting (gevent's `stop_accepting`): the listener stays
+    /// open, new connections wait in its backlog, running handlers go on.
+    /// [`start_accepting`](StreamServer::start_accepting) resumes.
+    ///
+    /// ```
+    /// use libev::green::{net::TcpStream, server::StreamServer};
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0", |_, _| ())?;
+    /// server.start()?;
+    /// server.stop_accepting();
+    /// let mut client = TcpStream::connect(server.local_addr()?)?; // waits in the backlog
+    /// client.set_read_timeout(Some(Duration::from_millis(20)))?;
+    /// assert!(client.read(&mut [0; 1]).is_err(), "not served while paused");
+    /// server.start_accepting();
+    /// assert_eq!(client.read(&mut [0; 1])?, 0, "served (and closed) once resumed");
+    /// server.stop(Duration::from_secs(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stop_accepting(&self) {
+        self.inner.paused.set(true);
+    }
+
+    /// Resumes accepting after
+    /// [`stop_accepting`](StreamServer::stop_accepting) (gevent's
+    /// `start_accepting`).
+    pub fn start_accepting(&self) {
+        if self.inner.paused.replace(false) {
+            self.inner.core.wake_worker();
+        }
+    }
+
+    /// Whether the server accepts connections now: started, not stopped,
+    /// and not paused.
+    pub fn is_accepting(&self) -> bool {
+        self.inner.core.state.get() == State::Serving && !self.inner.paused.get()
     }
 
     /// Replaces what happens with accept errors the server survives
@@ -489,6 +566,7 @@ impl StreamServer {
             drop(listener);
         })?;
         core.state.set(State::Serving);
+        core.worker_id.set(Some(worker.id()));
         *core.worker.borrow_mut() = Some(worker);
         Ok(())
     }
@@ -521,6 +599,9 @@ impl StreamServer {
         if !core.begin_stop(close) {
             return;
         }
+        if inner.inline.get() {
+            return inner.stop_inline(timeout);
+        }
         core.wait_worker();
 
         let me = with_hub(|hub| hub.current().id);
@@ -536,6 +617,45 @@ impl StreamServer {
 }
 
 impl StreamInner {
+    /// `stop` of a server whose handlers run on the accept loop: gives the
+    /// running handler (if any) `timeout`, then kills the loop. From the
+    /// handler itself, the waiting goes on in a new greenlet.
+    fn stop_inline(self: &Rc<Self>, timeout: Duration) {
+        let worker = self.core.worker.borrow_mut().take();
+        let finish = move |inner: &StreamInner| {
+            if let Some(w) = worker {
+                if !w.wait(Some(timeout)) {
+                    w.kill();
+                }
+            }
+            inner.core.state.set(State::Stopped);
+            inner.core.wake_serve_forever();
+        };
+        let me = with_hub(|hub| hub.current().id);
+        let from_worker = self.core.worker_id.get() == Some(me);
+        if from_worker {
+            let inner = self.clone();
+            // Without a stack the loop is left to end by itself.
+            let _ = Builder::new().spawn(move || finish(&inner));
+        } else {
+            finish(self);
+        }
+    }
+
+    /// Runs the handler on the accept loop (`handle_inline`); a panic is
+    /// reported, a kill or timeout of the loop goes on.
+    fn run_inline(&self, stream: TcpStream, peer: SocketAddr) {
+        self.active.set(self.active.get() + 1);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(stream, peer)));
+        self.active.set(self.active.get() - 1);
+        if let Err(p) = r {
+            if super::greenlet::is_interrupt(&p) {
+                std::panic::resume_unwind(p);
+            }
+            super::greenlet::report_caught_panic(&p);
+        }
+    }
+
     /// Waits for the handlers, kills those left, and ends the stop.
     fn finish_stop(&self, timeout: Duration) {
         if self.active.get() > 0 {
@@ -579,6 +699,12 @@ fn accept_loop(inner: &Rc<StreamInner>, listener: &TcpListener) -> io::Result<()
         if core.stopping() {
             return Ok(());
         }
+        if inner.paused.get() {
+            park_until(None, &"StreamServer to start accepting again", || {
+                !inner.paused.get() || core.stopping()
+            });
+            continue;
+        }
         if let Some(max) = inner.max.get() {
             if inner.active.get() >= max {
                 inner.waiting_for_slot.set(true);
@@ -590,6 +716,7 @@ fn accept_loop(inner: &Rc<StreamInner>, listener: &TcpListener) -> io::Result<()
             }
         }
         match listener.accept_now() {
+            Ok((stream, peer)) if inner.inline.get() => inner.run_inline(stream, peer),
             Ok((stream, peer)) => {
                 match inner.spawn_handler(stream, peer) {
                     Ok(()) => backoff = MIN_BACKOFF,
@@ -747,6 +874,7 @@ impl DatagramServer {
             drop(socket);
         })?;
         core.state.set(State::Serving);
+        core.worker_id.set(Some(worker.id()));
         *core.worker.borrow_mut() = Some(worker);
         Ok(())
     }

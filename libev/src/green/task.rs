@@ -1,13 +1,17 @@
 //! A task: the hub's record of one greenlet (or of the root), with its
 //! coroutine, state and pending interrupts.
 
+use super::local::Locals;
 use super::stack::SlabStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::cell::{Cell, RefCell};
-use std::panic;
+use std::panic::{self, Location};
 use std::rc::Rc;
 
 pub(crate) type Co = Coroutine<(), (), (), SlabStack>;
+
+/// A callback run when a greenlet ends.
+pub(crate) type Link = Box<dyn FnOnce()>;
 
 /// The largest greenlet body kept inline in the coroutine's closure
 /// (corosensei takes at most 1 KiB, and the closure adds a pointer).
@@ -15,6 +19,9 @@ const INLINE_BODY: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
+    /// Built but not started ([`Builder::build`](super::Builder::build)):
+    /// not queued.
+    Created,
     /// Queued to run (new, yielded, or woken).
     Ready,
     Running,
@@ -85,6 +92,13 @@ pub(crate) struct KillSignal;
 pub(crate) struct Task {
     pub(crate) id: u64,
     pub(crate) name: Option<String>,
+    /// Where it was spawned (`#[track_caller]`), for the blocking
+    /// monitor's report; `None` for the root.
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// Its name is in the blocking monitor's table (see monitor.rs).
+    pub(crate) name_listed: Cell<bool>,
+    /// Its greenlet-local values (see local.rs).
+    pub(crate) locals: Locals,
     /// How the scheduler sees it. `Done` once its coroutine has returned
     /// (or was discarded); a greenlet whose body has ended may still be
     /// running its links, which may block.
@@ -101,19 +115,29 @@ pub(crate) struct Task {
     pub(crate) stack_size: usize,
     /// Greenlets in `join` (or a group's join), woken when it ends.
     pub(crate) joiners: Joiners,
-    /// User callbacks run when the greenlet ends.
-    pub(crate) links: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// User callbacks run when the greenlet ends, with the number
+    /// `unlink` knows them by.
+    pub(crate) links: RefCell<Vec<(u64, Link)>>,
 }
 
 impl Task {
     pub(crate) fn root() -> Task {
-        Task::with(0, Some("root".to_owned()), 0, State::Running)
+        Task::with(0, Some("root".to_owned()), None, 0, State::Running)
     }
 
-    fn with(id: u64, name: Option<String>, stack_size: usize, state: State) -> Task {
+    fn with(
+        id: u64,
+        name: Option<String>,
+        spawned_at: Option<&'static Location<'static>>,
+        stack_size: usize,
+        state: State,
+    ) -> Task {
         Task {
             id,
             name,
+            spawned_at,
+            name_listed: Cell::new(false),
+            locals: Locals::default(),
             state: Cell::new(state),
             ended: Cell::new(false),
             wake: Cell::new(Wake::Normal),
@@ -126,31 +150,26 @@ impl Task {
         }
     }
 
-    /// A task that will run `body` on `stack` once resumed.
+    /// A task that will run `body` on `stack` once scheduled and resumed.
     pub(crate) fn new<B: FnOnce() + 'static>(
         id: u64,
         name: Option<String>,
+        spawned_at: &'static Location<'static>,
         stack: SlabStack,
         stack_size: usize,
         body: B,
     ) -> Rc<Task> {
+        let task = Rc::new(Task::with(id, name, Some(spawned_at), stack_size, State::Created));
         // corosensei copies the coroutine's closure onto the new stack and
         // refuses (panics) past 1 KiB: a larger one goes behind a Box.
         if std::mem::size_of::<B>() > INLINE_BODY {
-            Task::build(id, name, stack, stack_size, Box::new(body))
+            Task::build(task, stack, Box::new(body))
         } else {
-            Task::build(id, name, stack, stack_size, body)
+            Task::build(task, stack, body)
         }
     }
 
-    fn build(
-        id: u64,
-        name: Option<String>,
-        stack: SlabStack,
-        stack_size: usize,
-        body: impl FnOnce() + 'static,
-    ) -> Rc<Task> {
-        let task = Rc::new(Task::with(id, name, stack_size, State::Ready));
+    fn build(task: Rc<Task>, stack: SlabStack, body: impl FnOnce() + 'static) -> Rc<Task> {
         let weak = Rc::downgrade(&task);
         let co = Co::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             // A started greenlet holds its own task until its body ends, so

@@ -114,6 +114,42 @@ impl<T> WaitList<T> {
     }
 }
 
+/// Greenlets watching a primitive without taking from it
+/// ([`green::wait`](super::wait) and [`iwait`](super::iwait)): all are
+/// woken whenever it may have become ready, and look again.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    list: RefCell<Vec<(u64, Rc<Task>)>>,
+}
+
+impl Watchers {
+    /// Adds `task`; returns the token [`remove`](Watchers::remove) takes.
+    pub(crate) fn add(&self, task: Rc<Task>) -> u64 {
+        let token = with_hub(|h| h.next_id());
+        self.list.borrow_mut().push((token, task));
+        token
+    }
+
+    pub(crate) fn remove(&self, token: u64) {
+        self.list.borrow_mut().retain(|(t, _)| *t != token);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.list.borrow().len()
+    }
+
+    /// Wakes every watcher (they stay until they remove themselves).
+    #[inline]
+    pub(crate) fn notify(&self) {
+        let list = self.list.borrow();
+        if list.is_empty() {
+            return;
+        }
+        try_with_hub(|h| list.iter().for_each(|(_, t)| h.wake(t, Wake::Normal)));
+    }
+}
+
 /// Waits on `list` with `waiter` (already pushed) until it is served,
 /// or the deadline passes. Returns whether it was served; on a timeout,
 /// an interrupt or an unwinding LoopExit the waiter is taken off the list

@@ -82,13 +82,11 @@
 //!   own, which never reap anything).
 //! - Children that hubs on other threads spawn through this module are
 //!   reaped by the default loop too. The default loop's hub starts a
-//!   recorder at its first [`spawn`](Command::spawn): from then on it
-//!   copies every status libev reaps into a process-wide table, where the
-//!   other hubs' children find theirs. A child spawned elsewhere while no
-//!   recorder runs and reaped by the default loop fails its `wait` with
-//!   an error that says so. A program whose main thread runs a hub and
-//!   whose other hubs spawn children should therefore spawn one child on
-//!   the main thread's hub first (`Command::new("true").status()`).
+//!   recorder as it is created: from then on it copies every status libev
+//!   reaps into a process-wide table, where the other hubs' children find
+//!   theirs. (A child reaped by a default loop that runs without a hub,
+//!   driven by code of your own, fails its `wait` with an error that says
+//!   so.)
 //!
 //! This module itself never reaps a child it did not spawn (it waits on
 //! each of its children by pidfd or pid, never with `waitpid(-1)`), so on
@@ -117,6 +115,8 @@
 mod exit;
 mod pipe;
 mod reaped;
+
+pub(crate) use reaped::record_for_other_hubs;
 
 pub use pipe::{ChildStderr, ChildStdin, ChildStdout};
 pub use std::process::{ExitStatus, Output, Stdio};

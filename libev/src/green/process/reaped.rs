@@ -200,6 +200,19 @@ pub(super) fn own_child(lp: &Loop, pid: libc::pid_t) -> io::Result<()> {
     })
 }
 
+/// On the default loop's hub, as it is created: starts the recorder, so
+/// that the children of other hubs keep their statuses from the start.
+/// Without a recorder (it could not be started), such children fail
+/// their `wait` with [`lost`]'s error instead of hanging.
+pub(crate) fn record_for_other_hubs(lp: &Loop) {
+    RECORDER.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.is_none() {
+            *r = Recorder::start(lp).ok();
+        }
+    });
+}
+
 /// On the default loop's hub: its child `pid` was reaped by the module
 /// itself, so the recorder will not see it.
 pub(super) fn forget_own(pid: libc::pid_t) {

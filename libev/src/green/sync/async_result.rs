@@ -2,7 +2,8 @@
 
 use super::waiting::wait_in;
 use crate::green::greenlet::cannot_wait;
-use crate::green::wait::WaitList;
+use crate::green::wait::{WaitList, Watchers};
+use crate::green::wait_any::waitable_by_watchers;
 use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
@@ -36,6 +37,8 @@ struct Inner<T, E> {
     /// Set once, even if [`AsyncResult::take`] empties `value` later.
     ready: Cell<bool>,
     waiters: WaitList<()>,
+    /// Greenlets in `green::wait` on it.
+    watchers: Watchers,
 }
 
 impl<T, E> Clone for AsyncResult<T, E> {
@@ -51,6 +54,7 @@ impl<T, E> Default for AsyncResult<T, E> {
                 value: RefCell::new(None),
                 ready: Cell::new(false),
                 waiters: WaitList::default(),
+                watchers: Watchers::default(),
             }),
         }
     }
@@ -83,6 +87,7 @@ impl<T, E> AsyncResult<T, E> {
         for w in self.inner.waiters.take_all() {
             w.fill(());
         }
+        self.inner.watchers.notify();
         Ok(())
     }
 
@@ -161,3 +166,5 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
             .finish_non_exhaustive()
     }
 }
+
+waitable_by_watchers!([T: 'static, E: 'static] AsyncResult<T, E>, inner, |r| r.ready());

@@ -1,7 +1,8 @@
 //! [`Event`]: a flag greenlets wait for.
 
 use super::waiting::wait_in;
-use crate::green::wait::WaitList;
+use crate::green::wait::{WaitList, Watchers};
+use crate::green::wait_any::waitable_by_watchers;
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
@@ -34,6 +35,8 @@ pub struct Event {
 struct Inner {
     flag: Cell<bool>,
     waiters: WaitList<()>,
+    /// Greenlets in `green::wait` on it.
+    watchers: Watchers,
 }
 
 impl Event {
@@ -50,6 +53,7 @@ impl Event {
         for w in self.inner.waiters.take_all() {
             w.fill(());
         }
+        self.inner.watchers.notify();
     }
 
     /// Clears the flag; later waits block until the next [`set`](Event::set).
@@ -99,3 +103,5 @@ impl fmt::Debug for Event {
             .finish()
     }
 }
+
+waitable_by_watchers!([] Event, inner, |e| e.is_set());

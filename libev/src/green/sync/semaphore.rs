@@ -2,7 +2,8 @@
 
 use super::waiting::wait_in;
 use crate::green::greenlet::cannot_wait;
-use crate::green::wait::WaitList;
+use crate::green::wait::{WaitList, Watchers};
+use crate::green::wait_any::waitable_by_watchers;
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
@@ -34,6 +35,8 @@ struct Inner {
     /// The count given to `new`: releases never raise `free` above it.
     max: usize,
     waiters: WaitList<()>,
+    /// Greenlets in `green::wait` on it.
+    watchers: Watchers,
 }
 
 /// The error of [`Semaphore::release`]: every permit is already free.
@@ -58,7 +61,12 @@ impl Semaphore {
     /// A semaphore with `permits` free permits.
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
-            inner: Rc::new(Inner { free: Cell::new(permits), max: permits, waiters: WaitList::default() }),
+            inner: Rc::new(Inner {
+                free: Cell::new(permits),
+                max: permits,
+                waiters: WaitList::default(),
+                watchers: Watchers::default(),
+            }),
         }
     }
 
@@ -115,7 +123,10 @@ impl Semaphore {
     fn give_back(&self) {
         match self.inner.waiters.pop() {
             Some(w) => w.fill(()),
-            None => self.inner.free.set(self.inner.free.get() + 1),
+            None => {
+                self.inner.free.set(self.inner.free.get() + 1);
+                self.inner.watchers.notify();
+            }
         }
     }
 
@@ -158,5 +169,35 @@ impl fmt::Debug for Semaphore {
 impl fmt::Debug for SemaphorePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+waitable_by_watchers!([] Semaphore, inner, |s| s.available_permits() > 0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// gevent's `test__iwait.py` `test_iwait_nogarbage`: an `iwait`
+    /// dropped part way, one timed out and one killed leave no watcher
+    /// registered (gevent checks `linkcount()`).
+    #[test]
+    fn waits_leave_no_watcher_behind() {
+        let (sem1, sem2) = (Semaphore::new(1), Semaphore::new(1));
+        let (held1, _held2) = (sem1.acquire(), sem2.acquire());
+        let releaser = crate::green::spawn(move || drop(held1));
+        let mut it = crate::green::iwait(&[&sem1, &sem2], None);
+        assert_eq!(it.next(), Some(0));
+        assert_eq!(sem2.inner.watchers.len(), 0, "dropped with the wait that registered it");
+        drop(it);
+        releaser.join().unwrap();
+        assert!(crate::green::wait(&[&sem2], Some(Duration::from_millis(1)), None).is_empty());
+        assert_eq!(sem2.inner.watchers.len(), 0, "timed out");
+        let s2 = sem2.clone();
+        let waiter = crate::green::spawn(move || crate::green::wait(&[&s2], None, None));
+        crate::green::yield_now();
+        assert_eq!(sem2.inner.watchers.len(), 1);
+        waiter.kill();
+        assert_eq!(sem2.inner.watchers.len(), 0, "killed");
     }
 }

@@ -21,7 +21,7 @@ use super::order::sealed::Store;
 use crate::green::hub::{can_switch, with_hub};
 use crate::green::sync::Event;
 use crate::green::sync::waiting::wait_in;
-use crate::green::wait::{WaitList, Waiter, wait_on};
+use crate::green::wait::{WaitList, Waiter, Watchers, wait_on};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
@@ -63,6 +63,8 @@ pub(crate) struct Core<T, O: Order<T>> {
     unfinished: Cell<usize>,
     /// Set while `unfinished` is zero.
     all_done: Event,
+    /// Greenlets in `green::wait` on the queue.
+    pub(super) watchers: Watchers,
 }
 
 impl<T, O: Order<T>> Core<T, O> {
@@ -80,6 +82,7 @@ impl<T, O: Order<T>> Core<T, O> {
             shut_down: Cell::new(false),
             unfinished: Cell::new(0),
             all_done,
+            watchers: Watchers::default(),
         })
     }
 
@@ -239,6 +242,7 @@ impl<T, O: Order<T>> Core<T, O> {
 
     /// Counts an item that went in (or straight to a getter).
     fn accepted(&self) {
+        self.watchers.notify();
         let n = self.unfinished.get();
         if n == 0 {
             self.all_done.clear();
@@ -274,6 +278,7 @@ impl<T, O: Order<T>> Core<T, O> {
     /// waiter with nothing.
     pub(crate) fn shut_down(&self) {
         self.shut_down.set(true);
+        self.watchers.notify();
         for w in self.getters.take_all().into_iter().chain(self.peekers.take_all()) {
             w.drain();
         }

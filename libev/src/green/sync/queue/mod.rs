@@ -530,3 +530,5 @@ impl<T, O: Order<T>> IntoIterator for OrderedQueue<T, O> {
         QueueIter { queue: self }
     }
 }
+
+crate::green::wait_any::waitable_by_watchers!([T: 'static, O: Order<T> + 'static] OrderedQueue<T, O>, core, |q| !q.is_empty() || q.is_shutdown());

@@ -1,0 +1,403 @@
+//! The blocking monitor (gevent's `monitor_thread` with
+//! `max_blocking_time`, Tornado's `set_blocking_signal_threshold`): notices
+//! when a hub has gone longer than a threshold without switching
+//! greenlets, and reports which greenlet was running.
+//!
+//! A greenlet that blocks its thread (a `std::thread::sleep`, a blocking
+//! syscall, a long computation without a green call) stops every other
+//! greenlet of its hub. [`start`] watches the calling thread's hub from a
+//! process-wide monitor thread; the first time in an episode that the hub
+//! has run the same greenlet for longer than the threshold, without a
+//! switch and without waiting in its loop, the monitor calls the report
+//! handler ([`set_handler`]; by default a line on stderr) with a
+//! [`BlockingReport`]: the greenlet's id, name, the place it was spawned
+//! (`#[track_caller]` on [`spawn`](super::spawn) and the other spawning
+//! calls) and how long it has held the hub so far. The episode ends at the
+//! hub's next switch.
+//!
+//! What the hub does for it: at each switch it bumps a counter and notes
+//! the greenlet it resumes (a few plain stores to memory no other thread
+//! writes), and it marks the time it waits in its loop's poll as idle. The
+//! monitor thread samples each watched hub four times per threshold, so a
+//! report comes between one and one and a quarter thresholds into the
+//! episode. The hub's own callbacks (raw watchers on
+//! [`hub_loop`](super::hub_loop)) run inside its loop iteration and count
+//! as idle, as gevent's monitor does not see them either.
+//!
+//! The report handler runs on the monitor thread, while the blocking goes
+//! on: it must not wait for the blocked hub. A panic in it is printed and
+//! the monitor goes on.
+//!
+//! After `fork` the child has no monitor thread: call [`start`] there
+//! again (the report handler is kept).
+//!
+//! ```
+//! use libev::green::{self, monitor};
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let s = seen.clone();
+//! monitor::set_handler(move |r: &monitor::BlockingReport| s.lock().unwrap().push(r.greenlet_name.clone()));
+//! monitor::start(Duration::from_millis(50))?;
+//! let g = green::Builder::new()
+//!     .name("sleeper")
+//!     .spawn(|| std::thread::sleep(Duration::from_millis(200)))?;
+//! g.join().unwrap();
+//! monitor::stop();
+//! assert_eq!(*seen.lock().unwrap(), [Some("sleeper".to_owned())]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use super::hub::with_hub;
+use super::task::Task;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// gevent's default `max_blocking_time`: 100 ms.
+pub const DEFAULT_MAX_BLOCKING_TIME: Duration = Duration::from_millis(100);
+
+/// What the monitor found: a hub that ran one greenlet (or its root) for
+/// longer than its threshold without switching.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BlockingReport {
+    /// The name of the hub's thread, if it has one.
+    pub thread_name: Option<String>,
+    /// The running greenlet's id ([`Greenlet::id`](super::Greenlet::id));
+    /// 0 for the thread's own stack (the root).
+    pub greenlet_id: u64,
+    /// Its name ([`Builder::name`](super::Builder::name)); `"root"` for the
+    /// thread's own stack.
+    pub greenlet_name: Option<String>,
+    /// Where it was spawned; `None` for the root.
+    pub spawned_at: Option<&'static Location<'static>>,
+    /// How long the hub had gone without a switch when the monitor noticed
+    /// (at least the threshold).
+    pub blocked_for: Duration,
+}
+
+impl fmt::Display for BlockingReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the hub of thread '{}' ", self.thread_name.as_deref().unwrap_or("<unnamed>"))?;
+        write!(f, "has not switched for {} ms: greenlet {}", self.blocked_for.as_millis(), self.greenlet_id)?;
+        if let Some(name) = &self.greenlet_name {
+            write!(f, " ({name})")?;
+        }
+        match self.spawned_at {
+            Some(at) => write!(f, ", spawned at {at},")?,
+            None => write!(f, " (the thread's own stack)")?,
+        }
+        write!(f, " is blocking it")
+    }
+}
+
+type Handler = Arc<dyn Fn(&BlockingReport) + Send + Sync>;
+
+/// The report handler; `None`: print to stderr.
+static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
+
+/// Sets the process-wide report handler, which the monitor thread calls
+/// once per blocking episode of any watched hub (see the module docs).
+pub fn set_handler(handler: impl Fn(&BlockingReport) + Send + Sync + 'static) {
+    let old = HANDLER.write().unwrap_or_else(PoisonError::into_inner).replace(Arc::new(handler));
+    drop(old);
+}
+
+/// Goes back to the default report handler, which prints the report to
+/// stderr.
+pub fn reset_handler() {
+    let old = HANDLER.write().unwrap_or_else(PoisonError::into_inner).take();
+    drop(old);
+}
+
+/// Starts watching the calling thread's hub (creating it if needed) with
+/// `threshold` as its longest allowed time without a switch (gevent's
+/// `max_blocking_time`; [`DEFAULT_MAX_BLOCKING_TIME`] is gevent's
+/// default), starting the monitor thread on first use. Called again, it
+/// changes the threshold.
+///
+/// Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) for a zero
+/// threshold, or if the monitor thread cannot be started.
+pub fn start(threshold: Duration) -> io::Result<()> {
+    if threshold.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the blocking threshold must be above zero"));
+    }
+    let beat = with_hub(|hub| hub.beat());
+    beat.threshold_ns.store(threshold.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    monitor()?.watch(&beat);
+    with_hub(|hub| hub.set_monitored(true));
+    Ok(())
+}
+
+/// Stops watching the calling thread's hub (nothing if it was not).
+pub fn stop() {
+    with_hub(|hub| {
+        hub.set_monitored(false);
+        if let Some(beat) = hub.beat_if_any() {
+            beat.threshold_ns.store(0, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Whether the calling thread's hub is watched.
+pub fn is_started() -> bool {
+    with_hub(|hub| hub.beat_if_any().is_some_and(|b| b.threshold_ns.load(Ordering::Relaxed) != 0))
+}
+
+/// A hub's heartbeat, shared with the monitor thread. Only the hub's
+/// thread writes it (but `threshold_ns`, which `start` and `stop` write on
+/// that thread too), so its counters are bumped with plain loads and
+/// stores.
+pub(crate) struct Beat {
+    /// The switch count (ends of loop waits included) in the high
+    /// [`COUNT_SHIFT`] bits, the running greenlet's id (0: the root) in the
+    /// low ones: one store per switch.
+    word: AtomicU64,
+    /// The hub waits in its loop's poll.
+    idle: AtomicBool,
+    /// Where the running greenlet was spawned (null: the root).
+    spawned_at: AtomicPtr<Location<'static>>,
+    /// The threshold in nanoseconds; 0 while not watched.
+    threshold_ns: AtomicU64,
+    /// Names of the named greenlets that ran while the hub was watched, by
+    /// id, until they end: the monitor thread cannot read a greenlet's own
+    /// record.
+    names: Mutex<HashMap<u64, String>>,
+    thread_name: Option<String>,
+}
+
+/// Bits of [`Beat::word`] below the switch count: ids past 2^40 are
+/// reported modulo that.
+const COUNT_SHIFT: u32 = 40;
+const ID_MASK: u64 = (1 << COUNT_SHIFT) - 1;
+
+impl Beat {
+    pub(crate) fn new() -> Beat {
+        Beat {
+            word: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
+            spawned_at: AtomicPtr::new(ptr::null_mut()),
+            threshold_ns: AtomicU64::new(0),
+            names: Mutex::new(HashMap::new()),
+            thread_name: std::thread::current().name().map(str::to_owned),
+        }
+    }
+
+    /// Counts a switch to greenlet `id`. Only the hub's thread writes the
+    /// word: a plain load and store, no read-modify-write.
+    #[inline(always)]
+    fn switch_to(&self, id: u64) {
+        let count = (self.word.load(Ordering::Relaxed) >> COUNT_SHIFT).wrapping_add(1);
+        self.word.store((count << COUNT_SHIFT) | (id & ID_MASK), Ordering::Release);
+    }
+
+    /// The hub resumes `task`.
+    #[inline(always)]
+    pub(crate) fn enter(&self, task: &Task) {
+        let at = task.spawned_at.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
+        self.spawned_at.store(at, Ordering::Relaxed);
+        if task.name.is_some() && !task.name_listed.get() {
+            self.list_name(task);
+        }
+        self.switch_to(task.id);
+    }
+
+    /// The thread's own stack (the root) goes on with its code. Between
+    /// two greenlets the hub's scheduler counts as the greenlet it last
+    /// resumed: its own work there is short.
+    #[inline]
+    pub(crate) fn root_resumes(&self) {
+        self.switch_to(0);
+    }
+
+    /// The hub starts or stops waiting in its loop.
+    #[inline]
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Release);
+        if !idle {
+            self.switch_to(0);
+        }
+    }
+
+    #[cold]
+    fn list_name(&self, task: &Task) {
+        let name = task.name.clone().unwrap_or_default();
+        self.names.lock().unwrap_or_else(PoisonError::into_inner).insert(task.id, name);
+        task.name_listed.set(true);
+    }
+
+    #[cold]
+    pub(crate) fn unlist_name(&self, task: &Task) {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner).remove(&task.id);
+        task.name_listed.set(false);
+    }
+
+    fn threshold(&self) -> Option<Duration> {
+        let ns = self.threshold_ns.load(Ordering::Relaxed);
+        (ns != 0).then(|| Duration::from_nanos(ns))
+    }
+
+    /// The report for a hub stuck at `word`, unless it moved on while this
+    /// was read.
+    fn report(&self, word: u64, blocked_for: Duration) -> Option<BlockingReport> {
+        let id = word & ID_MASK;
+        let at = self.spawned_at.load(Ordering::Acquire);
+        let greenlet_name = if id == 0 {
+            Some("root".to_owned())
+        } else {
+            self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+        };
+        if self.word.load(Ordering::Acquire) != word {
+            return None;
+        }
+        Some(BlockingReport {
+            thread_name: self.thread_name.clone(),
+            greenlet_id: id,
+            greenlet_name,
+            // SAFETY: null, or from a `&'static Location` (see `enter`).
+            spawned_at: if id == 0 { None } else { unsafe { at.as_ref() } },
+            blocked_for,
+        })
+    }
+}
+
+/// The monitor thread's state. One per process; a forked child starts a
+/// new one (the parent's may be locked by a thread the child does not
+/// have), see [`forget_after_fork`].
+struct Monitor {
+    watched: Mutex<Watched>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Watched {
+    hubs: Vec<Watch>,
+    thread_started: bool,
+}
+
+/// One hub as the monitor thread last saw it.
+struct Watch {
+    beat: Weak<Beat>,
+    switches: u64,
+    since: Instant,
+    reported: bool,
+}
+
+static MONITOR: AtomicPtr<Monitor> = AtomicPtr::new(ptr::null_mut());
+
+/// Called in a forked child (it only stores): the next `start` makes a new
+/// monitor and thread there; the parent's is leaked in the child.
+pub(crate) fn forget_after_fork() {
+    MONITOR.store(ptr::null_mut(), Ordering::Release);
+}
+
+/// The process's monitor, made on first use.
+fn monitor() -> io::Result<&'static Monitor> {
+    let mut m = MONITOR.load(Ordering::Acquire);
+    if m.is_null() {
+        let fresh = Box::into_raw(Box::new(Monitor { watched: Mutex::default(), wake: Condvar::new() }));
+        m = match MONITOR.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => fresh,
+            Err(won) => {
+                // SAFETY: ours, never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                won
+            }
+        };
+    }
+    // SAFETY: monitors are leaked, never freed.
+    let m: &'static Monitor = unsafe { &*m };
+    let mut w = m.watched.lock().unwrap_or_else(PoisonError::into_inner);
+    if !w.thread_started {
+        std::thread::Builder::new().name("libev-green-monitor".into()).spawn(move || m.run())?;
+        w.thread_started = true;
+    }
+    Ok(m)
+}
+
+impl Monitor {
+    fn watch(&self, beat: &Arc<Beat>) {
+        let mut w = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if !w.hubs.iter().any(|h| ptr::eq(h.beat.as_ptr(), Arc::as_ptr(beat))) {
+            let switches = beat.word.load(Ordering::Acquire);
+            w.hubs.push(Watch {
+                beat: Arc::downgrade(beat),
+                switches,
+                since: Instant::now(),
+                reported: false,
+            });
+        }
+        drop(w);
+        // A shorter threshold may need a shorter tick.
+        self.wake.notify_one();
+    }
+
+    /// The monitor thread.
+    fn run(&self) {
+        let mut w = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let (reports, tick) = w.sample(Instant::now());
+            if !reports.is_empty() {
+                drop(w);
+                reports.iter().for_each(deliver);
+                w = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+            }
+            w = match tick {
+                Some(t) => self.wake.wait_timeout(w, t).unwrap_or_else(PoisonError::into_inner).0,
+                None => self.wake.wait(w).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+}
+
+impl Watched {
+    /// One look at every watched hub: the reports due, and how long to
+    /// sleep until the next look (`None`: no hub is watched).
+    fn sample(&mut self, now: Instant) -> (Vec<BlockingReport>, Option<Duration>) {
+        self.hubs.retain(|h| h.beat.strong_count() > 0);
+        let mut reports = Vec::new();
+        let mut tick: Option<Duration> = None;
+        for h in &mut self.hubs {
+            let Some(beat) = h.beat.upgrade() else { continue };
+            let switches = beat.word.load(Ordering::Acquire);
+            let Some(threshold) = beat.threshold() else {
+                h.switches = switches;
+                h.since = now;
+                continue;
+            };
+            let every = (threshold / 4).max(Duration::from_micros(500));
+            tick = Some(tick.map_or(every, |t| t.min(every)));
+            if switches != h.switches || beat.idle.load(Ordering::Acquire) {
+                (h.switches, h.since, h.reported) = (switches, now, false);
+                continue;
+            }
+            let blocked_for = now.duration_since(h.since);
+            if blocked_for >= threshold && !h.reported {
+                if let Some(r) = beat.report(switches, blocked_for) {
+                    h.reported = true;
+                    reports.push(r);
+                }
+            }
+        }
+        (reports, tick)
+    }
+}
+
+/// Hands `report` to the handler, on the monitor thread.
+fn deliver(report: &BlockingReport) {
+    let handler = HANDLER.read().unwrap_or_else(PoisonError::into_inner).clone();
+    let run = panic::catch_unwind(AssertUnwindSafe(|| match handler {
+        Some(h) => h(report),
+        None => eprintln!("libev::green: {report}"),
+    }));
+    if run.is_err() {
+        eprintln!("libev::green: the blocking monitor's report handler panicked (the monitor goes on)");
+    }
+}
