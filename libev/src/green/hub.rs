@@ -20,36 +20,36 @@ use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Duration;
 
-/// After this many resumptions in a row (the root's own, when it yields,
+/// Every this many resumptions (the root's own, when it yields,
 /// included) the scheduler polls for I/O and timers without blocking, so
 /// greenlets that keep yielding cannot starve watchers.
-const POLL_EVERY: u32 = 1024;
+const POLL_EVERY: u64 = 1024;
 
 pub(crate) struct Hub {
     pub(crate) lp: Loop,
     ready: RefCell<VecDeque<Rc<Task>>>,
-    /// The running greenlet (the root's task when the root runs). The
-    /// `Rc` that keeps it alive is `root`, or the one `resume` holds for
-    /// as long as the greenlet runs.
-    current: Cell<*const Task>,
     root: Rc<Task>,
     /// The root is inside the scheduler (resuming greenlets or running the
     /// loop), so it cannot block again.
     in_scheduler: Cell<bool>,
-    /// Resumptions since the loop last ran (see [`POLL_EVERY`]).
-    since_poll: Cell<u32>,
     /// Idle stacks by size; slabs are never unmapped, so every stack comes
     /// back here when its greenlet ends.
     stacks: RefCell<Vec<(usize, SlabStack)>>,
     next_id: Cell<u64>,
     /// Set while the hub is torn down (see `can_switch`).
     closing: Cell<bool>,
-    /// The blocking monitor's view of this hub while it is watched, else
-    /// null; kept alive by `beat`.
-    monitored: Cell<*const Beat>,
-    /// The heartbeat the monitor reads, once watched (see monitor.rs).
-    beat: RefCell<Option<Arc<Beat>>>,
+    /// What the blocking monitor reads (see monitor.rs): the running
+    /// greenlet (the root's task when the root runs; the `Rc` that keeps
+    /// it alive is `root`, or the one `resume` holds for as long as the
+    /// greenlet runs) and the count of resumptions (which also paces
+    /// [`POLL_EVERY`]). Atomics, written by this thread only, with plain
+    /// stores.
+    beat: Arc<Beat>,
+    /// The monitor watches this hub (`monitor::start`).
+    watched: Cell<bool>,
     /// `lp`'s callback queue, which `yield_now` looks at (one load less
     /// than through `lp`). Lives in the loop's `Shared`, as long as `lp`.
     callbacks: NonNull<CallbackQueue>,
@@ -161,7 +161,7 @@ fn running_task_for_signal() -> Option<(u64, Option<&'static str>)> {
     // stopped in the handler (the fault interrupted code running on it);
     // the process aborts right after, so the 'static borrow never outlives
     // them.
-    let task = unsafe { &*(*hub).current.get() };
+    let task = unsafe { &*(*hub).running() };
     Some((task.id, task.name.as_deref()))
 }
 
@@ -194,6 +194,8 @@ impl Drop for HubOwner {
         let hub = unsafe { self.hub.as_ref() };
         HUB_ADDR.set(hub);
         hub.closing.set(true);
+        // The monitor stops reading this hub's tasks before they go.
+        hub.set_watched(false, Duration::ZERO);
         fork::set_hub_loop(std::ptr::null_mut());
         // The root's greenlet-local values, while the hub is whole.
         super::local::drop_locals(&hub.root, |p| {
@@ -241,15 +243,13 @@ impl Hub {
         let root = Rc::new(Task::root());
         let callbacks = NonNull::from(&lp.shared().callbacks);
         Hub {
-            monitored: Cell::new(std::ptr::null()),
-            beat: RefCell::new(None),
+            beat: Arc::new(Beat::new(&root)),
+            watched: Cell::new(false),
             callbacks,
             lp,
             ready: RefCell::new(VecDeque::new()),
-            current: Cell::new(Rc::as_ptr(&root)),
             root,
             in_scheduler: Cell::new(false),
-            since_poll: Cell::new(0),
             stacks: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             closing: Cell::new(false),
@@ -264,7 +264,7 @@ impl Hub {
     }
 
     pub(crate) fn current(&self) -> Rc<Task> {
-        let running = self.current.get();
+        let running = self.running();
         // SAFETY: `running` comes from `Rc::as_ptr` of the running task,
         // whose `Rc` lives (in `root` or in `resume`) while it is current,
         // so the count we add to is at least one.
@@ -276,7 +276,13 @@ impl Hub {
 
     /// Whether `task` is the running greenlet.
     pub(crate) fn is_current(&self, task: &Task) -> bool {
-        std::ptr::eq(self.current.get(), task)
+        std::ptr::eq(self.running(), task)
+    }
+
+    /// The running task's address.
+    #[inline(always)]
+    fn running(&self) -> *const Task {
+        self.beat.current.load(Ordering::Relaxed)
     }
 
     /// Whether `task` is the thread's root greenlet.
@@ -285,7 +291,7 @@ impl Hub {
     }
 
     fn root_is_current(&self) -> bool {
-        std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root))
+        std::ptr::eq(self.running(), Rc::as_ptr(&self.root))
     }
 
     /// Makes `task` ready (if it was blocked) with `why`; an interrupt also
@@ -342,7 +348,7 @@ impl Hub {
         }
         // SAFETY: see `current`; while this greenlet runs or is queued, the
         // scheduler holds its task, and its stack runs only via that task.
-        let me = unsafe { &*self.current.get() };
+        let me = unsafe { &*self.running() };
         me.raise_pending();
         if !self.callbacks_empty() {
             return self.yield_behind_callbacks(&"yield_now");
@@ -445,27 +451,19 @@ impl Hub {
                     let root = Rc::ptr_eq(&task, &self.root);
                     if root {
                         task.state.set(State::Running);
-                        if let Some(beat) = self.monitored() {
-                            beat.root_resumes();
-                        }
                     } else {
                         self.resume(task);
                     }
                     // Polled with no task in hand: a callback's panic
                     // propagates from here without losing a ready task.
-                    let streak = self.since_poll.get() + 1;
-                    if streak == POLL_EVERY {
-                        self.since_poll.set(0);
+                    if self.beat.count_resume() % POLL_EVERY == 0 {
                         self.lp.run_nowait();
-                    } else {
-                        self.since_poll.set(streak);
                     }
                     if root {
                         return;
                     }
                 }
                 None => {
-                    self.since_poll.set(0);
                     let idle = Idle::mark(self);
                     let more = self.lp.run_once();
                     drop(idle);
@@ -490,22 +488,23 @@ impl Hub {
         task.state.set(State::Running);
         // `task` keeps the greenlet alive while `current` points to it; the
         // guard points `current` back at the root however `resume` ends.
-        struct Restore<'a>(&'a Cell<*const Task>, *const Task);
+        struct Restore<'a>(&'a AtomicPtr<Task>, *mut Task);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                self.0.set(self.1);
+                self.0.store(self.1, Ordering::Relaxed);
             }
         }
-        let restore = Restore(&self.current, self.current.replace(Rc::as_ptr(&task)));
-        if let Some(beat) = self.monitored() {
-            beat.enter(&task);
-        }
+        let current = &self.beat.current;
+        let restore = Restore(current, current.load(Ordering::Relaxed));
+        current.store(Rc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
         let done = task.resume();
         drop(restore);
         match done {
             Some(stack) => {
-                if task.name_listed.get() {
-                    self.unlist_ended(&task);
+                if self.watched.get() {
+                    // The task may be freed below: not while the monitor
+                    // reads it (see `Beat::before_free`).
+                    self.beat.before_free();
                 }
                 self.give_back_stack(task.stack_size, stack)
             }
@@ -515,46 +514,20 @@ impl Hub {
         }
     }
 
-    /// The heartbeat, while the blocking monitor watches this hub.
-    #[inline(always)]
-    fn monitored(&self) -> Option<&Beat> {
-        // SAFETY: non-null only while `beat` holds the Arc it points into,
-        // which it keeps for the hub's life once set.
-        unsafe { self.monitored.get().as_ref() }
+    /// What the blocking monitor reads of this hub.
+    pub(crate) fn beat(&self) -> &Arc<Beat> {
+        &self.beat
     }
 
-    /// The heartbeat, made on first use.
-    pub(crate) fn beat(&self) -> Arc<Beat> {
-        self.beat.borrow_mut().get_or_insert_with(|| Arc::new(Beat::new())).clone()
-    }
-
-    pub(crate) fn beat_if_any(&self) -> Option<Arc<Beat>> {
-        self.beat.borrow().clone()
-    }
-
-    /// Turns the hub's side of the monitoring on or off (`beat` exists
-    /// when turned on). The running greenlet is noted at once.
-    pub(crate) fn set_monitored(&self, on: bool) {
-        let beat = self.beat.borrow();
-        match (on, beat.as_ref()) {
-            (true, Some(b)) => {
-                self.monitored.set(Arc::as_ptr(b));
-                if self.root_is_current() {
-                    b.root_resumes();
-                } else {
-                    b.enter(&self.current());
-                }
-            }
-            _ => self.monitored.set(std::ptr::null()),
-        }
-    }
-
-    /// A named greenlet the monitor saw ended: its name leaves the
-    /// monitor's table.
-    #[cold]
-    fn unlist_ended(&self, task: &Task) {
-        if let Some(beat) = self.beat.borrow().as_ref() {
-            beat.unlist_name(task);
+    /// Turns the hub's side of the monitoring on or off; off, it returns
+    /// once the monitor reads nothing of it (see `Beat::stop`).
+    pub(crate) fn set_watched(&self, on: bool, threshold: Duration) {
+        if on {
+            self.beat.start(threshold);
+            self.watched.set(true);
+        } else {
+            self.beat.stop();
+            self.watched.set(false);
         }
     }
 
@@ -606,9 +579,7 @@ struct Idle<'a>(&'a Hub);
 impl<'a> Idle<'a> {
     #[inline(always)]
     fn mark(hub: &'a Hub) -> Idle<'a> {
-        if let Some(beat) = hub.monitored() {
-            beat.set_idle(true);
-        }
+        hub.beat.set_idle(true);
         Idle(hub)
     }
 }
@@ -616,10 +587,7 @@ impl<'a> Idle<'a> {
 impl Drop for Idle<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Re-read: a callback may have started or stopped the monitoring.
-        if let Some(beat) = self.0.beat.borrow().as_ref() {
-            beat.set_idle(false);
-        }
+        self.0.beat.set_idle(false);
     }
 }
 

@@ -15,14 +15,15 @@
 //! calls) and how long it has held the hub so far. The episode ends at the
 //! hub's next switch.
 //!
-//! What the hub does for it: at each switch it bumps a counter and notes
-//! the greenlet it resumes (a few plain stores to memory no other thread
-//! writes), and it marks the time it waits in its loop's poll as idle. The
-//! monitor thread samples each watched hub four times per threshold, so a
-//! report comes between one and one and a quarter thresholds into the
-//! episode. The hub's own callbacks (raw watchers on
-//! [`hub_loop`](super::hub_loop)) run inside its loop iteration and count
-//! as idle, as gevent's monitor does not see them either.
+//! What the hub does for it: nothing more per switch than it does anyway
+//! (its scheduler counts resumptions and points at the running greenlet;
+//! both are atomics the monitor thread reads), plus marking the time it
+//! waits in its loop as idle. The monitor thread samples each watched hub
+//! four times per threshold, so a report comes between one and one and a
+//! quarter thresholds into the episode. The hub's own callbacks (raw
+//! watchers on [`hub_loop`](super::hub_loop)) run inside its loop
+//! iteration and count as idle, as gevent's monitor does not see them
+//! either.
 //!
 //! The report handler runs on the monitor thread, while the blocking goes
 //! on: it must not wait for the blocked hub. A panic in it is printed and
@@ -51,12 +52,12 @@
 
 use super::hub::with_hub;
 use super::task::Task;
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -129,114 +130,98 @@ pub fn start(threshold: Duration) -> io::Result<()> {
     if threshold.is_zero() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "the blocking threshold must be above zero"));
     }
-    let beat = with_hub(|hub| hub.beat());
-    beat.threshold_ns.store(threshold.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    let beat = with_hub(|hub| hub.beat().clone());
     monitor()?.watch(&beat);
-    with_hub(|hub| hub.set_monitored(true));
+    with_hub(|hub| hub.set_watched(true, threshold));
     Ok(())
 }
 
 /// Stops watching the calling thread's hub (nothing if it was not).
 pub fn stop() {
-    with_hub(|hub| {
-        hub.set_monitored(false);
-        if let Some(beat) = hub.beat_if_any() {
-            beat.threshold_ns.store(0, Ordering::Relaxed);
-        }
-    });
+    with_hub(|hub| hub.set_watched(false, Duration::ZERO));
 }
 
 /// Whether the calling thread's hub is watched.
 pub fn is_started() -> bool {
-    with_hub(|hub| hub.beat_if_any().is_some_and(|b| b.threshold_ns.load(Ordering::Relaxed) != 0))
+    with_hub(|hub| hub.beat().threshold().is_some())
 }
 
-/// A hub's heartbeat, shared with the monitor thread. Only the hub's
-/// thread writes it (but `threshold_ns`, which `start` and `stop` write on
-/// that thread too), so its counters are bumped with plain loads and
-/// stores.
+/// A hub's heartbeat, shared with the monitor thread: what the hub's
+/// scheduler does anyway (count resumptions, point at the running
+/// greenlet), in atomics that only the hub's thread writes, with plain
+/// stores; so watching costs the hub nothing per switch.
 pub(crate) struct Beat {
-    /// The switch count (ends of loop waits included) in the high
-    /// [`COUNT_SHIFT`] bits, the running greenlet's id (0: the root) in the
-    /// low ones: one store per switch.
-    word: AtomicU64,
+    /// Resumptions so far.
+    resumes: AtomicU64,
+    /// The running task (the root's while the root runs).
+    pub(crate) current: AtomicPtr<Task>,
+    /// The root's task, which is never read through: it dies with the hub,
+    /// which the beat may outlive.
+    root: usize,
     /// The hub waits in its loop's poll.
     idle: AtomicBool,
-    /// Where the running greenlet was spawned (null: the root).
-    spawned_at: AtomicPtr<Location<'static>>,
     /// The threshold in nanoseconds; 0 while not watched.
     threshold_ns: AtomicU64,
-    /// Names of the named greenlets that ran while the hub was watched, by
-    /// id, until they end: the monitor thread cannot read a greenlet's own
-    /// record.
-    names: Mutex<HashMap<u64, String>>,
+    /// The monitor reads the running task's record (see `before_free`).
+    inspecting: AtomicBool,
     thread_name: Option<String>,
 }
 
-/// Bits of [`Beat::word`] below the switch count: ids past 2^40 are
-/// reported modulo that.
-const COUNT_SHIFT: u32 = 40;
-const ID_MASK: u64 = (1 << COUNT_SHIFT) - 1;
-
 impl Beat {
-    pub(crate) fn new() -> Beat {
+    pub(crate) fn new(root: &Rc<Task>) -> Beat {
         Beat {
-            word: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
+            current: AtomicPtr::new(Rc::as_ptr(root).cast_mut()),
+            root: Rc::as_ptr(root) as usize,
             idle: AtomicBool::new(false),
-            spawned_at: AtomicPtr::new(ptr::null_mut()),
             threshold_ns: AtomicU64::new(0),
-            names: Mutex::new(HashMap::new()),
+            inspecting: AtomicBool::new(false),
             thread_name: std::thread::current().name().map(str::to_owned),
         }
     }
 
-    /// Counts a switch to greenlet `id`. Only the hub's thread writes the
-    /// word: a plain load and store, no read-modify-write.
+    /// Counts a resumption; returns the count. Only the hub's thread
+    /// writes it: a plain load and store, no read-modify-write.
     #[inline(always)]
-    fn switch_to(&self, id: u64) {
-        let count = (self.word.load(Ordering::Relaxed) >> COUNT_SHIFT).wrapping_add(1);
-        self.word.store((count << COUNT_SHIFT) | (id & ID_MASK), Ordering::Release);
-    }
-
-    /// The hub resumes `task`.
-    #[inline(always)]
-    pub(crate) fn enter(&self, task: &Task) {
-        let at = task.spawned_at.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
-        self.spawned_at.store(at, Ordering::Relaxed);
-        if task.name.is_some() && !task.name_listed.get() {
-            self.list_name(task);
-        }
-        self.switch_to(task.id);
-    }
-
-    /// The thread's own stack (the root) goes on with its code. Between
-    /// two greenlets the hub's scheduler counts as the greenlet it last
-    /// resumed: its own work there is short.
-    #[inline]
-    pub(crate) fn root_resumes(&self) {
-        self.switch_to(0);
+    pub(crate) fn count_resume(&self) -> u64 {
+        let n = self.resumes.load(Ordering::Relaxed).wrapping_add(1);
+        self.resumes.store(n, Ordering::Relaxed);
+        n
     }
 
     /// The hub starts or stops waiting in its loop.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_idle(&self, idle: bool) {
-        self.idle.store(idle, Ordering::Release);
-        if !idle {
-            self.switch_to(0);
+        self.idle.store(idle, Ordering::Relaxed);
+    }
+
+    pub(crate) fn start(&self, threshold: Duration) {
+        let ns = threshold.as_nanos().clamp(1, u64::MAX as u128) as u64;
+        self.threshold_ns.store(ns, Ordering::SeqCst);
+    }
+
+    /// Stops the watching; returns once no inspection runs, and none can
+    /// start (an inspection checks the threshold after raising its flag,
+    /// this waits for the flag after clearing the threshold).
+    pub(crate) fn stop(&self) {
+        self.threshold_ns.store(0, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        while self.inspecting.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
         }
     }
 
+    /// Called by the hub, while watched, before it may free a task that
+    /// just ended (after `current` points away from it): waits while the
+    /// monitor reads a task. With the fences on both sides, either the
+    /// monitor's read of `current` sees the hub's store (not this task),
+    /// or the hub sees the monitor's flag and waits for it to drop.
     #[cold]
-    fn list_name(&self, task: &Task) {
-        let name = task.name.clone().unwrap_or_default();
-        self.names.lock().unwrap_or_else(PoisonError::into_inner).insert(task.id, name);
-        task.name_listed.set(true);
-    }
-
-    #[cold]
-    pub(crate) fn unlist_name(&self, task: &Task) {
-        self.names.lock().unwrap_or_else(PoisonError::into_inner).remove(&task.id);
-        task.name_listed.set(false);
+    pub(crate) fn before_free(&self) {
+        fence(Ordering::SeqCst);
+        while self.inspecting.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
     }
 
     fn threshold(&self) -> Option<Duration> {
@@ -244,25 +229,36 @@ impl Beat {
         (ns != 0).then(|| Duration::from_nanos(ns))
     }
 
-    /// The report for a hub stuck at `word`, unless it moved on while this
-    /// was read.
-    fn report(&self, word: u64, blocked_for: Duration) -> Option<BlockingReport> {
-        let id = word & ID_MASK;
-        let at = self.spawned_at.load(Ordering::Acquire);
-        let greenlet_name = if id == 0 {
-            Some("root".to_owned())
-        } else {
-            self.names.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
-        };
-        if self.word.load(Ordering::Acquire) != word {
-            return None;
-        }
+    /// The report for a hub stuck at `resumes`, unless it moved on or
+    /// stopped being watched meanwhile. Runs on the monitor thread.
+    fn report(&self, resumes: u64, blocked_for: Duration) -> Option<BlockingReport> {
+        self.inspecting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let running = self.current.load(Ordering::SeqCst);
+        let still = self.threshold_ns.load(Ordering::SeqCst) != 0
+            && self.resumes.load(Ordering::SeqCst) == resumes
+            && !self.idle.load(Ordering::SeqCst);
+        let who = still.then(|| {
+            if running as usize == self.root {
+                (0, Some("root".to_owned()), None)
+            } else {
+                // SAFETY: `running` was the hub's current task after this
+                // thread raised `inspecting`: the hub frees such a task
+                // only after `before_free` (or `stop`) saw the flag down,
+                // and the hub itself is alive while watched (its teardown
+                // stops the watching first). Only fields that never change
+                // after the task is made are read.
+                let t = unsafe { &*running };
+                (t.id, t.name.clone(), t.spawned_at)
+            }
+        });
+        self.inspecting.store(false, Ordering::SeqCst);
+        let (greenlet_id, greenlet_name, spawned_at) = who?;
         Some(BlockingReport {
             thread_name: self.thread_name.clone(),
-            greenlet_id: id,
+            greenlet_id,
             greenlet_name,
-            // SAFETY: null, or from a `&'static Location` (see `enter`).
-            spawned_at: if id == 0 { None } else { unsafe { at.as_ref() } },
+            spawned_at,
             blocked_for,
         })
     }
@@ -326,7 +322,7 @@ impl Monitor {
     fn watch(&self, beat: &Arc<Beat>) {
         let mut w = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
         if !w.hubs.iter().any(|h| ptr::eq(h.beat.as_ptr(), Arc::as_ptr(beat))) {
-            let switches = beat.word.load(Ordering::Acquire);
+            let switches = beat.resumes.load(Ordering::Relaxed);
             w.hubs.push(Watch {
                 beat: Arc::downgrade(beat),
                 switches,
@@ -366,7 +362,7 @@ impl Watched {
         let mut tick: Option<Duration> = None;
         for h in &mut self.hubs {
             let Some(beat) = h.beat.upgrade() else { continue };
-            let switches = beat.word.load(Ordering::Acquire);
+            let switches = beat.resumes.load(Ordering::Relaxed);
             let Some(threshold) = beat.threshold() else {
                 h.switches = switches;
                 h.since = now;
@@ -374,7 +370,7 @@ impl Watched {
             };
             let every = (threshold / 4).max(Duration::from_micros(500));
             tick = Some(tick.map_or(every, |t| t.min(every)));
-            if switches != h.switches || beat.idle.load(Ordering::Acquire) {
+            if switches != h.switches || beat.idle.load(Ordering::Relaxed) {
                 (h.switches, h.since, h.reported) = (switches, now, false);
                 continue;
             }

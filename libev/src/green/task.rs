@@ -95,8 +95,6 @@ pub(crate) struct Task {
     /// Where it was spawned (`#[track_caller]`), for the blocking
     /// monitor's report; `None` for the root.
     pub(crate) spawned_at: Option<&'static Location<'static>>,
-    /// Its name is in the blocking monitor's table (see monitor.rs).
-    pub(crate) name_listed: Cell<bool>,
     /// Its greenlet-local values (see local.rs).
     pub(crate) locals: Locals,
     /// How the scheduler sees it. `Done` once its coroutine has returned
@@ -136,7 +134,6 @@ impl Task {
             id,
             name,
             spawned_at,
-            name_listed: Cell::new(false),
             locals: Locals::default(),
             state: Cell::new(state),
             ended: Cell::new(false),
