@@ -69,6 +69,16 @@ impl Group {
 
     /// Removes a greenlet from the group without killing it (gevent's
     /// `discard`); returns whether it was a member.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Group};
+    ///
+    /// let group = Group::new();
+    /// let g = group.spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+    /// assert!(group.discard(&g));
+    /// group.join(); // no longer waits for it
+    /// g.kill();
+    /// ```
     pub fn discard<T>(&self, greenlet: &Greenlet<T>) -> bool {
         let mut members = self.inner.members.borrow_mut();
         let before = members.len();
@@ -78,6 +88,15 @@ impl Group {
 
     /// Kills one member and waits until it has ended (gevent's
     /// `killone`); does nothing to a greenlet that is not a member.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Group};
+    ///
+    /// let group = Group::new();
+    /// let g = group.spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+    /// group.killone(&g);
+    /// assert!(g.is_finished() && group.is_empty());
+    /// ```
     pub fn killone<T>(&self, greenlet: &Greenlet<T>) {
         if self.contains(greenlet.task()) {
             greenlet.kill();
@@ -268,6 +287,17 @@ impl Pool {
     /// (gevent's `Pool.add`); it holds the slot until it ends or is
     /// [`discard`](Pool::discard)ed. A finished greenlet is ignored.
     ///
+    /// ```
+    /// use libev::green::{self, pool::Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let g = green::spawn(|| green::sleep(std::time::Duration::from_millis(1)));
+    /// pool.add(&g);
+    /// assert_eq!(pool.free_count(), 0);
+    /// pool.join();
+    /// assert_eq!(pool.free_count(), 1);
+    /// ```
+    ///
     /// # Panics
     ///
     /// Unwinds if the caller is killed or times out while it waits.
@@ -281,6 +311,16 @@ impl Pool {
 
     /// Removes a greenlet from the pool without killing it, freeing its
     /// slot at once (gevent's `discard`); returns whether it was a member.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let g = pool.spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+    /// assert!(pool.discard(&g));
+    /// assert_eq!(pool.free_count(), 1, "its slot is free though it runs");
+    /// g.kill();
+    /// ```
     pub fn discard<T>(&self, greenlet: &Greenlet<T>) -> bool {
         let slot = self.held.borrow_mut().remove(&greenlet.id());
         drop(slot);
@@ -289,6 +329,15 @@ impl Pool {
 
     /// Kills one of the pool's greenlets and waits until it has ended
     /// (gevent's `killone`); its slot is free when this returns.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let g = pool.spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+    /// pool.killone(&g);
+    /// assert_eq!(pool.free_count(), 1);
+    /// ```
     pub fn killone<T>(&self, greenlet: &Greenlet<T>) {
         self.group.killone(greenlet)
     }
@@ -296,6 +345,16 @@ impl Pool {
     /// Waits (at most `timeout`; `None`: no limit) until a slot is free
     /// (gevent's `wait_available`); returns whether one is. Another
     /// greenlet may take it before the caller spawns.
+    ///
+    /// ```
+    /// use libev::green::{self, pool::Pool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(1);
+    /// pool.spawn(|| green::sleep(Duration::from_millis(2)));
+    /// assert!(!pool.wait_available(Some(Duration::ZERO)));
+    /// assert!(pool.wait_available(None));
+    /// ```
     pub fn wait_available(&self, timeout: Option<Duration>) -> bool {
         let slot = match timeout {
             None => Some(self.slots.acquire()),
