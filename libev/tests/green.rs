@@ -631,3 +631,39 @@ fn an_interrupt_of_the_killer_raised_in_a_link_reaches_the_killer() {
     assert!(reports.borrow().is_empty(), "{:?}", reports.borrow());
     assert!(matches!(target.join(), Err(GreenletError::Killed)));
 }
+
+/// Thousands of greenlets that only yield keep the ready queue full, so
+/// the loop runs only through the scheduler's forced polls: a socket's
+/// data still reaches its reader, and a timer still fires, while they
+/// yield.
+#[test]
+fn many_yielding_greenlets_do_not_starve_io_or_timers() {
+    let stop = Rc::new(Cell::new(false));
+    let yielders: Vec<_> = (0..3000)
+        .map(|_| {
+            let stop = stop.clone();
+            green::spawn(move || {
+                while !stop.get() {
+                    green::yield_now();
+                }
+            })
+        })
+        .collect();
+    use std::io::{Read, Write};
+    let (mut a, mut b) = libev::green::net::UnixStream::pair().unwrap();
+    let reader = green::spawn(move || {
+        let mut buf = [0u8; 1];
+        b.read_exact(&mut buf).unwrap();
+        buf[0]
+    });
+    green::yield_now();
+    a.write_all(b"x").unwrap();
+    let start = Instant::now();
+    assert_eq!(reader.join().unwrap(), b'x');
+    green::sleep(MS); // a timer, while they yield
+    assert!(start.elapsed() < Duration::from_secs(30));
+    stop.set(true);
+    for g in yielders {
+        g.join().unwrap();
+    }
+}

@@ -23,9 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
-/// Every this many resumptions (the root's own, when it yields,
-/// included) the scheduler polls for I/O and timers without blocking, so
-/// greenlets that keep yielding cannot starve watchers.
+/// Greenlets that keep yielding cannot starve watchers: once the
+/// greenlets that were ready at the last poll have run, and this many
+/// resumptions more, the scheduler polls for I/O and timers without
+/// blocking. A large batch woken by one poll (thousands of busy sockets)
+/// thus runs to its end before the next poll, which would otherwise find
+/// most of them still queued, their watchers stopped (epoll churn).
 const POLL_EVERY: u64 = 1024;
 
 pub(crate) struct Hub {
@@ -44,12 +47,15 @@ pub(crate) struct Hub {
     /// What the blocking monitor reads (see monitor.rs): the running
     /// greenlet (the root's task when the root runs; the `Rc` that keeps
     /// it alive is `root`, or the one `resume` holds for as long as the
-    /// greenlet runs) and the count of resumptions (which also paces
-    /// [`POLL_EVERY`]). Atomics, written by this thread only, with plain
+    /// greenlet runs) and the count of resumptions (which also paces the
+    /// scheduler's polls, see [`POLL_EVERY`]). Atomics, written by this thread only, with plain
     /// stores.
     beat: Arc<Beat>,
     /// The monitor watches this hub (`monitor::start`).
     watched: Cell<bool>,
+    /// The resumption count at which the scheduler polls without waiting
+    /// for the ready queue to empty (see [`POLL_EVERY`]).
+    poll_at: Cell<u64>,
     /// `lp`'s callback queue, which `yield_now` looks at (one load less
     /// than through `lp`). Lives in the loop's `Shared`, as long as `lp`.
     callbacks: NonNull<CallbackQueue>,
@@ -245,6 +251,7 @@ impl Hub {
         Hub {
             beat: Arc::new(Beat::new(&root)),
             watched: Cell::new(false),
+            poll_at: Cell::new(POLL_EVERY),
             callbacks,
             lp,
             ready: RefCell::new(VecDeque::new()),
@@ -312,6 +319,14 @@ impl Hub {
     pub(crate) fn schedule(&self, task: Rc<Task>) {
         task.state.set(State::Ready);
         self.ready.borrow_mut().push_back(task);
+    }
+
+    /// After a poll: the next forced one comes once the greenlets ready
+    /// now, and [`POLL_EVERY`] more resumptions, have run.
+    #[inline]
+    fn polled(&self) {
+        let resumes = self.beat.resumes();
+        self.poll_at.set(resumes + self.ready.borrow().len() as u64 + POLL_EVERY);
     }
 
     /// Blocks `me` (the current greenlet) until something wakes it, and
@@ -456,8 +471,9 @@ impl Hub {
                     }
                     // Polled with no task in hand: a callback's panic
                     // propagates from here without losing a ready task.
-                    if self.beat.count_resume() % POLL_EVERY == 0 {
+                    if self.beat.count_resume() >= self.poll_at.get() {
                         self.lp.run_nowait();
+                        self.polled();
                     }
                     if root {
                         return;
@@ -466,6 +482,7 @@ impl Hub {
                 None => {
                     let idle = Idle::mark(self);
                     let more = self.lp.run_once();
+                    self.polled();
                     drop(idle);
                     if !more && self.ready.borrow().is_empty() {
                         self.root.state.set(State::Running);

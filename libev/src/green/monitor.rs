@@ -189,6 +189,12 @@ impl Beat {
         n
     }
 
+    /// Resumptions so far.
+    #[inline(always)]
+    pub(crate) fn resumes(&self) -> u64 {
+        self.resumes.load(Ordering::Relaxed)
+    }
+
     /// The hub starts or stops waiting in its loop.
     #[inline(always)]
     pub(crate) fn set_idle(&self, idle: bool) {
