@@ -46,6 +46,15 @@ fn child(parent_listener: &TcpListener) -> Result<(), String> {
     conn.read_exact(&mut b).map_err(|e| e.to_string())?;
     client.join().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     green::sleep(Duration::from_millis(5));
+    // The blocking monitor watched the parent's hub: not the child's,
+    // until started again there; greenlets end as usual meanwhile.
+    if green::monitor::is_started() {
+        return Err("the child's hub is watched with no monitor thread".into());
+    }
+    green::spawn(|| ()).join().map_err(|e| e.to_string())?;
+    green::monitor::start(green::monitor::DEFAULT_MAX_BLOCKING_TIME).map_err(|e| e.to_string())?;
+    green::spawn(|| ()).join().map_err(|e| e.to_string())?;
+    green::monitor::stop();
     Ok(())
 }
 
@@ -54,6 +63,7 @@ fn the_pool_name_lookups_and_the_hub_work_in_a_forked_child() {
     // Use everything before forking: the pool has an idle worker, the hub
     // has fds registered with its epoll instance.
     assert_eq!(green::spawn_blocking(|| 1), 1);
+    green::monitor::start(green::monitor::DEFAULT_MAX_BLOCKING_TIME).unwrap();
     // An IP literal: a name lookup on a pool thread leaves glibc resolver
     // state that valgrind reports as lost while the thread lives.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -123,8 +123,11 @@ fn open_and_read_of_a_fifo_wait_on_the_pool_while_greenlets_run() {
     assert_eq!(f.read(&mut buf).unwrap(), 0, "end of file once the writer closed");
 }
 
+/// A timeout that expires while a read runs on the pool cannot cut it
+/// short: the read returns what it read (nothing is lost), and the
+/// timeout stays pending for the next blocking call.
 #[test]
-fn a_timeout_takes_effect_when_the_call_returns() {
+fn a_timeout_waits_for_the_call_and_keeps_what_it_read() {
     let dir = TempDir::new("timeout");
     let path = dir.path("fifo");
     mkfifo(&path);
@@ -140,9 +143,17 @@ fn a_timeout_takes_effect_when_the_call_returns() {
         }
     });
     let f = File::open(&path).unwrap();
-    let r = green::with_timeout(Duration::from_millis(5), || (&f).read(&mut [0; 8]));
-    assert!(r.is_err(), "the timeout is raised once the read has returned");
+    let mut got = [0; 8];
+    let mut read = None;
+    let r = green::with_timeout(Duration::from_millis(5), || {
+        read = Some((&f).read(&mut got).unwrap());
+        // Pending, the timeout is raised by the next blocking call.
+        green::sleep(Duration::from_secs(60));
+    });
+    assert!(r.is_err());
     assert!(wrote.get(), "the read ran to its end first");
+    assert_eq!(read, Some(4));
+    assert_eq!(&got[..4], b"late", "what it read is kept");
     // The file is still usable.
     let mut w = writer.join().unwrap();
     w.write_all(b"more").unwrap();

@@ -308,3 +308,16 @@ fn imap_keeps_item_order() {
     let got: Vec<bool> = pool.imap(|x: u64| assert!(x != 1), 0..3).map(|r| r.is_ok()).collect();
     assert_eq!(got, [true, false, true]);
 }
+
+/// A pool's slot is free by the time anyone waiting for the greenlet
+/// wakes, even when a link of the greenlet blocks.
+#[test]
+fn the_slot_is_free_when_joiners_wake_though_a_link_blocks() {
+    let p = Pool::new(1);
+    let g = green::spawn(|| ());
+    g.link(|| green::sleep(Duration::from_millis(20)));
+    p.add(&g);
+    assert_eq!(p.free_count(), 0);
+    p.join();
+    assert_eq!(p.free_count(), 1, "freed before the blocking link ran");
+}

@@ -234,3 +234,63 @@ fn scope_is_refused_inside_a_callback() {
     green::sleep(5 * MS);
     assert!(refused.get());
 }
+
+thread_local! {
+    static DATA: RefCell<Vec<u8>> = RefCell::new(vec![7; 16]);
+}
+
+/// A scoped greenlet that never started when its thread exits is leaked,
+/// not dropped: its closure may borrow a thread-local that is gone by then
+/// (one first used after the hub was made is destroyed before it).
+#[test]
+fn a_scoped_greenlet_never_started_at_thread_exit_is_not_dropped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Peek<'a>(&'a RefCell<Vec<u8>>, Arc<AtomicBool>);
+    impl Drop for Peek<'_> {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+            assert_eq!(self.0.borrow()[0], 7);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        green::yield_now(); // the hub exists before DATA
+        let _owner = green::spawn(move || {
+            DATA.with(|data| {
+                green::scope(|s| {
+                    let peek = Peek(data, d);
+                    s.spawn(move || drop(peek));
+                })
+            })
+        });
+        // The owner runs, spawns its child (queued behind this root) and
+        // parks; the thread then exits with the child never started.
+        green::yield_now();
+    })
+    .join()
+    .unwrap();
+    assert!(!dropped.load(Ordering::SeqCst), "the unstarted child's closure was leaked, not dropped");
+}
+
+/// A libev callback that panics while the root waits for its scope's
+/// greenlets: the wait goes on (they are not killed), then the panic
+/// comes out of `scope`.
+#[test]
+fn a_callback_panic_during_the_wait_comes_out_after_it() {
+    let finished = Cell::new(false);
+    let timer = libev::Timer::new(&green::hub_loop(), MS, Duration::ZERO, |_, _| panic!("in a callback"));
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        green::scope(|s| {
+            s.spawn(|| {
+                green::sleep(10 * MS);
+                finished.set(true);
+            });
+            timer.start();
+        })
+    }))
+    .unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"in a callback"));
+    assert!(finished.get(), "not killed: it ran to its end first");
+}

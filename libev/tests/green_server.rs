@@ -603,3 +603,36 @@ fn stop_of_an_inline_server_waits_for_then_kills_its_handler() {
         server.borrow_mut().take();
     });
 }
+
+/// A `stop` whose caller is interrupted (here its timeout expires while
+/// it gives a handler time) still completes: the handler is killed, the
+/// server ends stopped and `serve_forever` returns.
+#[test]
+fn an_interrupted_stop_still_completes() {
+    bounded("interrupted stop", || {
+        for inline in [false, true] {
+            let server = StreamServer::bind(local(), |_, _| green::sleep(Duration::from_secs(60))).unwrap();
+            let server = if inline { server.handle_inline() } else { server };
+            let forever = server.clone();
+            let waiter = green::spawn(move || forever.serve_forever());
+            green::yield_now();
+            let _client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+            wait_until(|| server.connection_count() == 1);
+            let s = server.clone();
+            assert!(green::with_timeout(5 * MS, move || s.stop(Duration::from_secs(60))).is_err());
+            waiter.join().unwrap().unwrap();
+            assert_eq!(server.connection_count(), 0, "inline {inline}");
+            server.stop(Duration::ZERO); // stopped: nothing to do
+        }
+        let server = DatagramServer::bind(local(), |_, _, _| green::sleep(Duration::from_secs(60))).unwrap();
+        let forever = server.clone();
+        let waiter = green::spawn(move || forever.serve_forever());
+        green::yield_now();
+        let client = UdpSocket::bind(local()).unwrap();
+        client.send_to(b"x", server.local_addr().unwrap()).unwrap();
+        green::sleep(5 * MS);
+        let s = server.clone();
+        assert!(green::with_timeout(5 * MS, move || s.stop(Duration::from_secs(60))).is_err());
+        waiter.join().unwrap().unwrap();
+    });
+}

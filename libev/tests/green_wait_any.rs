@@ -161,3 +161,22 @@ fn a_killed_wait_unregisters() {
     green::sleep(PERIOD);
     assert!(!woke.get());
 }
+
+/// A rendezvous (`Channel`, `Queue::bounded(0)`) is ready once a putter
+/// waits: its `get` would not.
+#[test]
+fn rendezvous_queues_are_ready_when_a_putter_waits() {
+    let channel: green::sync::Channel<u32> = green::sync::Channel::new();
+    let zero: Queue<u32> = Queue::bounded(0);
+    let (c, z) = (channel.clone(), zero.clone());
+    let putter = green::spawn(move || {
+        green::sleep(PERIOD);
+        c.put(1);
+        z.put(2);
+    });
+    assert_eq!(green::wait(&[&channel, &zero], Some(Duration::from_secs(30)), Some(1)), [0]);
+    assert_eq!(channel.get(), 1);
+    assert_eq!(green::wait(&[&zero], Some(Duration::from_secs(30)), None), [0]);
+    assert_eq!(zero.get(), 2);
+    putter.join().unwrap();
+}

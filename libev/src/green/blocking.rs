@@ -89,6 +89,11 @@ pub fn set_blocking_threads(max: usize) {
     MAX.store(max.max(1), Ordering::Relaxed);
 }
 
+/// Queues `job`, starting a worker if none is idle and the bound allows.
+/// Fails, with the job taken back out, if no worker runs and none can be
+/// started. The lock is held while a worker starts (it waits for the lock
+/// before its first job), so the job taken back is this call's own, and a
+/// job left queued always has a worker to run it.
 fn submit(job: Job) -> std::io::Result<()> {
     let pool = pool();
     let mut st = pool.lock();
@@ -96,16 +101,15 @@ fn submit(job: Job) -> std::io::Result<()> {
     if st.idle > 0 {
         pool.work.notify_one();
     } else if st.threads < MAX.load(Ordering::Relaxed) {
-        st.threads += 1;
-        drop(st);
-        if let Err(e) = thread::Builder::new().name("libev-blocking".into()).spawn(move || worker(pool)) {
-            let mut st = pool.lock();
-            st.threads -= 1;
-            // The job stays queued for a running worker, if there is one.
-            if st.threads == 0 {
+        match thread::Builder::new().name("libev-blocking".into()).spawn(move || worker(pool)) {
+            Ok(_) => st.threads += 1,
+            // With no worker at all, nothing would ever run it.
+            Err(e) if st.threads == 0 => {
                 st.jobs.pop_back();
                 return Err(e);
             }
+            // A running worker takes it in turn.
+            Err(_) => {}
         }
     }
     Ok(())
@@ -189,14 +193,20 @@ struct Done {
 }
 
 /// Like [`spawn_blocking`], but `f` may borrow from the caller's stack
-/// (name resolution takes `impl ToSocketAddrs`, often a `&str`). The
-/// caller does not leave until `f` has finished and been dropped: a kill
-/// or timeout that arrives meanwhile is raised only after that.
-pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(f: impl FnOnce() -> T + Send + 'a) -> T {
+/// (name resolution takes `impl ToSocketAddrs`, often a `&str`; file I/O
+/// a buffer). The caller does not leave until `f` has finished and been
+/// dropped, and then returns its result: a kill or timeout that arrives
+/// meanwhile stays pending for the caller's next blocking call (as a
+/// waiter served just before an interrupt keeps what it got), so what `f`
+/// read or wrote is not lost. `what` names the wait in diagnostics.
+pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'a,
+) -> T {
     if !super::hub::can_switch() {
         return f();
     }
-    with_hub(|hub| hub.check_can_block(&"name resolution"));
+    with_hub(|hub| hub.check_can_block(&what));
     let mut result: Option<thread::Result<T>> = None;
     let done = Arc::new(Done { flag: Mutex::new(false), cond: Condvar::new() });
     let (watcher, sender) = waker();
@@ -240,18 +250,15 @@ pub(crate) fn spawn_blocking_scoped<'a, T: Send + 'a>(f: impl FnOnce() -> T + Se
     }
     let guard = Wait(&done);
     let is_done = || *done.flag.lock().unwrap_or_else(|e| e.into_inner());
-    let mut interrupted = false;
     with_hub(|hub| {
         let me = hub.current();
         while !is_done() {
-            interrupted |= hub.park(&me, &"name resolution");
+            // An interrupt stays pending (see the docs above).
+            hub.park(&me, &what);
         }
     });
     drop(guard);
     drop(watcher);
     let r = result.take().expect("a finished job stored its result");
-    if interrupted {
-        with_hub(|hub| hub.current().raise_pending());
-    }
     r.unwrap_or_else(|p| panic::resume_unwind(p))
 }

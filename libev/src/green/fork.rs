@@ -17,6 +17,7 @@
 //! loops of this thread other than the hub's need their own
 //! `reinit_after_fork`, and other threads' hubs do not exist in the child.
 
+use super::monitor::Beat;
 use libev_sys as sys;
 use std::cell::Cell;
 use std::sync::Once;
@@ -30,6 +31,8 @@ thread_local! {
     /// This thread's hub loop, while the hub exists (set by the hub). A
     /// const thread-local without a destructor: readable from the handler.
     static HUB_LOOP: Cell<*mut sys::ev_loop> = const { Cell::new(std::ptr::null_mut()) };
+    /// This thread's hub's heartbeat for the blocking monitor, likewise.
+    static HUB_BEAT: Cell<*const Beat> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Registers the fork handler, once per process.
@@ -48,15 +51,23 @@ pub(crate) fn generation() -> u64 {
     FORKS.load(Ordering::Acquire)
 }
 
-/// Records the calling thread's hub loop (null when the hub goes).
-pub(crate) fn set_hub_loop(l: *mut sys::ev_loop) {
+/// Records the calling thread's hub loop and heartbeat (null when the
+/// hub goes).
+pub(crate) fn set_hub_loop(l: *mut sys::ev_loop, beat: *const Beat) {
     HUB_LOOP.set(l);
+    HUB_BEAT.set(beat);
 }
 
 /// Runs in the child, on the thread that forked, right after `fork`.
 extern "C" fn in_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
     super::monitor::forget_after_fork();
+    let beat = HUB_BEAT.get();
+    // SAFETY: the hub's live heartbeat (cleared before the hub goes); the
+    // reset only stores to atomics.
+    if let Some(beat) = unsafe { beat.as_ref() } {
+        beat.reset_after_fork();
+    }
     let l = HUB_LOOP.get();
     if !l.is_null() {
         // SAFETY: the hub's live loop (cleared before the hub goes);

@@ -53,12 +53,11 @@
 //!
 //! - **Interrupts wait for the call.** A [`kill`](super::Greenlet::kill)
 //!   or [`with_timeout`](super::with_timeout) that arrives while a call
-//!   runs on the pool takes effect once the call has finished (a system
-//!   call on a worker thread cannot be abandoned half-way); its result is
-//!   then dropped. For a regular file nothing is lost (the data stays in
-//!   the file, past the moved position), but a read of a pipe or a FIFO
-//!   opened as a `File` loses what it read: wait on those with
-//!   [`io::FileObject`](super::io::FileObject), which can be interrupted.
+//!   runs on the pool cannot abandon it (a system call on a worker thread
+//!   cannot be stopped half-way): the call finishes and returns its
+//!   result, and the interrupt is raised at the greenlet's next blocking
+//!   call, so nothing read or written is lost. To wait on a pipe or a FIFO
+//!   with a prompt timeout, use [`io::FileObject`](super::io::FileObject).
 //! - **Closing is std's.** `drop` closes the file on the calling thread,
 //!   as std does. On a local file system that does not wait; on NFS the
 //!   close writes back dirty data, so call [`sync_all`](File::sync_all)
@@ -80,14 +79,14 @@ use std::path::Path;
 
 /// Runs `f` on the blocking pool and parks the calling greenlet until it
 /// has finished; `f` may borrow from the caller. A kill or timeout that
-/// arrives meanwhile is raised after `f` has finished.
+/// arrives meanwhile stays pending for the next blocking call.
 ///
 /// # Panics
 ///
 /// Inside a raw libev callback (on the hub); re-raises a panic of `f`.
 fn offload<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     refuse_on_hub();
-    spawn_blocking_scoped(f)
+    spawn_blocking_scoped("file I/O", f)
 }
 
 /// Panics inside a raw libev callback, where no greenlet can wait (before
@@ -357,7 +356,7 @@ impl Read for &File {
             return Ok(n);
         }
         let file = &self.file;
-        spawn_blocking_scoped(|| (&*file).read(buf))
+        spawn_blocking_scoped("file I/O", || (&*file).read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -487,7 +486,7 @@ impl FileExt for File {
         if let Some(n) = self.cache.try_read(self.file.as_fd(), buf, Some(offset)) {
             return Ok(n);
         }
-        spawn_blocking_scoped(|| self.file.read_at(buf, offset))
+        spawn_blocking_scoped("file I/O", || self.file.read_at(buf, offset))
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {

@@ -294,6 +294,12 @@ impl<T, F> Drop for Unstarted<T, F> {
 /// again once every link has run.
 fn finish(task: &Task) {
     task.set_ended();
+    let hooks = std::mem::take(&mut *task.on_end.borrow_mut());
+    for hook in hooks {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(hook)) {
+            report_unjoined(task, &p, true);
+        }
+    }
     let on_own_stack = with_hub(|hub| {
         for joiner in task.joiners.take_all() {
             hub.wake(&joiner, Wake::Normal);
@@ -819,6 +825,16 @@ impl<T> Greenlet<T> {
     /// after [`Builder::build`]), or has ended without starting.
     pub fn is_started(&self) -> bool {
         self.task.state.get() != State::Created
+    }
+
+    /// Runs `f` as the greenlet's body ends (at once if it has), before
+    /// its joiners wake and its links run; `f` must not block.
+    pub(crate) fn on_end(&self, f: impl FnOnce() + 'static) {
+        if self.is_finished() {
+            f();
+        } else {
+            self.task.on_end.borrow_mut().push(Box::new(f));
+        }
     }
 
     pub(crate) fn task(&self) -> &Rc<Task> {

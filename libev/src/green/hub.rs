@@ -53,6 +53,9 @@ pub(crate) struct Hub {
     beat: Arc<Beat>,
     /// The monitor watches this hub (`monitor::start`).
     watched: Cell<bool>,
+    /// Set as the root's wait panics with LoopExit, for `green::scope` to
+    /// tell it from a callback's panic (see `take_loop_exit`).
+    loop_exit: Cell<bool>,
     /// The resumption count at which the scheduler polls without waiting
     /// for the ready queue to empty (see [`POLL_EVERY`]).
     poll_at: Cell<u64>,
@@ -122,6 +125,11 @@ fn with_new_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
     })
 }
 
+/// Whether this thread's hub was torn down (the thread is exiting).
+pub(crate) fn hub_gone() -> bool {
+    HUB_GONE.get()
+}
+
 /// Whether the current greenlet may switch away now. Not while the thread
 /// unwinds: std counts panics per OS thread, so a greenlet suspended in
 /// the middle of an unwind would make `std::thread::panicking()` true in
@@ -188,7 +196,7 @@ impl HubOwner {
         overflow::install(running_task_for_signal);
         let altstack = overflow::ensure_altstack();
         let hub = Box::leak(Box::new(Hub::new()));
-        fork::set_hub_loop(hub.lp.raw());
+        fork::set_hub_loop(hub.lp.raw(), Arc::as_ptr(hub.beat()));
         HubOwner { hub: NonNull::from(hub), _altstack: altstack }
     }
 }
@@ -202,7 +210,7 @@ impl Drop for HubOwner {
         hub.closing.set(true);
         // The monitor stops reading this hub's tasks before they go.
         hub.set_watched(false, Duration::ZERO);
-        fork::set_hub_loop(std::ptr::null_mut());
+        fork::set_hub_loop(std::ptr::null_mut(), std::ptr::null());
         // The root's greenlet-local values, while the hub is whole.
         super::local::drop_locals(&hub.root, |p| {
             if !super::greenlet::is_interrupt(&p) {
@@ -215,7 +223,9 @@ impl Drop for HubOwner {
         loop {
             let next = hub.ready.borrow_mut().pop_front();
             let Some(task) = next else { break };
-            if task.not_started() {
+            if task.not_started() && task.leak_unstarted.get() {
+                task.leak();
+            } else if task.not_started() {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     super::greenlet::discard_unstarted(hub, &task)
                 }));
@@ -251,6 +261,7 @@ impl Hub {
         Hub {
             beat: Arc::new(Beat::new(&root)),
             watched: Cell::new(false),
+            loop_exit: Cell::new(false),
             poll_at: Cell::new(POLL_EVERY),
             callbacks,
             lp,
@@ -319,6 +330,11 @@ impl Hub {
     pub(crate) fn schedule(&self, task: Rc<Task>) {
         task.state.set(State::Ready);
         self.ready.borrow_mut().push_back(task);
+    }
+
+    /// Whether LoopExit was raised since the last call (which clears it).
+    pub(crate) fn take_loop_exit(&self) -> bool {
+        self.loop_exit.replace(false)
     }
 
     /// After a poll: the next forced one comes once the greenlets ready
@@ -486,6 +502,7 @@ impl Hub {
                     drop(idle);
                     if !more && self.ready.borrow().is_empty() {
                         self.root.state.set(State::Running);
+                        self.loop_exit.set(true);
                         panic!(
                             "libev::green: the main greenlet waits on {what}, but no greenlet \
                              is ready and no watcher can wake it (LoopExit)"
@@ -505,15 +522,17 @@ impl Hub {
         task.state.set(State::Running);
         // `task` keeps the greenlet alive while `current` points to it; the
         // guard points `current` back at the root however `resume` ends.
+        // Release stores (plain stores on x86): the monitor thread reads
+        // the task they publish (see monitor.rs).
         struct Restore<'a>(&'a AtomicPtr<Task>, *mut Task);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                self.0.store(self.1, Ordering::Relaxed);
+                self.0.store(self.1, Ordering::Release);
             }
         }
         let current = &self.beat.current;
         let restore = Restore(current, current.load(Ordering::Relaxed));
-        current.store(Rc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
+        current.store(Rc::as_ptr(&task).cast_mut(), Ordering::Release);
         let done = task.resume();
         drop(restore);
         match done {

@@ -13,10 +13,10 @@
 //! being dropped: [`try_with`](GreenLocal::try_with) fails there, and
 //! [`with`](GreenLocal::with) panics.
 
-use super::hub::with_hub;
+use super::hub::{hub_gone, with_hub};
 use super::task::Task;
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -31,7 +31,8 @@ pub struct GreenLocal<T: 'static> {
 }
 
 /// The error of [`GreenLocal::try_with`] while the calling greenlet's
-/// values are being dropped (and the key's value with them).
+/// values are being dropped (and the key's value with them), or once the
+/// thread's hub is gone (from a thread-local destructor at thread exit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccessError;
@@ -72,6 +73,11 @@ impl<T: 'static> GreenLocal<T> {
     /// [`with`](GreenLocal::with), but an [`AccessError`] instead of a
     /// panic while the calling greenlet's values are being dropped.
     pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, AccessError> {
+        // The thread's hub (and with it every greenlet's values) is gone
+        // once torn down: from a thread-local destructor that runs later.
+        if hub_gone() {
+            return Err(AccessError);
+        }
         let me = with_hub(|hub| hub.current());
         let value = self.value_of(&me)?;
         // SAFETY: the value is boxed in `me`'s table, which drops it only
@@ -106,6 +112,97 @@ impl<T: 'static> GreenLocal<T> {
         let ptr = fresh.downcast_ref::<T>().expect("a key's value has its type") as *const T;
         locals.values.borrow_mut().push((key, fresh));
         Ok(ptr)
+    }
+}
+
+/// `LocalKey`'s shortcuts for a `Cell` value.
+impl<T: 'static> GreenLocal<Cell<T>> {
+    /// Sets the calling greenlet's value.
+    ///
+    /// ```
+    /// use libev::green_local;
+    /// use std::cell::Cell;
+    ///
+    /// green_local!(static N: Cell<u32> = Cell::new(1));
+    /// N.set(5);
+    /// assert_eq!(N.get(), 5);
+    /// assert_eq!(N.replace(6), 5);
+    /// assert_eq!(N.take(), 6);
+    /// assert_eq!(N.get(), 0);
+    /// ```
+    pub fn set(&'static self, value: T) {
+        self.with(|c| c.set(value))
+    }
+
+    /// A copy of the calling greenlet's value.
+    pub fn get(&'static self) -> T
+    where
+        T: Copy,
+    {
+        self.with(Cell::get)
+    }
+
+    /// Takes the calling greenlet's value, leaving `T::default()`.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(Cell::take)
+    }
+
+    /// Replaces the calling greenlet's value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
+    }
+}
+
+/// `LocalKey`'s shortcuts for a `RefCell` value.
+impl<T: 'static> GreenLocal<RefCell<T>> {
+    /// Runs `f` with a shared borrow of the calling greenlet's value.
+    ///
+    /// ```
+    /// use libev::green_local;
+    /// use std::cell::{Cell, RefCell};
+    ///
+    /// green_local!(static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new()));
+    /// LOG.with_borrow_mut(|l| l.push(1));
+    /// assert_eq!(LOG.with_borrow(|l| l.len()), 1);
+    /// LOG.set(vec![2, 3]);
+    /// assert_eq!(LOG.take(), [2, 3]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is mutably borrowed.
+    pub fn with_borrow<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        self.with(|c| f(&c.borrow()))
+    }
+
+    /// Runs `f` with a mutable borrow of the calling greenlet's value.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn with_borrow_mut<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.with(|c| f(&mut c.borrow_mut()))
+    }
+
+    /// Sets the calling greenlet's value.
+    pub fn set(&'static self, value: T) {
+        self.with(|c| *c.borrow_mut() = value)
+    }
+
+    /// Takes the calling greenlet's value, leaving `T::default()`.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(RefCell::take)
+    }
+
+    /// Replaces the calling greenlet's value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
     }
 }
 

@@ -29,8 +29,8 @@
 //! on: it must not wait for the blocked hub. A panic in it is printed and
 //! the monitor goes on.
 //!
-//! After `fork` the child has no monitor thread: call [`start`] there
-//! again (the report handler is kept).
+//! After `fork` the child has no monitor thread and its hub is not
+//! watched: call [`start`] there again (the report handler is kept).
 //!
 //! ```
 //! use libev::green::{self, monitor};
@@ -212,9 +212,29 @@ impl Beat {
     pub(crate) fn stop(&self) {
         self.threshold_ns.store(0, Ordering::SeqCst);
         fence(Ordering::SeqCst);
+        self.wait_inspection();
+    }
+
+    /// Waits while the monitor reads a task (a few loads; its thread may
+    /// be descheduled meanwhile, so spinning gives way after a while).
+    fn wait_inspection(&self) {
+        let mut spins = 0u32;
         while self.inspecting.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
+            if spins < 100 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
+    }
+
+    /// In a forked child (the monitor thread is gone, possibly in the
+    /// middle of an inspection): not watched, no inspection running.
+    /// Only stores, as a fork handler must.
+    pub(crate) fn reset_after_fork(&self) {
+        self.threshold_ns.store(0, Ordering::SeqCst);
+        self.inspecting.store(false, Ordering::SeqCst);
     }
 
     /// Called by the hub, while watched, before it may free a task that
@@ -225,9 +245,7 @@ impl Beat {
     #[cold]
     pub(crate) fn before_free(&self) {
         fence(Ordering::SeqCst);
-        while self.inspecting.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
+        self.wait_inspection();
     }
 
     fn threshold(&self) -> Option<Duration> {
@@ -240,20 +258,25 @@ impl Beat {
     fn report(&self, resumes: u64, blocked_for: Duration) -> Option<BlockingReport> {
         self.inspecting.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let running = self.current.load(Ordering::SeqCst);
-        let still = self.threshold_ns.load(Ordering::SeqCst) != 0
-            && self.resumes.load(Ordering::SeqCst) == resumes
-            && !self.idle.load(Ordering::SeqCst);
+        // The threshold first: read non-zero, it orders after this read
+        // everything the hub did before its `start` (tasks it freed while
+        // not watched included), so `current` below is not older.
+        let watched = self.threshold_ns.load(Ordering::SeqCst) != 0;
+        let running = self.current.load(Ordering::Acquire);
+        let still =
+            watched && self.resumes.load(Ordering::SeqCst) == resumes && !self.idle.load(Ordering::SeqCst);
         let who = still.then(|| {
             if running as usize == self.root {
                 (0, Some("root".to_owned()), None)
             } else {
                 // SAFETY: `running` was the hub's current task after this
-                // thread raised `inspecting`: the hub frees such a task
-                // only after `before_free` (or `stop`) saw the flag down,
-                // and the hub itself is alive while watched (its teardown
-                // stops the watching first). Only fields that never change
-                // after the task is made are read.
+                // thread raised `inspecting` and saw the hub watched: the
+                // hub frees such a task only after `before_free` (or
+                // `stop`) saw the flag down, and the hub itself is alive
+                // while watched (its teardown stops the watching first).
+                // The task's fields were written before the hub's release
+                // store of `current`, which the acquire load above read;
+                // only fields that never change after that are read.
                 let t = unsafe { &*running };
                 (t.id, t.name.clone(), t.spawned_at)
             }

@@ -153,7 +153,7 @@ impl Group {
     /// A caller that is itself a member unwinds after the others are sent
     /// their kill.
     pub fn kill(&self) {
-        while let Some(members) = self.send_kills(true) {
+        while let Some(members) = self.send_kills() {
             for t in &members {
                 wait_done(t);
             }
@@ -177,7 +177,7 @@ impl Group {
     /// ```
     pub fn kill_timeout(&self, timeout: Duration) -> bool {
         let _ = with_timeout(timeout, || {
-            while let Some(members) = self.send_kills(false) {
+            while let Some(members) = self.send_kills() {
                 for t in &members {
                     wait_done(t);
                 }
@@ -187,14 +187,12 @@ impl Group {
     }
 
     /// Sends every unfinished member its kill (the caller's own last:
-    /// it unwinds) and returns them; `None` if there were none. `take`:
-    /// they leave the set at once, not as they end.
-    fn send_kills(&self, take: bool) -> Option<Vec<Rc<Task>>> {
-        let members: Vec<Rc<Task>> = if take {
-            std::mem::take(&mut *self.inner.members.borrow_mut())
-        } else {
-            self.inner.members.borrow().iter().filter(|t| !t.ended()).cloned().collect()
-        };
+    /// it unwinds) and returns them; `None` if there were none. They
+    /// leave the set as they end, so a caller interrupted while it waits
+    /// leaves the group tracking those still unwinding.
+    fn send_kills(&self) -> Option<Vec<Rc<Task>>> {
+        let members: Vec<Rc<Task>> =
+            self.inner.members.borrow().iter().filter(|t| !t.ended()).cloned().collect();
         if members.is_empty() {
             return None;
         }
@@ -275,8 +273,9 @@ impl Pool {
             self.held.borrow_mut().insert(id, slot);
         }
         let held = Rc::downgrade(&self.held);
-        // Runs as `g` ends, however (killed before it started too).
-        g.link(move || {
+        // Runs as `g` ends, however (killed before it started too), before
+        // anyone waiting for it wakes: they find the slot free.
+        g.on_end(move || {
             let slot = held.upgrade().and_then(|h| h.borrow_mut().remove(&id));
             drop(slot);
         });
@@ -423,7 +422,11 @@ impl Pool {
         let pool = self.clone();
         let g = build(move || {
             let slot = pool.slots.acquire();
-            pool.held.borrow_mut().insert(super::current().id, slot);
+            let me = super::hub::with_hub(|h| h.current());
+            // Discarded meanwhile: no longer the pool's, it holds no slot.
+            if pool.group.contains(&me) {
+                pool.held.borrow_mut().insert(me.id, slot);
+            }
             f()
         });
         self.hold(&g, None);

@@ -31,9 +31,10 @@
 //!   unwinds, during the hub's teardown, or inside a libev callback.
 //! - A scoped greenlet parked when its thread's hub is torn down stays
 //!   parked for good, with its stack and the caller's (which are never
-//!   unmapped): nothing runs it again. One that never started is dropped
-//!   then, touching only memory that stays valid: the caller's frame sits
-//!   on a stack that is parked for good too.
+//!   unmapped): nothing runs it again. One that never started is leaked
+//!   then, closure and all, not dropped: what it borrows may be gone by
+//!   then (a thread-local destroyed before the hub, while the scope's
+//!   caller is parked for good).
 //! - The handles ([`ScopedGreenlet`]) and the [`Scope`] cannot leave
 //!   `'scope`: `Scope` is only lent to `f`, and is neither `Send` nor
 //!   `Sync` (greenlets never leave their thread).
@@ -126,7 +127,11 @@ where
     let scope = Scope { data: Rc::default(), scope: PhantomData, env: PhantomData };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     let interrupted = matches!(&result, Err(p) if is_interrupt(p));
-    let killed_meanwhile = scope.wait_all(interrupted);
+    let (killed_meanwhile, callback_panic) = scope.wait_all(interrupted);
+    let result = match (result, callback_panic) {
+        (Ok(_), Some(p)) => Err(p),
+        (result, _) => result,
+    };
     match result {
         Err(p) => panic::resume_unwind(p),
         Ok(v) => {
@@ -167,21 +172,24 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// Waits until every greenlet of the scope has ended, whatever
     /// happens meanwhile (see the module docs), killing them if `kill` or
     /// if the caller is interrupted meanwhile. Returns whether the caller
-    /// was.
-    fn wait_all(&self, mut kill: bool) -> bool {
+    /// was, and the first panic that reached the wait from a libev
+    /// callback (run by the root's wait), to be raised after it.
+    fn wait_all(&self, mut kill: bool) -> (bool, Option<crate::PanicPayload>) {
         let me = with_hub(|hub| hub.current());
         let mut interrupted = false;
+        let mut callback_panic = None;
         loop {
             if me.interrupt_pending() {
                 (kill, interrupted) = (true, true);
             }
             let pending: Vec<Rc<Task>> =
                 self.data.children.borrow().iter().filter(|t| !t.ended()).cloned().collect();
-            let Some(next) = pending.first() else { return interrupted };
+            let Some(next) = pending.first() else { return (interrupted, callback_panic) };
             if kill {
                 pending.iter().for_each(send_kill);
             }
             next.joiners.push(me.clone());
+            with_hub(|hub| hub.take_loop_exit());
             let parked =
                 panic::catch_unwind(AssertUnwindSafe(|| with_hub(|hub| hub.park(&me, &"green::scope"))));
             if !next.ended() {
@@ -194,7 +202,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 // The root would wait for ever (LoopExit): the greenlets
                 // are parked with nothing to wake them. Killed, they can
                 // end.
-                Err(_) => kill = true,
+                Err(_) if with_hub(|hub| hub.take_loop_exit()) => kill = true,
+                // A libev callback's panic, which the root's wait passes
+                // on: kept for after the wait.
+                Err(p) => {
+                    callback_panic.get_or_insert(p);
+                }
             }
         }
     }
@@ -239,6 +252,7 @@ impl Builder {
         let body: Box<dyn FnOnce() + 'static> =
             unsafe { std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(body) };
         let greenlet = self.build(body)?;
+        greenlet.task().leak_unstarted.set(true);
         {
             let mut children = scope.data.children.borrow_mut();
             if children.len() >= scope.data.sweep_at.get() {
@@ -309,5 +323,15 @@ impl<T> ScopedGreenlet<'_, T> {
 impl<T> fmt::Debug for ScopedGreenlet<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedGreenlet").field("greenlet", &self.greenlet).finish()
+    }
+}
+
+impl<T> crate::green::wait_any::Sealed for ScopedGreenlet<'_, T> {
+    fn is_ready(&self) -> bool {
+        self.greenlet.is_ready()
+    }
+
+    fn watch(&self, watcher: &crate::green::wait_any::Watcher) -> crate::green::wait_any::Watch {
+        self.greenlet.watch(watcher)
     }
 }

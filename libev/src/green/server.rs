@@ -18,7 +18,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use super::greenlet::{Builder, Greenlet, is_interrupt, report_caught_panic, wait_done};
+use super::greenlet::{
+    Builder, Greenlet, is_interrupt, kill_task, report_caught_panic, wait_done, wait_done_timeout,
+};
 use super::hub::{try_with_hub, with_hub};
 use super::net::{Interest, TcpListener, TcpStream, UdpSocket};
 use super::task::{Task, Wake};
@@ -461,7 +463,8 @@ impl StreamServer {
     /// connection. A handler's panic is reported (as a spawned handler's
     /// is) and the loop goes on; [`stop`](StreamServer::stop) gives the
     /// running handler its timeout, then kills it.
-    /// [`max_connections`](StreamServer::max_connections) has no effect.
+    /// [`max_connections`](StreamServer::max_connections) has no effect,
+    /// and neither has this once the server has started.
     ///
     /// ```
     /// use libev::green::{net::TcpStream, server::StreamServer};
@@ -480,7 +483,11 @@ impl StreamServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn handle_inline(self) -> StreamServer {
-        self.inner.inline.set(true);
+        // Not once serving: its handlers were spawned the other way, and
+        // `stop` must treat them alike.
+        if self.inner.core.state.get() == State::Idle {
+            self.inner.inline.set(true);
+        }
         self
     }
 
@@ -599,6 +606,18 @@ impl StreamServer {
         if !core.begin_stop(close) {
             return;
         }
+        // Killed or timed out below, the stop still completes, at once,
+        // in a new greenlet: no server is left half stopped.
+        let _complete = {
+            let inner = inner.clone();
+            StopOnUnwind(Some(move || {
+                if inner.inline.get() {
+                    inner.finish_inline(Duration::ZERO)
+                } else {
+                    inner.finish_stop(Duration::ZERO)
+                }
+            }))
+        };
         if inner.inline.get() {
             return inner.stop_inline(timeout);
         }
@@ -621,25 +640,29 @@ impl StreamInner {
     /// running handler (if any) `timeout`, then kills the loop. From the
     /// handler itself, the waiting goes on in a new greenlet.
     fn stop_inline(self: &Rc<Self>, timeout: Duration) {
-        let worker = self.core.worker.borrow_mut().take();
-        let finish = move |inner: &StreamInner| {
-            if let Some(w) = worker {
-                if !w.wait(Some(timeout)) {
-                    w.kill();
-                }
-            }
-            inner.core.state.set(State::Stopped);
-            inner.core.wake_serve_forever();
-        };
         let me = with_hub(|hub| hub.current().id);
         let from_worker = self.core.worker_id.get() == Some(me);
         if from_worker {
             let inner = self.clone();
             // Without a stack the loop is left to end by itself.
-            let _ = Builder::new().spawn(move || finish(&inner));
+            let _ = Builder::new().spawn(move || inner.finish_inline(timeout));
         } else {
-            finish(self);
+            self.finish_inline(timeout);
         }
+    }
+
+    /// Waits up to `timeout` for the accept loop (running a handler) to
+    /// end, kills it if it has not, and ends the stop.
+    fn finish_inline(&self, timeout: Duration) {
+        let worker = self.core.worker.borrow().as_ref().map(|w| w.task().clone());
+        if let Some(w) = worker {
+            if !wait_done_timeout(&w, Some(timeout)) {
+                kill_task(&w);
+            }
+        }
+        self.core.worker.borrow_mut().take();
+        self.core.state.set(State::Stopped);
+        self.core.wake_serve_forever();
     }
 
     /// Runs the handler on the accept loop (`handle_inline`); a panic is
@@ -661,8 +684,11 @@ impl StreamInner {
         if self.active.get() > 0 {
             self.core.park_stopper(timeout, &"StreamServer handlers to end", || self.active.get() == 0);
         }
-        let left = std::mem::take(&mut *self.handlers.borrow_mut());
-        for g in left.slots.into_iter().flatten() {
+        // One at a time: a caller interrupted here leaves the rest listed
+        // for the stop's completion (see `stop`).
+        loop {
+            let next = self.handlers.borrow_mut().slots.iter_mut().find_map(Option::take);
+            let Some(g) = next else { break };
             g.kill();
         }
         self.core.state.set(State::Stopped);
@@ -903,6 +929,19 @@ impl DatagramServer {
         if !core.begin_stop(close) {
             return;
         }
+        // As for `StreamServer::stop`: interrupted, the stop completes at
+        // once in a new greenlet.
+        let _complete = {
+            let inner = inner.clone();
+            StopOnUnwind(Some(move || {
+                let worker = inner.core.worker.borrow_mut().take();
+                if let Some(w) = worker {
+                    w.kill();
+                }
+                inner.core.state.set(State::Stopped);
+                inner.core.wake_serve_forever();
+            }))
+        };
         let me = with_hub(|hub| hub.current().id);
         let worker_is_me = core.worker.borrow().as_ref().is_some_and(|w| w.id() == me);
         if worker_is_me {

@@ -97,6 +97,10 @@ pub(crate) struct Task {
     pub(crate) spawned_at: Option<&'static Location<'static>>,
     /// Its greenlet-local values (see local.rs).
     pub(crate) locals: Locals,
+    /// Its closure may borrow from a frame that can be gone when the
+    /// thread's hub is torn down (a scoped greenlet): leaked then, not
+    /// dropped, if it never started.
+    pub(crate) leak_unstarted: Cell<bool>,
     /// How the scheduler sees it. `Done` once its coroutine has returned
     /// (or was discarded); a greenlet whose body has ended may still be
     /// running its links, which may block.
@@ -116,6 +120,9 @@ pub(crate) struct Task {
     /// User callbacks run when the greenlet ends, with the number
     /// `unlink` knows them by.
     pub(crate) links: RefCell<Vec<(u64, Link)>>,
+    /// The crate's own bookkeeping run as the body ends, before joiners
+    /// wake (a pool slot given back); never blocks.
+    pub(crate) on_end: RefCell<Vec<Link>>,
 }
 
 impl Task {
@@ -135,6 +142,7 @@ impl Task {
             name,
             spawned_at,
             locals: Locals::default(),
+            leak_unstarted: Cell::new(false),
             state: Cell::new(state),
             ended: Cell::new(false),
             wake: Cell::new(Wake::Normal),
@@ -144,6 +152,7 @@ impl Task {
             stack_size,
             joiners: Joiners::default(),
             links: RefCell::new(Vec::new()),
+            on_end: RefCell::new(Vec::new()),
         }
     }
 
@@ -239,6 +248,15 @@ impl Task {
             co.force_unwind();
             co.into_stack()
         })
+    }
+
+    /// Forgets the coroutine of a task that never ran, closure and stack
+    /// (see `leak_unstarted`).
+    pub(crate) fn leak(&self) {
+        if let Some(co) = self.co.borrow_mut().take() {
+            std::mem::forget(co);
+        }
+        self.state.set(State::Done);
     }
 
     /// Whether the greenlet's body has ended.

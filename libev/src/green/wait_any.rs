@@ -101,7 +101,8 @@ pub(crate) use waitable_by_watchers;
 /// | [`Greenlet`](crate::green::Greenlet) | it has ended |
 /// | [`Event`](crate::green::sync::Event) | it is set |
 /// | [`AsyncResult`](crate::green::sync::AsyncResult) | a value or an error is set |
-/// | a queue ([`OrderedQueue`](crate::green::sync::OrderedQueue): `Queue`, `LifoQueue`, ...) | `get` would not wait: it holds an item, or is shut down |
+/// | a queue ([`OrderedQueue`](crate::green::sync::OrderedQueue): `Queue`, `LifoQueue`, ...) | `get` would not wait: it holds an item (or, bounded to 0, a putter waits), or is shut down |
+/// | [`Channel`](crate::green::sync::Channel) | `get` would not wait: a putter waits |
 /// | [`Semaphore`](crate::green::sync::Semaphore) | a permit is free |
 /// | [`readable`]`(&fd)` / [`writable`]`(&fd)` (a green socket, any fd) | reading / writing would not block |
 ///

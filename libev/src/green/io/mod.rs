@@ -33,9 +33,9 @@
 //!   below): every call runs on the [blocking pool](super::spawn_blocking),
 //!   as a [`fs::File`](super::fs::File)'s do. Readiness means nothing for
 //!   those: the kernel reports a regular file always ready, and then
-//!   blocks the thread on the disk. A kill or timeout takes effect when
-//!   the call returns (see the [`fs`](super::fs) module), so a read of a
-//!   pipe in this mode cannot be cut short.
+//!   blocks the thread on the disk. A kill or timeout cannot cut a call
+//!   short: it is raised at the next blocking call, after the call has
+//!   returned what it read (see the [`fs`](super::fs) module).
 //!
 //! # The non-blocking flag is left alone
 //!

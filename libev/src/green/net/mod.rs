@@ -392,7 +392,9 @@ pub(crate) fn resolve<A: ToSocketAddrs + Send>(addr: A) -> io::Result<Vec<Socket
     if let Some(a) = literal(&addr) {
         return Ok(vec![a]);
     }
-    super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(Iterator::collect))
+    super::blocking::spawn_blocking_scoped("name resolution", move || {
+        addr.to_socket_addrs().map(Iterator::collect)
+    })
 }
 
 /// The first address `addr` stands for (what std's `send_to` uses),
@@ -403,7 +405,9 @@ pub(crate) fn resolve_first<A: ToSocketAddrs + Send>(addr: A) -> io::Result<Sock
     } else if let Some(a) = literal(&addr) {
         Some(a)
     } else {
-        super::blocking::spawn_blocking_scoped(move || addr.to_socket_addrs().map(|mut a| a.next()))?
+        super::blocking::spawn_blocking_scoped("name resolution", move || {
+            addr.to_socket_addrs().map(|mut a| a.next())
+        })?
     };
     first.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }

@@ -42,9 +42,12 @@ impl BeforeSpawn {
             BeforeSpawn::Elsewhere(ticket) => {
                 let claim = ticket.claim(pid);
                 match pidfd_open(pid) {
+                    // Still our unreaped child: the pidfd names it, not a
+                    // process that reused the pid after another hub's
+                    // default loop reaped it in between.
                     #[cfg(target_os = "linux")]
-                    Ok(fd) => How::Pidfd { fd, claim },
-                    Err(_) => How::Poll { claim },
+                    Ok(fd) if still_our_child(&fd) => How::Pidfd { fd, claim },
+                    _ => How::Poll { claim },
                 }
             }
         };
@@ -337,6 +340,26 @@ fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
 
 /// A pidfd for child `pid`.
 #[cfg(target_os = "linux")]
+/// Whether the pidfd's process is still an unreaped child of ours
+/// (`waitid` with `WNOWAIT` reaps nothing). Kernels without `P_PIDFD`
+/// (Linux 5.3) cannot tell: a pidfd opened right after the spawn is then
+/// trusted, as before a reap the pid cannot be reused.
+#[cfg(target_os = "linux")]
+fn still_our_child(fd: &OwnedFd) -> bool {
+    // SAFETY: all-zero is a valid siginfo_t for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a live pidfd and a valid siginfo_t; WNOHANG never blocks.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            fd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+}
+
 fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags, and returns a new fd.
     let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;

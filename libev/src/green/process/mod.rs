@@ -347,7 +347,18 @@ impl Command {
         let mut child = self.inner.spawn()?;
         // Watched before anything runs this hub's loop, which on the
         // default loop could reap the child unseen.
-        let exit = before.spawned(child.id() as libc::pid_t)?;
+        let exit = match before.spawned(child.id() as libc::pid_t) {
+            Ok(exit) => exit,
+            Err(e) => {
+                // Nothing could watch it (no watcher, no pidfd): it must
+                // not run on unseen. std's own handle reaps it here (on
+                // the default loop libev may reap it first: then `wait`
+                // fails, which changes nothing).
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         Ok(Child {
             stdin: child.stdin.take().map(ChildStdin::from_std),
             stdout: child.stdout.take().map(ChildStdout::from_std),

@@ -127,3 +127,6 @@ impl<T> fmt::Debug for Channel<T> {
         f.debug_struct("Channel").field("balance", &self.balance()).finish()
     }
 }
+
+// Ready: `get` would not wait (a putter waits to hand an item over).
+crate::green::wait_any::waitable_by_watchers!([T: 'static] Channel<T>, core, |c| c.core.putters() > 0);

@@ -64,7 +64,7 @@ pub(crate) struct Core<T, O: Order<T>> {
     /// Set while `unfinished` is zero.
     all_done: Event,
     /// Greenlets in `green::wait` on the queue.
-    pub(super) watchers: Watchers,
+    pub(in crate::green::sync) watchers: Watchers,
 }
 
 impl<T, O: Order<T>> Core<T, O> {
@@ -139,6 +139,8 @@ impl<T, O: Order<T>> Core<T, O> {
         }
         let w = Waiter::with(Some(item));
         self.putters.push(w.clone());
+        // A rendezvous's `get` no longer waits.
+        self.watchers.notify();
         wait_on(&self.putters, &w, timeout, what);
         // Taken: the mailbox is empty. Timed out, or refused by a
         // shutdown: the item is still there.

@@ -531,4 +531,10 @@ impl<T, O: Order<T>> IntoIterator for OrderedQueue<T, O> {
     }
 }
 
-crate::green::wait_any::waitable_by_watchers!([T: 'static, O: Order<T> + 'static] OrderedQueue<T, O>, core, |q| !q.is_empty() || q.is_shutdown());
+// Ready: `get` would not wait (an item held, or a rendezvous putter
+// waiting, or shut down).
+crate::green::wait_any::waitable_by_watchers!(
+    [T: 'static, O: Order<T> + 'static] OrderedQueue<T, O>,
+    core,
+    |q| !q.is_empty() || q.is_shutdown() || q.core.putters() > 0
+);
