@@ -1,4 +1,6 @@
-//! Safe bindings to libev 4.33 (bundled, see `libev-sys`).
+#![doc = include_str!("../README.md")]
+//!
+//! # What is where
 //!
 //! - [`Loop`]: an event loop (the default one or new ones), run, break,
 //!   time, ref counting, fork handling, and gevent's callback queue
@@ -12,9 +14,8 @@
 //!   ([`Loop::set_invoke_pending_hook`], [`Loop::set_release_hooks`]),
 //!   process-wide calls ([`sleep`], [`feed_signal`],
 //!   [`set_syserr_handler`], [`set_allocator`]), and [`Tstamp`], libev's
-//!   time as a type. `docs/c-api.md` in the repository maps every
-//!   function, macro, flag and watcher member of `ev.pod` to its safe
-//!   counterpart.
+//!   time as a type. [`c_api`] maps every function, macro, flag and
+//!   watcher member of libev's manual to its safe counterpart.
 //! - The way out to C: [`sys`] (the raw bindings), [`Loop::as_raw`] and
 //!   each watcher's `as_raw` to hand libev structs to C code, and
 //!   [`Loop::from_raw`] to run Rust watchers on a loop C code owns.
@@ -27,7 +28,8 @@
 //! callback breaks the loop and comes out of [`Loop::run`] (or goes to the
 //! handler set with [`Loop::set_error_handler`]).
 //!
-//! libev's manual (`ev.pod`, vendored with its sources) describes the
+//! [libev's manual](http://pod.tst.eu/http://cvs.schmorp.de/libev/ev.pod)
+//! (`ev.pod`, also in the repository's `vendor/libev/`) describes the
 //! semantics; the method docs here say where this crate differs.
 //!
 //! ```
@@ -197,6 +199,10 @@ mod flags;
 mod global;
 #[cfg(feature = "green")]
 pub mod green;
+
+/// libev's C API, name by name, and where each piece is in this crate.
+#[doc = include_str!("../docs/c-api.md")]
+pub mod c_api {}
 mod hooks;
 mod io_watcher;
 mod iouring_fix;
