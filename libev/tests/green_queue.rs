@@ -980,17 +980,21 @@ fn getters_that_give_up_do_not_take_items() {
 fn a_getter_gets_from_a_sender_that_then_ends() {
     // test__queue.py TestQueue.test_senders_that_die (Queue, Channel).
     let q = Queue::new();
-    green::spawn({
+    let sender = green::spawn({
         let q = q.clone();
         move || q.put("sent")
     });
     assert_eq!(q.get(), "sent");
+    sender.join().unwrap();
     let ch = Channel::new();
-    green::spawn({
+    let sender = green::spawn({
         let ch = ch.clone();
         move || ch.put("sent")
     });
     assert_eq!(ch.get(), "sent");
+    // It ends once it has seen the getter run (a greenlet still parked
+    // when the thread exits is leaked, see the crate docs).
+    sender.join().unwrap();
 }
 
 // ---- TestGetInterrupt* / TestPutInterrupt*: each kind ----

@@ -613,12 +613,13 @@ pub fn joinall<T: 'static>(
 /// use std::time::Duration;
 ///
 /// let gs = vec![
-///     green::spawn(|| { green::sleep(Duration::from_secs(60)); 1 }),
+///     green::spawn(|| { green::sleep(Duration::from_millis(5)); 1 }),
 ///     green::spawn(|| -> u32 { panic!("fails first") }),
 /// ];
 /// let (index, err) = green::try_joinall(gs).unwrap_err();
 /// assert_eq!(index, 1);
 /// assert!(matches!(err, GreenletError::Panicked(_)));
+/// green::sleep(Duration::from_millis(10)); // the other one goes on
 /// ```
 ///
 /// # Panics
