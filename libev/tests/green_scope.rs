@@ -244,17 +244,17 @@ thread_local! {
 /// (one first used after the hub was made is destroyed before it).
 #[test]
 fn a_scoped_greenlet_never_started_at_thread_exit_is_not_dropped() {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    struct Peek<'a>(&'a RefCell<Vec<u8>>, Arc<AtomicBool>);
+    // A static, not an `Arc`: the leaked closure owns nothing on the heap.
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    struct Peek<'a>(&'a RefCell<Vec<u8>>, &'static AtomicBool);
     impl Drop for Peek<'_> {
         fn drop(&mut self) {
             self.1.store(true, Ordering::SeqCst);
             assert_eq!(self.0.borrow()[0], 7);
         }
     }
-    let dropped = Arc::new(AtomicBool::new(false));
-    let d = dropped.clone();
+    let (dropped, d) = (&DROPPED, &DROPPED);
     std::thread::spawn(move || {
         green::yield_now(); // the hub exists before DATA
         let _owner = green::spawn(move || {
