@@ -176,8 +176,9 @@ fn run(args: Args) -> io::Result<bool> {
         Err(e) => eprintln!("http_fetch: note: cannot raise the open-file limit: {e}"),
     }
     let load = Rc::new(Load::default());
-    let server = match args.url {
-        Some(_) => None,
+    // What to fetch, with the body expected when this program serves it.
+    let (server, targets): (_, Vec<(String, Option<String>)>) = match &args.url {
+        Some(url) => (None, vec![(url.clone(), None); args.count]),
         None => {
             let load = load.clone();
             let server = StreamServer::bind("127.0.0.1:0", move |stream, _peer| {
@@ -185,16 +186,11 @@ fn run(args: Args) -> io::Result<bool> {
                 let _ = serve_pages(stream);
             })?;
             server.start()?;
-            Some(server)
-        }
-    };
-    let targets: Vec<(String, Option<String>)> = match (&args.url, &server) {
-        (Some(url), _) => vec![(url.clone(), None); args.count],
-        (None, Some(server)) => {
             let base = format!("http://{}", server.local_addr()?);
-            (0..args.count).map(|i| (format!("{base}/item/{i}"), Some(format!("/item/{i}")))).collect()
+            let targets =
+                (0..args.count).map(|i| (format!("{base}/item/{i}"), Some(format!("/item/{i}")))).collect();
+            (Some(server), targets)
         }
-        (None, None) => unreachable!("a server runs when no URL is given"),
     };
     let config = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build();
     let agent = green_ureq::agent(config);

@@ -40,22 +40,17 @@ pub struct GreenConnector;
 impl Connector for GreenConnector {
     type Out = GreenTransport;
 
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<GreenTransport>, Error> {
-        debug_assert!(chained.is_none(), "GreenConnector comes first in its chain");
+    /// Starts a chain: no transport comes before it (`()`).
+    fn connect(&self, details: &ConnectionDetails, _: Option<()>) -> Result<Option<GreenTransport>, Error> {
         let timeout = details.timeout;
-        if timeout.after.is_zero() {
-            return Err(Error::Timeout(timeout.reason));
-        }
+        let deadline = deadline(timeout)?;
         let mut last = None;
-        // Each address in turn, as std's `connect` does; the first that
-        // answers wins.
+        // Each address in turn, as std's `connect` does, within one
+        // deadline; the first that answers wins.
         for addr in details.addrs.iter() {
-            let attempt = match timeout.not_zero() {
-                Some(t) => green::net::TcpStream::connect_timeout(addr, *t),
+            let attempt = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                Some(Duration::ZERO) => return Err(Error::Timeout(timeout.reason)),
+                Some(left) => green::net::TcpStream::connect_timeout(addr, left),
                 None => green::net::TcpStream::connect(*addr),
             };
             match attempt {
@@ -88,18 +83,24 @@ pub struct GreenTransport {
     buffers: LazyBuffers,
 }
 
+/// When a transfer given `timeout` must end: `None` for never. Fails at
+/// once if no time is left.
+fn deadline(timeout: NextTimeout) -> Result<Option<Instant>, Error> {
+    if timeout.after.is_zero() {
+        return Err(Error::Timeout(timeout.reason));
+    }
+    Ok(timeout.not_zero().map(|t| Instant::now() + *t))
+}
+
 /// Runs `op` on the non-blocking `stream`, parking the greenlet while it
 /// would block, until `op` succeeds or `deadline` passes.
 fn green_io<T>(
     stream: &std::net::TcpStream,
     readable: bool,
+    deadline: Option<Instant>,
     timeout: NextTimeout,
     mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
 ) -> Result<T, Error> {
-    if timeout.after.is_zero() {
-        return Err(Error::Timeout(timeout.reason));
-    }
-    let deadline = timeout.not_zero().map(|t| Instant::now() + *t);
     loop {
         match op(stream) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -133,9 +134,11 @@ impl Transport for GreenTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
         let timeout = timeout.for_write();
+        // One deadline for the whole transfer, however many writes it takes.
+        let deadline = deadline(timeout)?;
         let mut output = &self.buffers.output()[..amount];
         while !output.is_empty() {
-            let n = green_io(&self.stream, false, timeout, |mut s| s.write(output))?;
+            let n = green_io(&self.stream, false, deadline, timeout, |mut s| s.write(output))?;
             if n == 0 {
                 return Err(io::Error::from(io::ErrorKind::WriteZero).into());
             }
@@ -146,8 +149,9 @@ impl Transport for GreenTransport {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         let timeout = timeout.for_read();
+        let deadline = deadline(timeout)?;
         let input = self.buffers.input_append_buf();
-        let n = green_io(&self.stream, true, timeout, |mut s| s.read(input))?;
+        let n = green_io(&self.stream, true, deadline, timeout, |mut s| s.read(input))?;
         self.buffers.input_appended(n);
         Ok(n > 0)
     }
