@@ -220,15 +220,7 @@ impl Builder {
             let unstarted = Unstarted { f: ManuallyDrop::new(f), slot: slot.clone(), id };
             let body = move || {
                 let (f, shared) = unstarted.start();
-                let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-                    if p.is::<KillSignal>() {
-                        GreenletError::Killed
-                    } else if p.is::<super::Elapsed>() {
-                        GreenletError::TimedOut
-                    } else {
-                        GreenletError::Panicked(p)
-                    }
-                });
+                let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(GreenletError::from_payload);
                 let me = with_hub(|h| h.current());
                 match r {
                     Err(GreenletError::Panicked(p)) if shared.detached.get() => {
@@ -344,6 +336,19 @@ fn drop_unstarted(task: &Task) {
     if try_with_hub(|hub| discard_unstarted(hub, task)).is_none() {
         if let Some(stack) = task.discard() {
             super::stack::give_spare(vec![(task.stack_size, stack)]);
+        }
+    }
+}
+
+impl GreenletError {
+    /// How a greenlet whose body unwound with `p` failed.
+    pub(crate) fn from_payload(p: PanicPayload) -> GreenletError {
+        if p.is::<KillSignal>() {
+            GreenletError::Killed
+        } else if p.is::<super::Elapsed>() {
+            GreenletError::TimedOut
+        } else {
+            GreenletError::Panicked(p)
         }
     }
 }

@@ -41,7 +41,7 @@
 
 use super::greenlet::{Builder, Greenlet, GreenletError, cannot_wait, is_interrupt, send_kill};
 use super::hub::{can_switch, with_hub};
-use super::task::{KillSignal, Task};
+use super::task::Task;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -233,16 +233,10 @@ impl Builder {
         let result: Rc<RefCell<Option<Result<T, GreenletError>>>> = Rc::default();
         let (slot, data) = (result.clone(), scope.data.clone());
         let body: Box<dyn FnOnce() + 'scope> = Box::new(move || {
-            let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-                if p.is::<KillSignal>() {
-                    GreenletError::Killed
-                } else if p.is::<super::Elapsed>() {
-                    GreenletError::TimedOut
-                } else {
-                    data.unhandled_panics.set(data.unhandled_panics.get() + 1);
-                    GreenletError::Panicked(p)
-                }
-            });
+            let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(GreenletError::from_payload);
+            if let Err(GreenletError::Panicked(_)) = r {
+                data.unhandled_panics.set(data.unhandled_panics.get() + 1);
+            }
             *slot.borrow_mut() = Some(r);
         });
         // SAFETY: only the lifetime changes. `scope` does not return, nor
