@@ -131,8 +131,16 @@ pub fn start(threshold: Duration) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "the blocking threshold must be above zero"));
     }
     let beat = with_hub(|hub| hub.beat().clone());
-    monitor()?.watch(&beat);
+    // The threshold first: `watch` wakes the monitor thread, which must
+    // see it (a hub seen unwatched gives it no reason to wake again).
     with_hub(|hub| hub.set_watched(true, threshold));
+    match monitor() {
+        Ok(m) => m.watch(&beat),
+        Err(e) => {
+            stop();
+            return Err(e);
+        }
+    }
     Ok(())
 }
 
