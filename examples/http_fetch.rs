@@ -15,6 +15,8 @@
 //! running) it fetches that URL N times and counts the successes. It ends
 //! with a summary line, and exits with 1 if a fetch failed.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/fd_limit.rs"]
 mod fd_limit;
 #[path = "support/green_ureq.rs"]
@@ -53,10 +55,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--count" => {
-                let n = args.next().ok_or("--count needs a number")?;
-                parsed.count = n.parse().map_err(|_| format!("--count: {n:?} is not a number"))?;
-            }
+            "--count" => parsed.count = cli::number("--count", args.next())?,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             url if parsed.url.is_none() => parsed.url = Some(url.to_owned()),
             extra => return Err(format!("unexpected argument {extra:?}")),
@@ -143,16 +142,9 @@ fn fetch(agent: &ureq::Agent, url: &str, expect: Option<&str>) -> Result<(), Str
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("http_fetch: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::parse("http_fetch", USAGE, parse_args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
     };
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,

@@ -16,6 +16,11 @@
 //! be told to accept (`curl -k`). The server prints one line with the
 //! address once it listens.
 
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/hello_http.rs"]
+mod hello_http;
+
 use libev::green::net::{Shutdown, TcpStream};
 use libev::green::server::StreamServer;
 use rustls::pki_types::pem::PemObject;
@@ -41,9 +46,6 @@ Without --cert and --key the server makes a self-signed certificate for
 localhost and 127.0.0.1 at start: try `curl -k https://ADDR/`.
 ";
 
-const BODY: &[u8] = b"Hello, world!";
-/// The most a request (head and body) may take; more gets a 431.
-const MAX_REQUEST: usize = 64 * 1024;
 /// A client must finish its handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a client's input is read (and dropped) before closing.
@@ -110,49 +112,6 @@ fn tls_config(args: &Args) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// What one parsed request asks for.
-struct Request {
-    /// Bytes of the head and body.
-    len: usize,
-    keep_alive: bool,
-    head_only: bool,
-}
-
-/// Parses the request at the start of `buf`: `Ok(None)` if it is not all
-/// there yet, `Err(status line)` if it is one we refuse.
-fn parse(buf: &[u8]) -> Result<Option<Request>, &'static str> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut req = httparse::Request::new(&mut headers);
-    let head = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err("400 Bad Request"),
-    };
-    let mut keep_alive = req.version == Some(1);
-    let mut body = 0usize;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            body = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or("400 Bad Request")?;
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err("501 Not Implemented");
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
-            }
-        }
-    }
-    let len = head.checked_add(body).filter(|&l| l <= MAX_REQUEST).ok_or("413 Content Too Large")?;
-    if buf.len() < len {
-        return Ok(None);
-    }
-    Ok(Some(Request { len, keep_alive, head_only: req.method == Some("HEAD") }))
-}
-
 /// Answers requests on any byte stream (here, the TLS one) until the
 /// client closes or asks to; pipelined requests get one write.
 fn serve_http(stream: &mut (impl Read + Write)) -> io::Result<()> {
@@ -160,46 +119,8 @@ fn serve_http(stream: &mut (impl Read + Write)) -> io::Result<()> {
     let mut chunk = [0u8; 4096];
     let mut out = Vec::with_capacity(256);
     loop {
-        let mut close = false;
-        loop {
-            match parse(&buf) {
-                Ok(Some(req)) => {
-                    let _ = write!(
-                        out,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
-                        BODY.len()
-                    );
-                    out.extend_from_slice(if req.keep_alive {
-                        b"\r\n"
-                    } else {
-                        b"Connection: close\r\n\r\n"
-                    });
-                    if !req.head_only {
-                        out.extend_from_slice(BODY);
-                    }
-                    buf.drain(..req.len);
-                    if !req.keep_alive {
-                        close = true;
-                        break;
-                    }
-                }
-                Ok(None) if buf.len() >= MAX_REQUEST => {
-                    let _ = write!(
-                        out,
-                        "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    close = true;
-                    break;
-                }
-                Ok(None) => break,
-                Err(status) => {
-                    let _ =
-                        write!(out, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                    close = true;
-                    break;
-                }
-            }
-        }
+        let (used, close) = hello_http::answer(&buf, &mut out);
+        buf.drain(..used);
         if !out.is_empty() {
             stream.write_all(&out)?;
             stream.flush()?;
@@ -250,16 +171,9 @@ fn serve(stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("https_hello: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::parse("https_hello", USAGE, parse_args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
     };
     let config = match tls_config(&args) {
         Ok(config) => config,

@@ -12,6 +12,9 @@
 //! `--ca cert.pem`. It prints a summary line and exits with 1 if a client
 //! failed.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use libev::green;
 use libev::green::net::TcpStream;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -70,18 +73,14 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let (mut addr, mut ca, mut insecure, mut name) = (None, None, false, None);
     let (mut clients, mut requests, mut path) = (100, 10, "/".to_owned());
-    let number = |flag: &str, v: Option<String>| -> Result<usize, String> {
-        let v = v.ok_or_else(|| format!("{flag} needs a number"))?;
-        v.parse().map_err(|_| format!("{flag}: {v:?} is not a number"))
-    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
             "--ca" => ca = Some(args.next().ok_or("--ca needs a file")?),
             "-k" | "--insecure" => insecure = true,
             "--name" => name = Some(args.next().ok_or("--name needs a name")?),
-            "--clients" => clients = number("--clients", args.next())?,
-            "--requests" => requests = number("--requests", args.next())?,
+            "--clients" => clients = cli::number("--clients", args.next())?,
+            "--requests" => requests = cli::number("--requests", args.next())?,
             "--path" => path = args.next().ok_or("--path needs a path")?,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             a if addr.is_none() => addr = Some(a.to_owned()),
@@ -257,16 +256,9 @@ fn client(args: &Args, name: ServerName<'static>, config: Arc<ClientConfig>) -> 
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("tls_client: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let args = match cli::parse("tls_client", USAGE, parse_args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
     };
     let name = args.name.clone().unwrap_or_else(|| host_of(&args.addr).to_owned());
     let name = match ServerName::try_from(name) {

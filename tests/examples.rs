@@ -1,45 +1,13 @@
 //! The examples, run as a user would: start the binary, talk to it over
 //! loopback, stop it.
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// The example binaries `cargo test` builds next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop(); // the test binary
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join("examples").join(name)
-}
-
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `name` on a free port and returns it with the address it printed.
-fn start(name: &str) -> (Server, String) {
-    let child = Command::new(example(name))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start example {name}: {e}"));
-    let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}"));
-    (server, addr.to_owned())
-}
+use util::{Server, example, start_example, start_server};
 
 fn fetch(addr: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -51,7 +19,7 @@ fn fetch(addr: &str) -> String {
 
 #[test]
 fn hello_server_loop_greets_and_closes() {
-    let (_server, addr) = start("hello_server_loop");
+    let (_server, addr) = start_example("hello_server_loop", &[]);
     for _ in 0..20 {
         assert_eq!(fetch(&addr), "hello world\r\n");
     }
@@ -78,7 +46,7 @@ fn fetch_concurrently(addr: &str, clients: usize, rounds: usize) -> Vec<String> 
 
 #[test]
 fn hello_server_greets_and_closes() {
-    let (_server, addr) = start("hello_server");
+    let (_server, addr) = start_example("hello_server", &[]);
     for reply in fetch_concurrently(&addr, 8, 25) {
         assert_eq!(reply, "hello world\r\n");
     }
@@ -86,7 +54,7 @@ fn hello_server_greets_and_closes() {
 
 #[test]
 fn echo_server_echoes_until_the_peer_closes() {
-    let (_server, addr) = start("echo_server");
+    let (_server, addr) = start_example("echo_server", &[]);
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let addr = addr.clone();
@@ -136,7 +104,7 @@ fn read_responses(s: &mut TcpStream, want: usize) -> String {
 
 #[test]
 fn http_hello_keeps_connections_alive() {
-    let (_server, addr) = start("http_hello");
+    let (_server, addr) = start_example("http_hello", &[]);
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Several requests on one connection, one at a time.
@@ -172,7 +140,7 @@ fn http_hello_keeps_connections_alive() {
 #[test]
 fn ws_echo_runs_tungstenite_on_green_sockets() {
     use tungstenite::Message;
-    let (_server, addr) = start("ws_echo");
+    let (_server, addr) = start_example("ws_echo", &[]);
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let addr = addr.clone();
@@ -222,7 +190,7 @@ fn fetch_after_sending(addr: &str) -> std::io::Result<String> {
 #[test]
 fn hello_servers_deliver_their_greeting_to_clients_that_send_a_request() {
     for name in ["hello_server", "hello_server_loop"] {
-        let (_server, addr) = start(name);
+        let (_server, addr) = start_example(name, &[]);
         for _ in 0..5 {
             assert_eq!(fetch_after_sending(&addr).unwrap(), "hello world\r\n", "{name}");
         }
@@ -271,17 +239,12 @@ fn hello_servers_deliver_their_greeting_to_clients_that_send_a_request() {
 /// once descriptors free up.
 #[test]
 fn hello_server_loop_backs_off_when_out_of_descriptors() {
-    let child = Command::new("sh")
-        .args(["-c", "ulimit -n 24 && exec \"$0\" 127.0.0.1:0"])
-        .arg(example("hello_server_loop"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let (mut server, addr) = start_server(
+        Command::new("sh")
+            .args(["-c", "ulimit -n 24 && exec \"$0\" 127.0.0.1:0"])
+            .arg(example("hello_server_loop"))
+            .stderr(Stdio::piped()),
+    );
     let stderr = server.0.stderr.take().unwrap();
     let errors = std::thread::spawn(move || BufReader::new(stderr).lines().count());
     // Clients that hold their connections open (each costs the server a
@@ -341,7 +304,7 @@ fn signal_and_wait(server: &mut Server, signum: i32) -> std::process::ExitStatus
 
 #[test]
 fn echo_server_stops_gracefully_on_sigterm_letting_a_connection_finish() {
-    let (mut server, addr) = start("echo_server");
+    let (mut server, addr) = start_example("echo_server", &[]);
     let mut conn = TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     conn.write_all(b"before").unwrap();
@@ -364,7 +327,7 @@ fn echo_server_stops_gracefully_on_sigterm_letting_a_connection_finish() {
 
 #[test]
 fn hello_server_exits_0_on_sigint() {
-    let (mut server, addr) = start("hello_server");
+    let (mut server, addr) = start_example("hello_server", &[]);
     assert_eq!(fetch(&addr), "hello world\r\n");
     let status = signal_and_wait(&mut server, libc::SIGINT);
     assert!(status.success(), "{status:?}");
@@ -372,7 +335,7 @@ fn hello_server_exits_0_on_sigint() {
 
 #[test]
 fn echo_server_ends_connections_still_open_after_its_grace_period() {
-    let (mut server, addr) = start("echo_server");
+    let (mut server, addr) = start_example("echo_server", &[]);
     let mut idle = TcpStream::connect(&addr).unwrap();
     idle.write_all(b"x").unwrap();
     let mut buf = [0u8; 1];

@@ -4,21 +4,13 @@
 //! descriptions as the child's fds 0 and 1 and checks that they stay
 //! blocking while the child waits on them.
 
+mod util;
+
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
-
-/// The example binary `cargo test` builds next to the test binaries.
-fn green_cat() -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop(); // the test binary
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join("examples").join("green_cat")
-}
+use util::{TempDir, blocking_pipe, dup, example, is_nonblocking, pty};
 
 /// Kills the child when the test ends, pass or fail.
 struct Running(Option<Child>);
@@ -36,26 +28,6 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
-}
-
-/// A blocking pipe: (read end, write end).
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-fn dup(fd: &impl AsFd) -> OwnedFd {
-    fd.as_fd().try_clone_to_owned().unwrap()
-}
-
-fn is_nonblocking(fd: &impl AsRawFd) -> bool {
-    // SAFETY: F_GETFL on an fd the caller keeps open.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    assert!(flags >= 0);
-    flags & libc::O_NONBLOCK != 0
 }
 
 /// Reads from `fd` until `want` bytes came, failing after 10 s.
@@ -92,9 +64,9 @@ fn report(stderr: &[u8]) -> (u64, u64) {
 
 #[test]
 fn copies_a_pipe_to_a_pipe_and_leaves_their_flags_alone() {
-    let (in_r, in_w) = pipe();
-    let (out_r, out_w) = pipe();
-    let child = Command::new(green_cat())
+    let (in_r, in_w) = blocking_pipe();
+    let (out_r, out_w) = blocking_pipe();
+    let child = Command::new(example("green_cat"))
         .stdin(Stdio::from(dup(&in_r)))
         .stdout(Stdio::from(dup(&out_w)))
         .stderr(Stdio::piped())
@@ -128,19 +100,10 @@ fn copies_a_pipe_to_a_pipe_and_leaves_their_flags_alone() {
 
 #[test]
 fn copies_a_regular_file_to_a_regular_file() {
-    /// Removes the directory however the test ends.
-    struct Dir(PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let dir = Dir(std::env::temp_dir().join(format!("libev-green-cat-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let (src, dst) = (dir.0.join("in"), dir.0.join("out"));
+    let dir = TempDir::new("green-cat");
     let data = pattern(3 << 20);
-    std::fs::write(&src, &data).unwrap();
-    let output = Command::new(green_cat())
+    let (src, dst) = (dir.write("in", &data), dir.path("out"));
+    let output = Command::new(example("green_cat"))
         .stdin(std::fs::File::open(&src).unwrap())
         .stdout(std::fs::File::create(&dst).unwrap())
         .output()
@@ -153,19 +116,22 @@ fn copies_a_regular_file_to_a_regular_file() {
 #[test]
 fn empty_and_closed_streams_are_handled_as_std_does() {
     // /dev/null: nothing to copy.
-    let output = Command::new(green_cat()).stdin(Stdio::null()).output().unwrap();
+    let output = Command::new(example("green_cat")).stdin(Stdio::null()).output().unwrap();
     assert!(output.status.success(), "{output:?}");
     assert!(output.stdout.is_empty());
     assert_eq!(report(&output.stderr).0, 0);
     // A closed stdin reads as empty.
-    let output =
-        Command::new("/bin/sh").args(["-c", "exec 0<&-; exec \"$0\""]).arg(green_cat()).output().unwrap();
+    let output = Command::new("/bin/sh")
+        .args(["-c", "exec 0<&-; exec \"$0\""])
+        .arg(example("green_cat"))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(report(&output.stderr).0, 0);
     // A closed stdout takes the writes.
     let mut child = Command::new("/bin/sh")
         .args(["-c", "exec 1>&-; exec \"$0\""])
-        .arg(green_cat())
+        .arg(example("green_cat"))
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -176,37 +142,11 @@ fn empty_and_closed_streams_are_handled_as_std_does() {
     assert_eq!(report(&output.stderr).0, 3);
 }
 
-/// A pseudo-terminal: (master, slave), in the line discipline's default
-/// (canonical) mode.
-fn pty() -> Option<(OwnedFd, OwnedFd)> {
-    // SAFETY: posix_openpt returns a new fd or -1.
-    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if m < 0 {
-        eprintln!("no pseudo-terminal: {}", std::io::Error::last_os_error());
-        return None;
-    }
-    // SAFETY: posix_openpt just made `m`, owned by nobody else.
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: on the master we own; the name buffer is a live local of
-    // the length given.
-    unsafe {
-        assert_eq!(libc::grantpt(m), 0);
-        assert_eq!(libc::unlockpt(m), 0);
-        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
-    }
-    // SAFETY: ptsname_r wrote a NUL-terminated path.
-    let s = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    assert!(s >= 0, "{}", std::io::Error::last_os_error());
-    // SAFETY: open just made `s`.
-    Some((master, unsafe { OwnedFd::from_raw_fd(s) }))
-}
-
 #[test]
 fn reads_a_terminal_and_leaves_it_blocking() {
     let Some((master, slave)) = pty() else { return };
-    let (out_r, out_w) = pipe();
-    let child = Command::new(green_cat())
+    let (out_r, out_w) = blocking_pipe();
+    let child = Command::new(example("green_cat"))
         .stdin(Stdio::from(dup(&slave)))
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::piped())

@@ -7,16 +7,16 @@
 mod fd_limit;
 #[path = "../examples/support/green_ureq.rs"]
 mod green_ureq;
+mod util;
 
 use libev::green;
 use libev::green::net::TcpStream;
 use libev::green::server::StreamServer;
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use util::{run_example, start_example, ticker};
 
 /// What a test server saw.
 #[derive(Default)]
@@ -142,16 +142,7 @@ fn kept_alive_connections_are_reused_until_the_server_closes_them() {
 fn a_fetch_from_a_silent_server_times_out_while_other_greenlets_run() {
     let (server, _load) = site(Mode::Silent);
     let url = format!("http://{}/", server.local_addr().unwrap());
-    let ticks = Rc::new(Cell::new(0));
-    let ticker = {
-        let ticks = ticks.clone();
-        green::spawn(move || {
-            for _ in 0..20 {
-                green::sleep(Duration::from_millis(10));
-                ticks.set(ticks.get() + 1);
-            }
-        })
-    };
+    let (ticker, ticks) = ticker();
     let start = Instant::now();
     let err = agent(Some(Duration::from_millis(300))).get(&url).call().unwrap_err();
     let took = start.elapsed();
@@ -206,47 +197,6 @@ fn names_resolve_on_the_blocking_pool_and_refusals_are_reported() {
 
 // --- The example, run as a user would. ---
 
-/// The example binaries `cargo test` builds next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    let p = p.join("examples").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: `cargo test` builds the examples, `cargo test --test http_client` alone does not",
-        p.display()
-    );
-    p
-}
-
-/// Runs `name` with `args` (at most 60 s) and returns its output.
-fn run_example(name: &str, args: &[&str]) -> Output {
-    let mut child =
-        Command::new(example(name)).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{name} {args:?} did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn http_fetch_fetches_its_own_pages_or_a_given_url() {
     let out = run_example("http_fetch", &[]);
@@ -259,12 +209,7 @@ fn http_fetch_fetches_its_own_pages_or_a_given_url() {
     assert!(peak >= 100, "{text}");
 
     // Another program's server: the http_hello example.
-    let child =
-        Command::new(example("http_hello")).arg("127.0.0.1:0").stdout(Stdio::piped()).spawn().unwrap();
-    let mut hello = Server(child);
-    let mut line = String::new();
-    BufReader::new(hello.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let (_hello, addr) = start_example("http_hello", &[]);
     let out = run_example("http_fetch", &["--count", "200", &format!("http://{addr}/")]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(": 200 ok, 0 failed"), "{out:?}");

@@ -4,18 +4,21 @@
 //! `tls_client` examples run as a user would, with `curl -k` where curl
 //! is installed.
 
-use libev::green;
+mod util;
+
 use libev::green::net::TcpStream;
 use libev::green::server::StreamServer;
+use libev::green::{self, Greenlet};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use util::{Server, TempDir, example, run_example, start_server, ticker};
 
 /// A self-signed certificate for `localhost` and `127.0.0.1`.
 struct Cert {
@@ -84,6 +87,23 @@ fn close_tls(tls: &mut ServerTls) -> io::Result<()> {
         tls.conn.write_tls(&mut tls.sock)?;
     }
     Ok(())
+}
+
+/// A green server greenlet on a free port that accepts one connection,
+/// completes the handshake and hands the stream to `serve`; returns the
+/// client's end, connected and handshake done, and the server greenlet.
+fn tls_pair<T: 'static>(
+    serve: impl FnOnce(ServerTls) -> io::Result<T> + 'static,
+) -> (ClientTls, Greenlet<io::Result<T>>) {
+    let cert = self_signed();
+    let config = server_config(&cert);
+    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = green::spawn(move || {
+        let (stream, _) = listener.accept()?;
+        serve(accept_tls(stream, &config)?)
+    });
+    (connect_tls(addr, &client_config(&cert)).unwrap(), server)
 }
 
 /// Connections a server has open now, and the most at once.
@@ -166,20 +186,13 @@ fn a_hundred_green_tls_clients_handshake_and_echo_with_a_green_server_on_one_thr
 /// a long message sent with one write arrives whole, then the end.
 #[test]
 fn a_long_message_crosses_tls_whole_and_the_reader_sees_the_end() {
-    let cert = self_signed();
-    let config = server_config(&cert);
-    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let reader = green::spawn(move || -> io::Result<Vec<u8>> {
-        let (stream, _) = listener.accept()?;
-        let mut tls = accept_tls(stream, &config)?;
+    let (mut tls, reader) = tls_pair(|mut tls| {
         let mut all = Vec::new();
         tls.read_to_end(&mut all)?;
         close_tls(&mut tls)?;
         Ok(all)
     });
     let long: Vec<u8> = (0..20_000).map(|x| x.to_string()).collect::<Vec<_>>().join(", ").into_bytes();
-    let mut tls = connect_tls(addr, &client_config(&cert)).unwrap();
     tls.write_all(&long).unwrap();
     tls.flush().unwrap();
     // gevent's case for b'': nothing sent, nothing arrives.
@@ -201,27 +214,11 @@ fn a_long_message_crosses_tls_whole_and_the_reader_sees_the_end() {
 /// read timeout, and only the reading greenlet waited.
 #[test]
 fn a_tls_read_times_out_with_the_green_sockets_read_timeout() {
-    let cert = self_signed();
-    let config = server_config(&cert);
-    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let quiet = green::spawn(move || -> io::Result<()> {
-        let (stream, _) = listener.accept()?;
-        let _tls = accept_tls(stream, &config)?;
+    let (mut tls, quiet) = tls_pair(|_tls| {
         green::sleep(Duration::from_secs(2));
         Ok(())
     });
-    let ticks = Rc::new(Cell::new(0));
-    let ticker = {
-        let ticks = ticks.clone();
-        green::spawn(move || {
-            for _ in 0..20 {
-                green::sleep(Duration::from_millis(10));
-                ticks.set(ticks.get() + 1);
-            }
-        })
-    };
-    let mut tls = connect_tls(addr, &client_config(&cert)).unwrap();
+    let (ticker, ticks) = ticker();
     tls.sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let start = Instant::now();
     let mut buf = [0u8; 100];
@@ -239,17 +236,10 @@ fn a_tls_read_times_out_with_the_green_sockets_read_timeout() {
 /// not read fails with the write timeout instead of waiting for ever.
 #[test]
 fn a_tls_write_to_a_peer_that_does_not_read_times_out() {
-    let cert = self_signed();
-    let config = server_config(&cert);
-    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stalled = green::spawn(move || -> io::Result<()> {
-        let (stream, _) = listener.accept()?;
-        let _tls = accept_tls(stream, &config)?;
+    let (mut tls, stalled) = tls_pair(|_tls| {
         green::sleep(Duration::from_secs(10));
         Ok(())
     });
-    let mut tls = connect_tls(addr, &client_config(&cert)).unwrap();
     tls.sock.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
     let chunk = vec![b'x'; 1024 * 1024];
     let start = Instant::now();
@@ -261,75 +251,20 @@ fn a_tls_write_to_a_peer_that_does_not_read_times_out() {
 
 // --- The examples, run as a user would. ---
 
-/// The example binaries `cargo test` builds next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    let p = p.join("examples").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: `cargo test` builds the examples, `cargo test --test tls` alone does not",
-        p.display()
-    );
-    p
-}
-
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `https_hello` on a free port with `args`; returns it and the
 /// address it printed.
 fn start_https_hello(args: &[&str]) -> (Server, String) {
-    let child = Command::new(example("https_hello"))
-        .arg("127.0.0.1:0")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}"));
-    (server, addr.to_owned())
+    // Without its note on the certificate it makes.
+    start_server(Command::new(example("https_hello")).arg("127.0.0.1:0").args(args).stderr(Stdio::null()))
 }
 
-/// A directory of its own under the system's temporary one, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("libev-rs-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Writes the certificate and key as PEM files.
-fn cert_files(dir: &TempDir, cert: &Cert) -> (String, String) {
-    (dir.write("cert.pem", &cert.cert_pem), dir.write("key.pem", &cert.key_pem))
+/// Starts `https_hello` with `cert`, written as PEM files into `dir`;
+/// returns it, the address it printed and the certificate file's path.
+fn start_https_hello_with(dir: &TempDir, cert: &Cert) -> (Server, String, String) {
+    let write = |name, pem: &str| dir.write(name, pem).into_os_string().into_string().unwrap();
+    let (cert_file, key_file) = (write("cert.pem", &cert.cert_pem), write("key.pem", &cert.key_pem));
+    let (server, addr) = start_https_hello(&["--cert", &cert_file, "--key", &key_file]);
+    (server, addr, cert_file)
 }
 
 /// Reads one `Hello, world!` response from `tls`.
@@ -354,8 +289,7 @@ fn read_hello(tls: &mut ClientTls) -> io::Result<String> {
 fn https_hello_serves_a_hundred_green_tls_clients_with_a_certificate_from_files() {
     let cert = self_signed();
     let dir = TempDir::new("https-hello");
-    let (cert_file, key_file) = cert_files(&dir, &cert);
-    let (_server, addr) = start_https_hello(&["--cert", &cert_file, "--key", &key_file]);
+    let (_server, addr, _) = start_https_hello_with(&dir, &cert);
     // A client that connects and never starts its handshake holds only
     // its own greenlet on the server.
     let _silent = std::net::TcpStream::connect(&addr).unwrap();
@@ -389,28 +323,12 @@ fn https_hello_serves_a_hundred_green_tls_clients_with_a_certificate_from_files(
     }
 }
 
-/// Runs `name` with `args` (at most 60 s) and returns its output.
-fn run_example(name: &str, args: &[&str]) -> Output {
-    let mut child =
-        Command::new(example(name)).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{name} {args:?} did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn tls_client_talks_to_https_hello_trusting_its_certificate_or_with_k() {
     // A certificate from files, trusted with --ca.
     let cert = self_signed();
     let dir = TempDir::new("tls-client");
-    let (cert_file, key_file) = cert_files(&dir, &cert);
-    let (_server, addr) = start_https_hello(&["--cert", &cert_file, "--key", &key_file]);
+    let (_server, addr, cert_file) = start_https_hello_with(&dir, &cert);
     let out = run_example("tls_client", &["--ca", &cert_file, "--clients", "20", "--requests", "5", &addr]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
@@ -456,8 +374,7 @@ fn curl_k_fetches_hello_over_tls() {
 
     let cert = self_signed();
     let dir = TempDir::new("curl");
-    let (cert_file, key_file) = cert_files(&dir, &cert);
-    let (_server, addr) = start_https_hello(&["--cert", &cert_file, "--key", &key_file]);
+    let (_server, addr, cert_file) = start_https_hello_with(&dir, &cert);
     let port = addr.rsplit_once(':').unwrap().1;
     let out = curl(&["--cacert", &cert_file, &format!("https://localhost:{port}/")]);
     assert!(out.status.success(), "{out:?}");

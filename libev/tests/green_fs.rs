@@ -3,6 +3,8 @@
 //! `src/gevent/tests/test__fileobject.py` that apply to regular files are
 //! named where they are ported.
 
+mod util;
+
 use libev::green::{self, fs, fs::File, fs::OpenOptions};
 use std::cell::Cell;
 use std::ffi::CString;
@@ -10,31 +12,10 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// A directory of its own for one test, removed when it ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("libev-green-fs-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use util::TempDir;
 
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -166,11 +147,10 @@ fn a_timeout_waits_for_the_call_and_keeps_what_it_read() {
 #[test]
 fn seek_then_read_matches_std() {
     let dir = TempDir::new("seek");
-    let path = dir.path("file");
     let s = vec![b'a'; 1024];
     let mut content = vec![b'B'; 15];
     content.extend_from_slice(&s);
-    std::fs::write(&path, &content).unwrap();
+    let path = dir.write("file", &content);
 
     let mut native = std::fs::File::open(&path).unwrap();
     native.seek(SeekFrom::Start(15)).unwrap();
@@ -197,8 +177,7 @@ fn seek_then_read_matches_std() {
 #[test]
 fn reads_of_several_sizes_in_a_row() {
     let dir = TempDir::new("readinto");
-    let path = dir.path("file");
-    std::fs::write(&path, b"hello world").unwrap();
+    let path = dir.write("file", b"hello world");
     let mut f = File::open(&path).unwrap();
     let mut buf = [0; 32];
     for (len, expected) in [(2, &b"he"[..]), (1, b"l"), (32, b"lo world"), (32, b"")] {
@@ -212,9 +191,8 @@ fn reads_of_several_sizes_in_a_row() {
 #[test]
 fn whole_reads_and_lines_match_std() {
     let dir = TempDir::new("native");
-    let path = dir.path("file");
     let text = "line1\nline2\r\nline3\rlastline\n\n\u{2603}";
-    std::fs::write(&path, text).unwrap();
+    let path = dir.write("file", text);
     let mut s = String::new();
     File::open(&path).unwrap().read_to_string(&mut s).unwrap();
     assert_eq!(s, std::fs::read_to_string(&path).unwrap());
@@ -235,9 +213,8 @@ fn whole_reads_and_lines_match_std() {
 #[test]
 fn small_buffered_reads_and_one_large_read_agree() {
     let dir = TempDir::new("sizes");
-    let path = dir.path("file");
     let data = pattern(1 << 20);
-    std::fs::write(&path, &data).unwrap();
+    let path = dir.write("file", &data);
     // 8 KiB reads (tried from the page cache first where the OS allows).
     let mut small = Vec::new();
     let mut r = BufReader::with_capacity(8 * 1024, File::open(&path).unwrap());
@@ -281,8 +258,7 @@ fn a_missing_path_is_not_found() {
 #[test]
 fn writing_a_file_opened_for_reading_fails() {
     let dir = TempDir::new("read-only");
-    let path = dir.path("file");
-    std::fs::write(&path, b"keep").unwrap();
+    let path = dir.write("file", b"keep");
     let mut f = File::open(&path).unwrap();
     assert_eq!(f.write(b"x").unwrap_err().raw_os_error(), Some(libc::EBADF));
     assert_eq!(f.write_all(b"x").unwrap_err().raw_os_error(), Some(libc::EBADF));
@@ -401,8 +377,7 @@ fn write_fmt_and_vectored_io() {
 #[test]
 fn conversions_keep_the_open_file() {
     let dir = TempDir::new("conversions");
-    let path = dir.path("file");
-    std::fs::write(&path, b"xyz").unwrap();
+    let path = dir.write("file", b"xyz");
     let mut std_file = std::fs::File::open(&path).unwrap();
     std_file.seek(SeekFrom::Start(1)).unwrap();
     let mut f = File::from_std(std_file);
@@ -437,8 +412,7 @@ fn a_file_moves_to_another_thread() {
 #[test]
 fn file_io_inside_a_hub_callback_is_refused() {
     let dir = TempDir::new("callback");
-    let path = dir.path("file");
-    std::fs::write(&path, b"cached").unwrap();
+    let path = dir.write("file", b"cached");
     let f = File::open(&path).unwrap();
     let lp = green::hub_loop();
     // Even a read the page cache could serve: whether it panics does not

@@ -7,6 +7,8 @@
 //! (and `test__subprocess_poll.py`, `test__issue600.py`) are named where
 //! they are ported.
 
+mod util;
+
 use libev::green::process::{Command, Stdio};
 use libev::green::{self, Elapsed};
 use std::cell::Cell;
@@ -16,6 +18,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
+use util::{exists, green_wait_until, sh};
 
 /// The fd-leak test counts this process's fds: it runs alone (write
 /// lock) while every other test holds a read lock.
@@ -23,26 +26,6 @@ static FDS: RwLock<()> = RwLock::new(());
 
 fn shared() -> RwLockReadGuard<'static, ()> {
     FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn sh(script: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]);
-    cmd
-}
-
-/// Whether process `pid` still exists, as a zombie too.
-fn exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Runs the hub (sleeping) until `done()`, failing after a generous bound.
-fn green_wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-        green::sleep(Duration::from_millis(5));
-    }
 }
 
 // gevent: TestPopen.test_exit, test_wait (wait, then poll gives the same).

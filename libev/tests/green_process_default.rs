@@ -7,30 +7,13 @@
 //! Behavioural cases from gevent's `src/gevent/tests/test__subprocess.py`
 //! and `test__subprocess_poll.py` are named where they are ported.
 
+mod util;
+
 use libev::green::{self, process::Command, process::Stdio};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
-
-fn sh(script: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]);
-    cmd
-}
-
-/// Whether process `pid` still exists, as a zombie too.
-fn exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Runs the hub (sleeping) until `done()`, failing after a generous bound.
-fn green_wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-        green::sleep(Duration::from_millis(5));
-    }
-}
+use util::{exists, green_wait_until, sh};
 
 #[test]
 fn children_on_the_default_loops_hub_and_on_other_hubs_beside_it() {

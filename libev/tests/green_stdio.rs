@@ -13,30 +13,11 @@ use libev::green::io::{FileObject, Mode};
 use libev::green::{self, Elapsed};
 use std::cell::Cell;
 use std::io::{BufRead, ErrorKind, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// A blocking pipe: (read end, write end).
-fn blocking_pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-fn is_nonblocking(fd: &impl AsRawFd) -> bool {
-    // SAFETY: F_GETFL on an fd the caller keeps open.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    assert!(flags >= 0, "{}", std::io::Error::last_os_error());
-    flags & libc::O_NONBLOCK != 0
-}
-
-fn dup(fd: &impl AsFd) -> OwnedFd {
-    fd.as_fd().try_clone_to_owned().unwrap()
-}
+use util::{blocking_pipe, dup, is_nonblocking};
 
 fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only asks whether the number is an open fd.
@@ -302,42 +283,22 @@ fn a_second_reader_of_one_object_is_refused() {
 
 /// A pseudo-terminal: (master, slave), the slave in raw mode. `None`
 /// where the system has none to give.
-fn pty() -> Option<(OwnedFd, OwnedFd)> {
-    // SAFETY: posix_openpt returns a new fd or -1.
-    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if m < 0 {
-        eprintln!("no pseudo-terminal: {}", std::io::Error::last_os_error());
-        return None;
-    }
-    // SAFETY: posix_openpt just made `m`, owned by nobody else.
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: grantpt/unlockpt/ptsname_r on the master we own; the name
-    // buffer is a live local of the length given.
-    unsafe {
-        assert_eq!(libc::grantpt(m), 0);
-        assert_eq!(libc::unlockpt(m), 0);
-        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
-    }
-    // SAFETY: ptsname_r wrote a NUL-terminated path.
-    let s = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    assert!(s >= 0, "{}", std::io::Error::last_os_error());
-    // SAFETY: open just made `s`.
-    let slave = unsafe { OwnedFd::from_raw_fd(s) };
+fn raw_pty() -> Option<(OwnedFd, OwnedFd)> {
+    let (master, slave) = util::pty()?;
     // SAFETY: termios is a plain C struct, filled by tcgetattr.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: on the slave we own, with a live local.
     unsafe {
-        assert_eq!(libc::tcgetattr(s, &mut t), 0);
+        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut t), 0);
         libc::cfmakeraw(&mut t);
-        assert_eq!(libc::tcsetattr(s, libc::TCSANOW, &t), 0);
+        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t), 0);
     }
     Some((master, slave))
 }
 
 #[test]
 fn a_terminal_is_read_and_written_through_a_private_description() {
-    let Some((master, slave)) = pty() else { return };
+    let Some((master, slave)) = raw_pty() else { return };
     let obj = FileObject::new(dup(&slave)).unwrap();
     assert_eq!(obj.mode(), if REOPENS { Mode::Posix } else { Mode::Thread });
     if !REOPENS {
@@ -368,7 +329,7 @@ fn a_terminal_is_read_and_written_through_a_private_description() {
 
 #[test]
 fn a_terminal_master_is_not_opened_again() {
-    let Some((master, _slave)) = pty() else { return };
+    let Some((master, _slave)) = raw_pty() else { return };
     // Opening it again would make a new terminal: the pool it is.
     assert_eq!(FileObject::new(master).unwrap().mode(), Mode::Thread);
 }

@@ -77,6 +77,84 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+/// `Read`, `Write` and `Seek` (those named) for an owned file type, every
+/// method forwarded to the impl for a shared reference, which holds the
+/// logic (as for std's `File`): `forward_to_ref!(File: Read, Write, Seek)`.
+/// Methods the shared impl does not override are the traits' defaults
+/// either way; those it does (a `read_to_end` in one trip to the pool, a
+/// `write_fmt` that formats first) keep their behaviour for the owner.
+/// The file objects of [`green::io`](super::io) use it too.
+macro_rules! forward_to_ref {
+    ($t:ty: $($tr:ident),+) => {
+        $(forward_to_ref!(@$tr $t);)+
+    };
+    (@Read $t:ty) => {
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+
+            fn read_to_end(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+                std::io::Read::read_to_end(&mut &*self, buf)
+            }
+
+            fn read_to_string(&mut self, buf: &mut String) -> std::io::Result<usize> {
+                std::io::Read::read_to_string(&mut &*self, buf)
+            }
+
+            fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+                std::io::Read::read_exact(&mut &*self, buf)
+            }
+        }
+    };
+    (@Write $t:ty) => {
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+                std::io::Write::write_all(&mut &*self, buf)
+            }
+
+            fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+                std::io::Write::write_fmt(&mut &*self, args)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                std::io::Write::flush(&mut &*self)
+            }
+        }
+    };
+    (@Seek $t:ty) => {
+        impl std::io::Seek for $t {
+            fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+                std::io::Seek::seek(&mut &*self, pos)
+            }
+        }
+    };
+}
+pub(crate) use forward_to_ref;
+
+/// `write_fmt` for a writer whose every call costs a trip (to the pool,
+/// or a system call under a lock): formats the text on the calling thread
+/// first, then writes it whole with one `write_all` (std's default writes
+/// each piece of the format as it comes).
+pub(crate) fn write_fmt_whole(w: &mut impl Write, args: fmt::Arguments<'_>) -> io::Result<()> {
+    match args.as_str() {
+        Some(s) => w.write_all(s.as_bytes()),
+        None => w.write_all(args.to_string().as_bytes()),
+    }
+}
+
 /// Runs `f` on the blocking pool and parks the calling greenlet until it
 /// has finished; `f` may borrow from the caller. A kill or timeout that
 /// arrives meanwhile stays pending for the next blocking call.
@@ -393,10 +471,7 @@ impl Write for &File {
 
     /// Formats on the calling thread, then writes it all in one trip.
     fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
-        match args.as_str() {
-            Some(s) => self.write_all(s.as_bytes()),
-            None => self.write_all(args.to_string().as_bytes()),
-        }
+        write_fmt_whole(self, args)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -417,51 +492,7 @@ impl Seek for &File {
     }
 }
 
-impl Read for File {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        (&*self).read_to_end(buf)
-    }
-
-    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        (&*self).read_to_string(buf)
-    }
-}
-
-impl Write for File {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        (&*self).write_all(buf)
-    }
-
-    fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
-        (&*self).write_fmt(args)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for File {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        (&*self).seek(pos)
-    }
-}
+forward_to_ref!(File: Read, Write, Seek);
 
 /// Positioned reads and writes (`pread`, `pwrite`), which leave the file
 /// position alone; reads take the page-cache path of [`Read::read`].

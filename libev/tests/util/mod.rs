@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use libev::green;
 use libev::{Loop, Timer};
 use std::cell::Cell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A non-blocking pipe: (read end, write end).
 pub fn pipe() -> (OwnedFd, OwnedFd) {
@@ -14,6 +16,54 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
     // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A blocking pipe: (read end, write end).
+pub fn blocking_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just returned these two open descriptors, owned by nobody.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A duplicate of `fd`: the same open file description.
+pub fn dup(fd: &impl AsFd) -> OwnedFd {
+    fd.as_fd().try_clone_to_owned().unwrap()
+}
+
+/// Whether the open file description of `fd` is non-blocking.
+pub fn is_nonblocking(fd: &impl AsRawFd) -> bool {
+    // SAFETY: F_GETFL on an fd the caller keeps open.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0, "{}", std::io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// A pseudo-terminal: (master, slave), in the line discipline's default
+/// (canonical) mode. `None` where the system has none to give.
+pub fn pty() -> Option<(OwnedFd, OwnedFd)> {
+    // SAFETY: posix_openpt returns a new fd or -1.
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if m < 0 {
+        eprintln!("no pseudo-terminal: {}", std::io::Error::last_os_error());
+        return None;
+    }
+    // SAFETY: posix_openpt just made `m`, owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: grantpt/unlockpt/ptsname_r on the master we own; the name
+    // buffer is a live local of the length given.
+    unsafe {
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated path.
+    let s = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    assert!(s >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: open just made `s`.
+    Some((master, unsafe { OwnedFd::from_raw_fd(s) }))
 }
 
 /// A duplicate of `fd` at a number far above those this process uses, to
@@ -45,6 +95,38 @@ pub fn read_byte(fd: RawFd) -> Option<u8> {
     // SAFETY: reads at most one byte into a live local.
     let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
     (n == 1).then_some(b)
+}
+
+/// A directory of its own under the system's temporary one, for one
+/// test (`tag` tells the tests of a binary apart), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("libev-rs-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// The path of `name` in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `contents` to a file `name` in the directory (with std's
+    /// blocking `fs::write`); returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A shared counter for callbacks.
@@ -101,6 +183,28 @@ pub fn assert_run_waits_for_a_referenced_timer(lp: &Loop) {
     keeper.start();
     lp.run();
     assert_eq!(fired.get(), 1, "run returned while a referenced timer was active");
+}
+
+/// Runs this thread's hub (sleeping) until `done()`, failing after a
+/// generous bound.
+pub fn green_wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        green::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A green `sh -c script`.
+pub fn sh(script: &str) -> green::process::Command {
+    let mut cmd = green::process::Command::new("sh");
+    cmd.args(["-c", script]);
+    cmd
+}
+
+/// Whether process `pid` still exists, as a zombie too.
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// xorshift64*: a small, seeded, reproducible generator for the random

@@ -1,7 +1,7 @@
 //! [`FileObject`]: green reads and writes on any fd, in the [`Mode`] that
 //! suits it (see the [module docs](super)).
 
-use crate::green::fs::File;
+use crate::green::fs::{File, forward_to_ref};
 use crate::green::net::{Interest, Source};
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -387,35 +387,7 @@ impl Seek for &FileObject {
     }
 }
 
-impl Read for FileObject {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        (&*self).read_to_end(buf)
-    }
-}
-
-impl Write for FileObject {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        (&*self).write_all(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for FileObject {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        (&*self).seek(pos)
-    }
-}
+forward_to_ref!(FileObject: Read, Write, Seek);
 
 /// The fd handed in (not the private description, if there is one).
 impl AsFd for FileObject {

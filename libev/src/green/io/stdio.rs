@@ -6,6 +6,7 @@
 //! takes out while it holds it (so no `RefCell` borrow spans a wait).
 
 use super::FileObject;
+use crate::green::fs::{forward_to_ref, write_fmt_whole};
 use crate::green::hub::can_switch;
 use crate::green::sync::{Semaphore, SemaphorePermit};
 use std::cell::Cell;
@@ -308,23 +309,7 @@ impl Read for &Stdin {
     }
 }
 
-impl Read for Stdin {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        (&*self).read_to_end(buf)
-    }
-
-    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        (&*self).read_to_string(buf)
-    }
-
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        (&*self).read_exact(buf)
-    }
-}
+forward_to_ref!(Stdin: Read);
 
 impl Read for StdinLock<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -398,23 +383,7 @@ macro_rules! output {
             }
         }
 
-        impl Write for $handle {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                (&*self).write(buf)
-            }
-
-            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-                (&*self).write_all(buf)
-            }
-
-            fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
-                (&*self).write_fmt(args)
-            }
-
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
+        forward_to_ref!($handle: Write);
 
         impl Write for $lock<'_> {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -423,10 +392,7 @@ macro_rules! output {
 
             /// Formats the text first, then writes it whole.
             fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
-                match args.as_str() {
-                    Some(s) => self.write_all(s.as_bytes()),
-                    None => self.write_all(args.to_string().as_bytes()),
-                }
+                write_fmt_whole(self, args)
             }
 
             fn flush(&mut self) -> io::Result<()> {
