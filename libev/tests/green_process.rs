@@ -267,6 +267,11 @@ fn the_hub_runs_other_greenlets_while_a_greenlet_waits() {
 #[test]
 fn a_program_that_does_not_exist_is_not_found() {
     let _fds = shared();
+    // Under valgrind, std's posix_spawn reports success for a program that
+    // cannot be executed (the child's failed exec is not reported back).
+    if std::env::var_os("LIBEV_UNDER_VALGRIND").is_some() {
+        return;
+    }
     for _ in 0..7 {
         let err = Command::new("this_name_must_not_exist").spawn().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);
