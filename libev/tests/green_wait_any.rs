@@ -80,25 +80,31 @@ fn iwait_yields_each_kind_as_it_becomes_ready() {
     let held = sem.acquire();
     let (mut a, b) = UnixStream::pair().unwrap();
     b.set_nonblocking(true).unwrap();
-    let (e, r, q, l) = (event.clone(), result.clone(), queue.clone(), lifo.clone());
+    // Each step waits until the waiter has seen the one before (`seen`),
+    // so the order does not depend on timing.
+    let seen: Queue<()> = Queue::new();
+    let (e, r, q, l, s) = (event.clone(), result.clone(), queue.clone(), lifo.clone(), seen.clone());
     let greenlet = green::spawn(move || {
-        green::sleep(PERIOD);
         l.put(1);
-        green::sleep(PERIOD);
+        s.get();
         q.put(2);
-        green::sleep(PERIOD);
+        s.get();
         drop(held);
-        green::sleep(PERIOD);
+        s.get();
         r.set(3).unwrap();
-        green::sleep(PERIOD);
+        s.get();
         a.write_all(b"x").unwrap();
-        green::sleep(PERIOD);
+        s.get();
         e.set();
-        green::sleep(PERIOD);
+        s.get();
     });
     let readable = green::readable(&b);
     let objects: [&dyn Waitable; 7] = [&event, &result, &queue, &lifo, &sem, &readable, &greenlet];
-    let order: Vec<usize> = green::iwait(&objects, Some(Duration::from_secs(30))).collect();
+    let mut order = Vec::new();
+    for i in green::iwait(&objects, Some(Duration::from_secs(30))) {
+        order.push(i);
+        seen.put(());
+    }
     assert_eq!(order, [3, 2, 4, 1, 5, 0, 6]);
     assert_eq!(
         (queue.try_get(), lifo.try_get(), sem.available_permits()),
