@@ -41,8 +41,8 @@ fn wait_with_count_and_timeout_over_events_and_results() {
             .collect();
         let ready = green::wait(&objects, timeout, count);
         if expect == 0 {
-            // Timed out part way: some, not all.
-            assert!(!ready.is_empty() && ready.len() < 10, "{ready:?}");
+            // Timed out part way: not all (the sender takes twice as long).
+            assert!(ready.len() < 10, "{ready:?}");
             assert!(!sender.is_finished());
         } else {
             assert_eq!(ready.len(), expect, "{count:?}");
