@@ -13,9 +13,13 @@
 //! the `libev::green::io` docs), so the shell and the other commands of a
 //! pipeline see nothing change.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use libev::green::{self, io};
 use std::cell::Cell;
 use std::io::{Read, Write};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -38,7 +42,25 @@ fn copy(mut input: impl Read, mut output: impl Write) -> std::io::Result<u64> {
     }
 }
 
-fn main() -> std::io::Result<()> {
+const USAGE: &str =
+    "usage: green_cat < INPUT > OUTPUT\n  copies standard input to standard output on green threads\n";
+
+fn main() -> ExitCode {
+    if let Err(code) = cli::parse("green_cat", USAGE, |mut args| match args.next() {
+        None => Ok(Some(())),
+        Some(a) if a == "-h" || a == "--help" => Ok(None),
+        Some(a) => Err(format!("unexpected argument {a:?}")),
+    }) {
+        return code;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("green_cat", "copying", e),
+    }
+}
+
+/// Copies standard input to standard output while a greenlet ticks.
+fn run() -> std::io::Result<()> {
     let ticks = Rc::new(Cell::new(0u64));
     let ticker = green::spawn({
         let ticks = ticks.clone();

@@ -10,12 +10,16 @@
 //! directory under the temp dir). It prints each event and exits after
 //! the writer's six changes have been seen.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use libev::green;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// An inotify instance watching one directory.
@@ -90,16 +94,41 @@ fn describe(mask: u32) -> &'static str {
     }
 }
 
-fn main() -> io::Result<()> {
-    let dir = match std::env::args_os().nth(1) {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let d = std::env::temp_dir().join(format!("green_inotify-{}", std::process::id()));
-            std::fs::create_dir_all(&d)?;
-            d
+const USAGE: &str = "usage: green_inotify [DIR]\n  DIR  the directory to watch and write in (default: a new one under the temp dir)\n";
+
+fn main() -> ExitCode {
+    let given = match cli::parse("green_inotify", USAGE, |args| {
+        let mut dir = None;
+        for arg in args {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(None),
+                a if a.starts_with('-') => return Err(format!("unknown option {a}")),
+                _ if dir.is_some() => return Err(format!("unexpected argument {arg:?}")),
+                _ => dir = Some(PathBuf::from(arg)),
+            }
         }
+        Ok(Some(dir))
+    }) {
+        Ok(given) => given,
+        Err(code) => return code,
     };
-    let inotify = Inotify::watch(&dir)?;
+    let dir = match &given {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("green_inotify-{}", std::process::id())),
+    };
+    match run(&dir, given.is_none()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("green_inotify", format_args!("watching {}", dir.display()), e),
+    }
+}
+
+/// Watches `dir` (made first, and removed after, if `own`) while a
+/// greenlet writes and deletes two files in it.
+fn run(dir: &Path, own: bool) -> io::Result<()> {
+    if own {
+        std::fs::create_dir_all(dir)?;
+    }
+    let inotify = Inotify::watch(dir)?;
     println!("watching {}", dir.display());
 
     let files: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("file{i}.txt"))).collect();
@@ -126,9 +155,9 @@ fn main() -> io::Result<()> {
             seen += 1;
         }
     }
-    writer.join().expect("the writer greenlet")?;
-    if std::env::args_os().nth(1).is_none() {
-        std::fs::remove_dir(&dir)?;
+    writer.join().map_err(|e| io::Error::other(format!("the writer greenlet: {e}")))??;
+    if own {
+        std::fs::remove_dir(dir)?;
     }
     println!("saw {seen} events");
     Ok(())

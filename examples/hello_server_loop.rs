@@ -22,11 +22,15 @@
 //!   The server stops accepting and retries after a pause, 5 ms doubling
 //!   up to 1 s while the errors go on, as `StreamServer` does.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use libev::{Events, Io, Loop, Timer};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -75,9 +79,26 @@ fn serve(lp: &Loop, mut stream: TcpStream) {
     *conn.borrow_mut() = Some((io, timer));
 }
 
-fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-    let listener = TcpListener::bind(&addr)?;
+const USAGE: &str =
+    "usage: hello_server_loop [ADDR]\n  ADDR  where to listen (default 127.0.0.1:8000; port 0 picks one)\n";
+
+fn main() -> ExitCode {
+    let addr = match cli::listen_addr("hello_server_loop", USAGE) {
+        Ok(addr) => addr,
+        Err(code) => return code,
+    };
+    let listener = match TcpListener::bind(&addr) {
+        Ok(l) => l,
+        Err(e) => return cli::fail("hello_server_loop", format_args!("cannot listen on {addr}"), e),
+    };
+    match serve_on(listener) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("hello_server_loop", "serving", e),
+    }
+}
+
+/// Serves on `listener` until the loop ends.
+fn serve_on(listener: TcpListener) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let lp = Loop::default_loop()?;
     let local = listener.local_addr()?;

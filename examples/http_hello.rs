@@ -10,12 +10,15 @@
 //! ADDR defaults to 127.0.0.1:8000; port 0 picks a free port. The server
 //! prints one line with the address once it listens.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/hello_http.rs"]
 mod hello_http;
 
 use libev::green::net::TcpStream;
 use libev::green::server::StreamServer;
 use std::io::{self, Read, Write};
+use std::process::ExitCode;
 
 /// Serves one connection until the client closes it or asks to.
 fn serve(mut stream: TcpStream) -> io::Result<()> {
@@ -47,12 +50,26 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
     }
 }
 
-fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-    let server = StreamServer::bind(addr.as_str(), |stream, _peer| {
+const USAGE: &str =
+    "usage: http_hello [ADDR]\n  ADDR  where to listen (default 127.0.0.1:8000; port 0 picks one)\n";
+
+fn main() -> ExitCode {
+    let addr = match cli::listen_addr("http_hello", USAGE) {
+        Ok(addr) => addr,
+        Err(code) => return code,
+    };
+    let server = match StreamServer::bind(addr.as_str(), |stream, _peer| {
         let _ = serve(stream);
-    })?;
-    println!("listening on {}", server.local_addr()?);
-    io::stdout().flush()?;
-    server.serve_forever()
+    }) {
+        Ok(server) => server,
+        Err(e) => return cli::fail("http_hello", format_args!("cannot listen on {addr}"), e),
+    };
+    if let Ok(local) = server.local_addr() {
+        println!("listening on {local}");
+    }
+    let _ = io::stdout().flush();
+    match server.serve_forever() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("http_hello", "serving", e),
+    }
 }

@@ -13,9 +13,13 @@
 //! prints one line with the address once it listens. Try it with any
 //! WebSocket client on `ws://ADDR/`.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use libev::green::net::TcpStream;
 use libev::green::server::StreamServer;
 use std::io::Write;
+use std::process::ExitCode;
 
 /// Echoes text and binary messages until the client closes.
 fn serve(stream: TcpStream) -> tungstenite::Result<()> {
@@ -37,13 +41,27 @@ fn serve(stream: TcpStream) -> tungstenite::Result<()> {
     }
 }
 
-fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
-    let server = StreamServer::bind(addr.as_str(), |stream, _peer| {
+const USAGE: &str =
+    "usage: ws_echo [ADDR]\n  ADDR  where to listen (default 127.0.0.1:8000; port 0 picks one)\n";
+
+fn main() -> ExitCode {
+    let addr = match cli::listen_addr("ws_echo", USAGE) {
+        Ok(addr) => addr,
+        Err(code) => return code,
+    };
+    let server = match StreamServer::bind(addr.as_str(), |stream, _peer| {
         // Ends with ConnectionClosed (or an error) when the client goes.
         let _ = serve(stream);
-    })?;
-    println!("listening on {}", server.local_addr()?);
-    std::io::stdout().flush()?;
-    server.serve_forever()
+    }) {
+        Ok(server) => server,
+        Err(e) => return cli::fail("ws_echo", format_args!("cannot listen on {addr}"), e),
+    };
+    if let Ok(local) = server.local_addr() {
+        println!("listening on {local}");
+    }
+    let _ = std::io::stdout().flush();
+    match server.serve_forever() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fail("ws_echo", "serving", e),
+    }
 }

@@ -32,3 +32,31 @@ pub fn number(flag: &str, value: Option<String>) -> Result<usize, String> {
     let value = value.ok_or_else(|| format!("{flag} needs a number"))?;
     value.parse().map_err(|_| format!("{flag}: {value:?} is not a number"))
 }
+
+/// The default address the servers listen on.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+
+/// For the programs whose one argument is an optional listen address
+/// (default [`DEFAULT_ADDR`]): that address, or what `main` returns after
+/// `--help` or a bad argument (see [`parse`]).
+pub fn listen_addr(program: &str, usage: &str) -> Result<String, ExitCode> {
+    parse(program, usage, |args| {
+        let mut addr = None;
+        for arg in args {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(None),
+                a if a.starts_with('-') => return Err(format!("unknown option {a}")),
+                _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
+                _ => addr = Some(arg),
+            }
+        }
+        Ok(Some(addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned())))
+    })
+}
+
+/// Reports that `what` failed with `error`, as `program: what: error` on
+/// standard error, and gives the status to exit with (1).
+pub fn fail(program: &str, what: impl std::fmt::Display, error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{program}: {what}: {error}");
+    ExitCode::FAILURE
+}
