@@ -66,6 +66,7 @@ const BACKLOG: c_int = 1024;
 const FAILED_GRACE: Duration = Duration::from_secs(1);
 /// How many times a port-0 bind is retried when the port the probe found
 /// is taken before the group binds it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const PORT0_TRIES: u32 = 3;
 
 /// How many threads a threaded server runs: a count, or one per core.
@@ -229,6 +230,8 @@ struct Control {
 /// What both threaded servers share.
 struct Group {
     kind: &'static str,
+    /// Thread `i` is named `{thread_prefix}-{i}`.
+    thread_prefix: &'static str,
     local: SocketAddr,
     threads: usize,
     counts: Box<[Counter]>,
@@ -243,13 +246,20 @@ thread_local! {
 }
 
 impl Group {
-    fn new(kind: &'static str, sockets: Vec<OwnedFd>, local: SocketAddr, body: Body) -> Arc<Group> {
+    fn new(
+        kind: &'static str,
+        thread_prefix: &'static str,
+        sockets: Vec<OwnedFd>,
+        local: SocketAddr,
+        body: Body,
+    ) -> Arc<Group> {
         let threads = sockets.len();
         let on_error: ErrorHandler = Arc::new(move |i: usize, e: &io::Error| {
             eprintln!("libev::green::server: {kind} on {local}, thread {i}: {e}");
         });
         Arc::new(Group {
             kind,
+            thread_prefix,
             local,
             threads,
             counts: (0..threads).map(|_| Counter::default()).collect(),
@@ -317,8 +327,7 @@ impl Group {
         };
         for (i, fd) in sockets.into_iter().enumerate() {
             let group = self.clone();
-            let name =
-                format!("{}-{i}", if self.kind.contains("Stream") { "green-tcp" } else { "green-udp" });
+            let name = format!("{}-{i}", self.thread_prefix);
             match spawn_with_signals_blocked(name, move || run_thread(group, i, fd)) {
                 Ok(handle) => self.lock().joins.push(handle),
                 Err(e) => {
@@ -817,7 +826,9 @@ impl ThreadedStreamServer {
             }
             serve_thread(group, i, server)
         });
-        Ok(ThreadedStreamServer { group: Group::new("ThreadedStreamServer", sockets, local, body) })
+        Ok(ThreadedStreamServer {
+            group: Group::new("ThreadedStreamServer", "green-tcp", sockets, local, body),
+        })
     }
 
     /// Runs at most `n` handlers at once on each thread (see
@@ -987,7 +998,9 @@ impl ThreadedDatagramServer {
             .error_handler(move |e| on_error(i, e));
             serve_thread(group, i, server)
         });
-        Ok(ThreadedDatagramServer { group: Group::new("ThreadedDatagramServer", sockets, local, body) })
+        Ok(ThreadedDatagramServer {
+            group: Group::new("ThreadedDatagramServer", "green-udp", sockets, local, body),
+        })
     }
 
     /// As [`ThreadedStreamServer::error_handler`], for receive errors.
