@@ -304,7 +304,16 @@ fn signal_and_wait(server: &mut Server, signum: i32) -> std::process::ExitStatus
 
 #[test]
 fn echo_server_stops_gracefully_on_sigterm_letting_a_connection_finish() {
-    let (mut server, addr) = start_example("echo_server", &[]);
+    stops_gracefully_letting_a_connection_finish(&[]);
+}
+
+#[test]
+fn echo_server_on_two_threads_stops_gracefully_on_sigterm_letting_a_connection_finish() {
+    stops_gracefully_letting_a_connection_finish(&["--threads", "2"]);
+}
+
+fn stops_gracefully_letting_a_connection_finish(args: &[&str]) {
+    let (mut server, addr) = start_example("echo_server", args);
     let mut conn = TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     conn.write_all(b"before").unwrap();
@@ -327,10 +336,53 @@ fn echo_server_stops_gracefully_on_sigterm_letting_a_connection_finish() {
 
 #[test]
 fn hello_server_exits_0_on_sigint() {
-    let (mut server, addr) = start_example("hello_server", &[]);
-    assert_eq!(fetch(&addr), "hello world\r\n");
-    let status = signal_and_wait(&mut server, libc::SIGINT);
-    assert!(status.success(), "{status:?}");
+    for args in [&[][..], &["--threads", "2"], &["--threads=all"]] {
+        let (mut server, addr) = start_example("hello_server", args);
+        assert_eq!(fetch(&addr), "hello world\r\n", "{args:?}");
+        let status = signal_and_wait(&mut server, libc::SIGINT);
+        assert!(status.success(), "{args:?}: {status:?}");
+    }
+}
+
+#[test]
+fn hello_and_echo_servers_serve_on_two_threads() {
+    let (_hello, addr) = start_example("hello_server", &["--threads", "2"]);
+    for reply in fetch_concurrently(&addr, 8, 25) {
+        assert_eq!(reply, "hello world\r\n");
+    }
+    let (_echo, addr) = start_example("echo_server", &["--threads", "2"]);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for round in 0..20 {
+                    let msg = format!("client {i} round {round}\n");
+                    s.write_all(msg.as_bytes()).unwrap();
+                    let mut back = vec![0; msg.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn a_bad_threads_option_is_refused() {
+    for name in ["hello_server", "echo_server"] {
+        for bad in [&["--threads", "0"][..], &["--threads", "many"], &["--threads"], &["--thread", "2"]] {
+            let out = Command::new(example(name)).arg("127.0.0.1:0").args(bad).output().unwrap();
+            assert!(!out.status.success(), "{name} {bad:?}");
+            assert!(out.stdout.is_empty(), "{name} {bad:?} did not listen");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("thread"), "{name} {bad:?}: {err}");
+        }
+    }
 }
 
 #[test]

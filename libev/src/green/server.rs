@@ -33,6 +33,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
+#[path = "threaded.rs"]
+mod threaded;
+pub use threaded::{ThreadedDatagramServer, ThreadedStreamServer, Threads};
+
 /// The first pause after an accept (or receive) error that more attempts
 /// cannot fix at once (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`, ...).
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
