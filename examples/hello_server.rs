@@ -23,20 +23,22 @@
 //! greeting and reads what the client sent, at most 64 KiB for at most a
 //! second, before it closes.
 
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/serving.rs"]
+mod serving;
+
 use libev::green;
 use libev::green::net::{Shutdown, TcpStream};
-use libev::green::server::{StreamServer, ThreadedStreamServer, Threads};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// How much of a client's input is read (and dropped) before closing.
 const DRAIN_BYTES: usize = 64 * 1024;
 /// How long a client may take to finish sending.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
-/// How long connections in flight may take to finish after SIGINT or
-/// SIGTERM.
-const GRACE: Duration = Duration::from_secs(5);
 
 /// One connection: the greeting, then a bounded drain of the input.
 fn greet(mut stream: TcpStream, _peer: SocketAddr) {
@@ -57,55 +59,11 @@ fn greet(mut stream: TcpStream, _peer: SocketAddr) {
     // Dropping the stream closes the connection.
 }
 
-/// The command line: `[ADDR] [--threads N|all]`.
-fn parse_args() -> io::Result<(String, Threads)> {
-    let usage = |what: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what}; usage: hello_server [ADDR] [--threads N|all]"),
-        )
-    };
-    let (mut addr, mut threads) = (None, Threads::Count(1));
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--threads" {
-            threads = args.next().ok_or_else(|| usage("--threads needs a value".into()))?.parse()?;
-        } else if let Some(n) = arg.strip_prefix("--threads=") {
-            threads = n.parse()?;
-        } else if arg.starts_with('-') || addr.is_some() {
-            return Err(usage(format!("unexpected argument {arg:?}")));
-        } else {
-            addr = Some(arg);
-        }
-    }
-    Ok((addr.unwrap_or_else(|| "127.0.0.1:8000".to_owned()), threads))
-}
+const USAGE: &str = "usage: hello_server [ADDR] [--threads N|all]\n  ADDR             where to listen (default 127.0.0.1:8000; port 0 picks one)\n  --threads N|all  serve on N threads, each with its own hub (all: one per core; default 1)\n";
 
-fn main() -> io::Result<()> {
-    let (addr, threads) = parse_args()?;
-    if threads == Threads::Count(1) {
-        let server = StreamServer::bind(addr.as_str(), greet)?;
-        let stopper = server.clone();
-        serve(server.local_addr()?, move || stopper.stop(GRACE), || server.serve_forever())
-    } else {
-        // Each thread calls the factory for its handler: here the same fn.
-        let server = ThreadedStreamServer::bind(addr.as_str(), threads, || greet)?;
-        let stopper = server.clone();
-        serve(server.local_addr()?, move || stopper.stop(GRACE), || server.serve_forever())
+fn main() -> ExitCode {
+    match serving::args("hello_server", USAGE) {
+        Ok((addr, threads)) => serving::run("hello_server", &addr, threads, || greet),
+        Err(code) => code,
     }
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM call `stop`, which stops accepting, gives
-/// the connections in flight GRACE to finish, and makes `serve_forever`
-/// return Ok (exit status 0).
-fn serve(
-    addr: SocketAddr,
-    stop: impl Fn() + Clone + 'static,
-    serve_forever: impl FnOnce() -> io::Result<()>,
-) -> io::Result<()> {
-    let _int = green::signal::signal_handler(libc::SIGINT, stop.clone())?;
-    let _term = green::signal::signal_handler(libc::SIGTERM, stop)?;
-    println!("listening on {addr}");
-    io::stdout().flush()?;
-    serve_forever()
 }

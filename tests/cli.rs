@@ -7,7 +7,15 @@ mod util;
 use util::run_example;
 
 /// The examples that take options or an address.
-const EXAMPLES: [&str; 5] = ["http_hello", "ws_echo", "hello_server_loop", "green_inotify", "green_cat"];
+const EXAMPLES: [&str; 7] = [
+    "hello_server",
+    "echo_server",
+    "http_hello",
+    "ws_echo",
+    "hello_server_loop",
+    "green_inotify",
+    "green_cat",
+];
 
 #[test]
 fn help_prints_the_usage_and_exits_0() {
@@ -41,8 +49,15 @@ fn a_bad_argument_exits_2_with_the_error_and_the_usage() {
 fn a_port_in_use_is_reported_in_words() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    for name in ["http_hello", "ws_echo", "hello_server_loop"] {
-        let out = run_example(name, &[&addr]);
+    for (name, args) in [
+        ("hello_server", &[][..]),
+        ("hello_server", &["--threads", "2"]),
+        ("echo_server", &[]),
+        ("http_hello", &[]),
+        ("ws_echo", &[]),
+        ("hello_server_loop", &[]),
+    ] {
+        let out = run_example(name, &[&[addr.as_str()][..], args].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
         assert!(stderr.starts_with(&format!("{name}: cannot listen on {addr}: ")), "{name}: {stderr}");
