@@ -4,6 +4,16 @@
 //! bound ([`set_blocking_threads`]), idle ones exiting after a while. The
 //! calling greenlet parks on an [`Async`](crate::Async) watcher of its
 //! hub, which the worker sends to when the job is done.
+//!
+//! Why not a pool crate (`blocking`, `threadpool`, rayon): the pool must
+//! start afresh in a forked child, whose copy of any pool says threads
+//! exist that do not (see fork.rs: a pool made at another fork
+//! generation is dropped); scoped jobs must borrow the caller's stack,
+//! which needs the submit to report a job that never ran (no worker could
+//! start) so that the caller can refuse instead of leaving a job behind
+//! that points into its frame; and the wake-up goes to a libev watcher of
+//! the caller's hub, not to a future or a channel. The well-kept crates
+//! offer none of the three; this one is about 100 lines.
 
 use super::hub::with_hub;
 use super::task::Wake;
