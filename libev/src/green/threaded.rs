@@ -54,6 +54,7 @@ use std::mem;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -525,15 +526,27 @@ fn serve_thread<S: Served>(group: &Group, i: usize, server: S) -> io::Result<()>
         return Ok(());
     }
     let s = server.clone();
+    let stopping = Rc::new(Cell::new(false));
+    let began = stopping.clone();
     let stopper = crate::green::Builder::new().name("threaded server stop").spawn(move || {
         if let Ok(timeout) = rx.recv() {
+            began.set(true);
             s.stop(timeout);
         }
     })?;
-    match server.serve_forever() {
+    let served = server.serve_forever();
+    // `serve_forever` may return before the stopper has left `stop` (the
+    // server's own end wakes it first): let it finish, or, if the stop
+    // came from elsewhere, end its wait. None is left parked when the
+    // thread exits.
+    if stopping.get() {
+        let _ = stopper.join();
+    } else {
+        stopper.kill();
+    }
+    match served {
         Ok(()) => Ok(()),
         Err(e) => {
-            stopper.kill();
             server.stop(FAILED_GRACE);
             Err(e)
         }
