@@ -750,8 +750,12 @@ fn bind_any<A: ToSocketAddrs + Send>(addr: A, n: usize, tcp: bool) -> io::Result
 ///   any thread may call: the server is `Send + Sync` and cheap to clone.
 /// - The kernel spreads connections across the threads by a hash of the
 ///   peer's address and port, not by load: a thread busy with slow
-///   handlers still gets its share. Connections waiting in a socket's
-///   backlog when its thread stops or dies are reset.
+///   handlers still gets its share, and a few long-lived connections may
+///   split unevenly. Connections waiting in a socket's backlog when its
+///   thread stops or dies are reset. One listener shared by every thread
+///   would balance by who is free, but libev cannot register it with
+///   `EPOLLEXCLUSIVE`, so every thread would wake for every connection;
+///   `docs/scaling.md` in the repository measures both.
 /// - A handler that panics ends its own greenlet only, reported by its
 ///   thread's [unjoined-panic
 ///   handler](crate::green::set_unjoined_panic_handler) (call that from
