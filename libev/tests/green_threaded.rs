@@ -220,6 +220,9 @@ fn stop_from_a_handler_begins_the_stop_and_serve_forever_returns() {
         server.serve_forever().unwrap();
         assert_eq!(client.join().unwrap(), "bye", "the stopping handler ran to its end");
         assert_eq!(server.running_threads(), 0);
+        // The factory (holding the server) is dropped once every thread
+        // has ended: no cycle keeps the server alive.
+        assert_eq!(Arc::strong_count(&me), 1);
     });
 }
 
@@ -412,6 +415,8 @@ fn killing_serve_forever_stops_the_threads() {
         wait_until(|| server.running_threads() == 2);
         g.kill();
         wait_until(|| server.running_threads() == 0);
+        // Joins the threads, if the stop begun by the kill has not yet.
+        server.stop(SEC);
         assert_eq!(
             TcpStream::connect(server.local_addr().unwrap()).unwrap_err().kind(),
             ErrorKind::ConnectionRefused
