@@ -33,8 +33,10 @@
 //!   server on `SO_REUSEPORT` against one listener under `EPOLLEXCLUSIVE`.
 //!   Each server kind runs `--runs` times (default 5), in turns; each
 //!   row shows medians (rate, server CPU per op, cores the server used,
-//!   its RSS after the run) and, for the counted kinds, the smallest
-//!   thread's share of the operations. `--load-threads K` splits the load
+//!   how often its threads went to sleep per 100 ops (voluntary context
+//!   switches, from `/proc/PID/task/*/status`), its RSS after the run)
+//!   and, for the counted kinds, the smallest thread's share of the
+//!   operations. `--load-threads K` splits the load
 //!   over K client threads.
 //!   Then the green hello server on 1, 2, 8 and 64 threads, once each:
 //!   RSS (memory per thread) and the smallest and largest thread's share
@@ -107,6 +109,21 @@ impl Server {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         Duration::from_nanos(ticks * 1_000_000_000 / hz)
+    }
+
+    /// How many times the server's threads have gone to sleep so far
+    /// (their voluntary context switches: a wait in `epoll_wait`, mostly).
+    fn sleeps(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return 0 };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .sum()
     }
 
     /// The server's resident set size.
@@ -201,6 +218,8 @@ struct Run {
     rate: f64,
     cpu_per_op: f64,
     cores: f64,
+    /// Server threads' sleeps (voluntary context switches) per 100 ops.
+    sleeps: f64,
     rss_mib: f64,
     /// The smallest and largest thread's share of the operations, if
     /// counted.
@@ -219,10 +238,12 @@ fn run_kind(kind: &str, time: Duration, load: &Load) -> Option<Run> {
     let server = Server::start(cmd)?;
     load(&server.addr, time / 5); // warm up
     let cpu0 = server.cpu();
+    let sleeps0 = server.sleeps();
     let t0 = Instant::now();
     let ops = load(&server.addr, time);
     let wall = t0.elapsed();
     let cpu = server.cpu().saturating_sub(cpu0);
+    let sleeps = server.sleeps().saturating_sub(sleeps0);
     let rss_mib = server.rss() as f64 / (1024.0 * 1024.0);
     let counts = server.finish().filter(|c| c.len() > 1);
     let share = |pick: fn(&[u64]) -> u64| {
@@ -234,6 +255,7 @@ fn run_kind(kind: &str, time: Duration, load: &Load) -> Option<Run> {
         rate: ops as f64 / time.as_secs_f64(),
         cpu_per_op: cpu.as_nanos() as f64 / ops.max(1) as f64,
         cores: cpu.as_secs_f64() / wall.as_secs_f64(),
+        sleeps: sleeps as f64 * 100.0 / ops.max(1) as f64,
         rss_mib,
         min_share,
         max_share,
@@ -298,6 +320,7 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
             let (rate, rlo, rhi) = stat(|r| r.rate);
             let (cpu, clo, chi) = stat(|r| r.cpu_per_op);
             let (cores, _, _) = stat(|r| r.cores);
+            let (sleeps, _, _) = stat(|r| r.sleeps);
             let (rss, _, _) = stat(|r| r.rss_mib);
             let spread = if rs.iter().all(|r| r.min_share.is_some()) {
                 let (m, lo, hi) = stat(|r| r.min_share.unwrap());
@@ -306,7 +329,7 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
                 String::new()
             };
             println!(
-                "{workload:<5} {name:<30} {threads} thr {rate:>8.0} {unit}/s ({rlo:.0}-{rhi:.0})   CPU {cpu:>6.0} ns/{unit} ({clo:.0}-{chi:.0})   {cores:.2} cores   RSS {rss:.1} MiB{spread}"
+                "{workload:<5} {name:<30} {threads} thr {rate:>8.0} {unit}/s ({rlo:.0}-{rhi:.0})   CPU {cpu:>6.0} ns/{unit} ({clo:.0}-{chi:.0})   {cores:.2} cores   {sleeps:>5.1} sleeps/100 {unit}   RSS {rss:.1} MiB{spread}"
             );
         }
     }
@@ -323,9 +346,10 @@ fn thread_sweep(time: Duration) {
         };
         let even = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{:.2}", s * n as f64));
         println!(
-            "sweep libev::green hello {n:>2} thr {:>8.0} conn/s   CPU {:>6.0} ns/conn   RSS {:>5.1} MiB   smallest/largest thread vs an even share: {} / {}",
+            "sweep libev::green hello {n:>2} thr {:>8.0} conn/s   CPU {:>6.0} ns/conn   {:>5.1} sleeps/100 conn   RSS {:>5.1} MiB   smallest/largest thread vs an even share: {} / {}",
             r.rate,
             r.cpu_per_op,
+            r.sleeps,
             r.rss_mib,
             even(r.min_share),
             even(r.max_share)

@@ -11,7 +11,7 @@ use libev::green::{self, PanicReport};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -194,9 +194,7 @@ fn stop_gives_handlers_their_timeout_then_kills_them() {
 #[test]
 fn stop_from_a_handler_begins_the_stop_and_serve_forever_returns() {
     bounded("stop from handler", || {
-        // The handlers reach the server through this; emptied at the end
-        // (the server keeps its factory, which keeps this: a cycle).
-        let me: Arc<Mutex<Option<ThreadedStreamServer>>> = Arc::default();
+        let me: Arc<OnceLock<ThreadedStreamServer>> = Arc::default();
         let handle = me.clone();
         let server = ThreadedStreamServer::bind("127.0.0.1:0", Threads::Count(2), move || {
             let handle = handle.clone();
@@ -204,14 +202,13 @@ fn stop_from_a_handler_begins_the_stop_and_serve_forever_returns() {
                 let mut line = String::new();
                 let _ = BufReader::new(&stream).read_line(&mut line);
                 if line.trim() == "quit" {
-                    let server = handle.lock().unwrap().clone().unwrap();
-                    server.stop(SEC);
+                    handle.get().unwrap().stop(SEC);
                     let _ = (&stream).write_all(b"bye");
                 }
             }
         })
         .unwrap();
-        *me.lock().unwrap() = Some(server.clone());
+        me.set(server.clone()).unwrap();
         let addr = server.local_addr().unwrap();
         let client = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
@@ -223,7 +220,9 @@ fn stop_from_a_handler_begins_the_stop_and_serve_forever_returns() {
         server.serve_forever().unwrap();
         assert_eq!(client.join().unwrap(), "bye", "the stopping handler ran to its end");
         assert_eq!(server.running_threads(), 0);
-        me.lock().unwrap().take();
+        // The factory (holding the server) is dropped once every thread
+        // has ended: no cycle keeps the server alive.
+        assert_eq!(Arc::strong_count(&me), 1);
     });
 }
 
@@ -416,6 +415,8 @@ fn killing_serve_forever_stops_the_threads() {
         wait_until(|| server.running_threads() == 2);
         g.kill();
         wait_until(|| server.running_threads() == 0);
+        // Joins the threads, if the stop begun by the kill has not yet.
+        server.stop(SEC);
         assert_eq!(
             TcpStream::connect(server.local_addr().unwrap()).unwrap_err().kind(),
             ErrorKind::ConnectionRefused

@@ -54,7 +54,6 @@ use std::mem;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -175,8 +174,8 @@ impl Served for DatagramServer {
 type ErrorHandler = Arc<dyn Fn(usize, &io::Error) + Send + Sync>;
 
 /// What a thread runs once spawned: build its server on the socket and
-/// serve until stopped.
-type Body = Box<dyn Fn(&Arc<Group>, usize, OwnedFd) -> io::Result<()> + Send + Sync>;
+/// serve until stopped. It holds the user's factory.
+type Body = Arc<dyn Fn(&Arc<Group>, usize, OwnedFd) -> io::Result<()> + Send + Sync>;
 
 /// A per-thread count on its own cache line (only its thread writes it).
 #[repr(align(64))]
@@ -214,6 +213,10 @@ struct Control {
     phase: Phase,
     /// The bound sockets, until `start` hands them to the threads.
     sockets: Vec<OwnedFd>,
+    /// Until every thread has ended (or a stop before `start`): then it
+    /// is dropped, so a factory that holds the server (to stop it from
+    /// a handler) does not keep it alive in a cycle.
+    body: Option<Body>,
     max_connections: Option<usize>,
     on_error: ErrorHandler,
     /// `stop` was called (so ending is not a failure).
@@ -236,7 +239,6 @@ struct Group {
     local: SocketAddr,
     threads: usize,
     counts: Box<[Counter]>,
-    body: Body,
     control: Mutex<Control>,
 }
 
@@ -264,10 +266,10 @@ impl Group {
             local,
             threads,
             counts: (0..threads).map(|_| Counter::default()).collect(),
-            body,
             control: Mutex::new(Control {
                 phase: Phase::Idle,
                 sockets,
+                body: Some(body),
                 max_connections: None,
                 on_error,
                 stop_asked: None,
@@ -305,7 +307,7 @@ impl Group {
 
     fn start(self: &Arc<Self>) -> io::Result<()> {
         let mut ready = Vec::with_capacity(self.threads);
-        let sockets = {
+        let (sockets, body) = {
             let mut c = self.lock();
             match c.phase {
                 Phase::Idle => {}
@@ -324,12 +326,13 @@ impl Group {
                 ready.push(rx);
                 *slot = Slot { ready: Some(tx), stop: None };
             }
-            mem::take(&mut c.sockets)
+            let body = c.body.clone().expect("the body stays until the threads have ended");
+            (mem::take(&mut c.sockets), body)
         };
         for (i, fd) in sockets.into_iter().enumerate() {
-            let group = self.clone();
+            let (group, body) = (self.clone(), body.clone());
             let name = format!("{}-{i}", self.thread_prefix);
-            match spawn_with_signals_blocked(name, move || run_thread(group, i, fd)) {
+            match spawn_with_signals_blocked(name, move || run_thread(group, body, i, fd)) {
                 Ok(handle) => self.lock().joins.push(handle),
                 Err(e) => {
                     // The threads not spawned never run: end them here,
@@ -369,20 +372,21 @@ impl Group {
 
     /// Thread `i` has ended, however it ended.
     fn thread_ended(&self, i: usize) {
-        let (slot, waiters) = {
+        let (slot, waiters, body) = {
             let mut c = self.lock();
             let slot = mem::take(&mut c.slots[i]);
             c.running -= 1;
-            let waiters = if c.running == 0 {
+            if c.running == 0 {
                 c.phase = Phase::Stopped;
-                std::mem::take(&mut c.waiters)
+                (slot, mem::take(&mut c.waiters), c.body.take())
             } else {
-                Vec::new()
-            };
-            (slot, waiters)
+                (slot, Vec::new(), None)
+            }
         };
-        // Outside the lock: senders reach other threads' loops.
+        // Outside the lock: senders reach other threads' loops, and the
+        // factory's captures have destructors of their own.
         drop(slot);
+        drop(body);
         for w in waiters {
             w.send(());
         }
@@ -405,9 +409,9 @@ impl Group {
                 Phase::Idle => {
                     c.phase = Phase::Stopped;
                     c.stop_asked = Some(timeout);
-                    let sockets = mem::take(&mut c.sockets);
+                    let dropped = (mem::take(&mut c.sockets), c.body.take());
                     drop(c);
-                    drop(sockets);
+                    drop(dropped);
                     return;
                 }
                 Phase::Running => {
@@ -493,7 +497,7 @@ fn stopped_error(kind: &str) -> io::Error {
 }
 
 /// A server thread: run the body, report how it ended.
-fn run_thread(group: Arc<Group>, i: usize, fd: OwnedFd) {
+fn run_thread(group: Arc<Group>, body: Body, i: usize, fd: OwnedFd) {
     WORKER_OF.with(|w| w.set(Arc::as_ptr(&group) as usize));
     struct Ended<'a>(&'a Group, usize);
     impl Drop for Ended<'_> {
@@ -502,7 +506,10 @@ fn run_thread(group: Arc<Group>, i: usize, fd: OwnedFd) {
         }
     }
     let _ended = Ended(&group, i);
-    match panic::catch_unwind(AssertUnwindSafe(|| (group.body)(&group, i, fd))) {
+    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&group, i, fd)));
+    // The factory goes before the thread counts as ended (see `body`).
+    drop(body);
+    match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => group.died(i, e),
         Err(p) => {
@@ -526,27 +533,21 @@ fn serve_thread<S: Served>(group: &Group, i: usize, server: S) -> io::Result<()>
         return Ok(());
     }
     let s = server.clone();
-    let stopping = Rc::new(Cell::new(false));
-    let began = stopping.clone();
     let stopper = crate::green::Builder::new().name("threaded server stop").spawn(move || {
         if let Ok(timeout) = rx.recv() {
-            began.set(true);
             s.stop(timeout);
         }
     })?;
-    let served = server.serve_forever();
-    // `serve_forever` may return before the stopper has left `stop` (the
-    // server's own end wakes it first): let it finish, or, if the stop
-    // came from elsewhere, end its wait. None is left parked when the
-    // thread exits.
-    if stopping.get() {
-        let _ = stopper.join();
-    } else {
-        stopper.kill();
-    }
-    match served {
-        Ok(()) => Ok(()),
+    match server.serve_forever() {
+        // Stopped by the stopper, which may still be finishing its `stop`
+        // (a DatagramServer's wakes `serve_forever` before it returns): a
+        // greenlet still alive when its thread ends is never resumed.
+        Ok(()) => {
+            let _ = stopper.join();
+            Ok(())
+        }
         Err(e) => {
+            stopper.kill();
             server.stop(FAILED_GRACE);
             Err(e)
         }
@@ -763,8 +764,12 @@ fn bind_any<A: ToSocketAddrs + Send>(addr: A, n: usize, tcp: bool) -> io::Result
 ///   any thread may call: the server is `Send + Sync` and cheap to clone.
 /// - The kernel spreads connections across the threads by a hash of the
 ///   peer's address and port, not by load: a thread busy with slow
-///   handlers still gets its share. Connections waiting in a socket's
-///   backlog when its thread stops or dies are reset.
+///   handlers still gets its share, and a few long-lived connections may
+///   split unevenly. Connections waiting in a socket's backlog when its
+///   thread stops or dies are reset. One listener shared by every thread
+///   would balance by who is free, but libev cannot register it with
+///   `EPOLLEXCLUSIVE`, so every thread would wake for every connection;
+///   `docs/scaling.md` in the repository measures both.
 /// - A handler that panics ends its own greenlet only, reported by its
 ///   thread's [unjoined-panic
 ///   handler](crate::green::set_unjoined_panic_handler) (call that from
@@ -775,6 +780,9 @@ fn bind_any<A: ToSocketAddrs + Send>(addr: A, n: usize, tcp: bool) -> io::Result
 /// - The threads start with asynchronous signals blocked, so signals go
 ///   to the thread that handles them (for instance `green::signal` on the
 ///   main thread, calling `stop`).
+/// - Once every thread has ended, the server drops the factory and what
+///   it captured, so a factory holding the server itself (to stop it
+///   from a handler) makes no reference cycle.
 /// - Where `SO_REUSEPORT` does not spread connections (outside Linux and
 ///   Android) the threads share one listener instead, and every thread
 ///   wakes for each connection.
@@ -821,7 +829,7 @@ impl ThreadedStreamServer {
     {
         let n = threads.get()?;
         let (sockets, local) = bind_any(addr, n, true)?;
-        let body: Body = Box::new(move |group: &Arc<Group>, i: usize, fd: OwnedFd| {
+        let body: Body = Arc::new(move |group: &Arc<Group>, i: usize, fd: OwnedFd| {
             let handler = factory();
             let (max, on_error) = {
                 let c = group.lock();
@@ -904,7 +912,9 @@ impl ThreadedStreamServer {
     /// Called from one of the server's own threads (a handler), it only
     /// begins the stop and returns; `serve_forever` or a `stop` elsewhere
     /// waits for the end. Stopping twice waits again, and does nothing
-    /// more.
+    /// more. Greenlets that handlers spawned and left running are not
+    /// waited for: a thread that ends leaves them blocked for good (see
+    /// the crate docs on threads that exit with greenlets alive).
     pub fn stop(&self, timeout: Duration) {
         self.group.stop(timeout)
     }
@@ -999,7 +1009,7 @@ impl ThreadedDatagramServer {
     {
         let n = threads.get()?;
         let (sockets, local) = bind_any(addr, n, false)?;
-        let body: Body = Box::new(move |group: &Arc<Group>, i: usize, fd: OwnedFd| {
+        let body: Body = Arc::new(move |group: &Arc<Group>, i: usize, fd: OwnedFd| {
             let handler = factory();
             let on_error = group.lock().on_error.clone();
             let g = group.clone();
