@@ -107,13 +107,20 @@ fn event_and_async_result_timed_waits() {
 #[test]
 fn a_timeout_interrupts_a_get_before_the_set() {
     // test__event.py TestAsyncResult.test_set and test_set_with_timeout.
+    // The setter waits for `go` rather than a delay: under valgrind a 50 ms
+    // delay could pass before the timed gets below.
     let ar: AsyncResult<&str> = AsyncResult::new();
+    let go = Event::new();
     let setter = {
-        let ar = ar.clone();
-        green::spawn_later(MS * 50, move || ar.set("hello event1").unwrap())
+        let (ar, go) = (ar.clone(), go.clone());
+        green::spawn(move || {
+            go.wait();
+            ar.set("hello event1").unwrap()
+        })
     };
     assert!(green::with_timeout(Duration::ZERO, || ar.get()).is_err());
     assert!(green::with_timeout(MS * 5, || ar.get()).is_err(), "nobody sent anything yet");
+    go.set();
     assert_eq!(ar.get().unwrap(), "hello event1");
     setter.join().unwrap();
 }
