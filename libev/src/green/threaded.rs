@@ -44,10 +44,9 @@
 //!   the others go on, and `stop` still stops and joins them all.
 
 use super::{DatagramServer, StreamServer};
-use crate::green::net::{TcpListener, TcpStream, UdpSocket, resolve};
+use crate::green::net::{TcpListener, TcpStream, UdpSocket, resolve, sys};
 use crate::green::remote::{OneshotReceiver, OneshotSender, oneshot};
 use std::cell::Cell;
-use std::ffi::c_int;
 use std::fmt;
 use std::io;
 use std::mem;
@@ -60,8 +59,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The listen backlog of each thread's socket (that of green listeners).
-const BACKLOG: c_int = 1024;
 /// How long the handlers of a thread whose socket failed get to finish.
 const FAILED_GRACE: Duration = Duration::from_secs(1);
 /// How many times a port-0 bind is retried when the port the probe found
@@ -585,15 +582,10 @@ fn spawn_with_signals_blocked(name: String, f: impl FnOnce() + Send + 'static) -
     r
 }
 
-/// Turns `-1` into the thread's `errno`.
-fn cvt(r: c_int) -> io::Result<c_int> {
-    if r == -1 { Err(io::Error::last_os_error()) } else { Ok(r) }
-}
-
-/// Sets the listen backlog of a listening socket to [`BACKLOG`].
+/// Sets the listen backlog of a listening socket (the green sockets'
+/// own, [`sys::relisten`]).
 fn listen(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: plain system call with integer arguments.
-    cvt(unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) }).map(drop)
+    sys::relisten(fd.as_raw_fd())
 }
 
 /// The address a bound socket has.
@@ -611,19 +603,19 @@ fn bound_addr(fd: &OwnedFd, tcp: bool) -> io::Result<SocketAddr> {
 /// it has found the port free (see the module docs).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
-    use reuseport::{bind, set_flag, socket};
     let ty = if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM };
     let one = |a: &SocketAddr, reuseport: bool| -> io::Result<OwnedFd> {
-        let fd = socket(a, ty)?;
+        let domain = if a.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let fd = sys::socket(domain, ty)?;
         if tcp {
             // As std does: a restarted server can rebind while old
             // connections linger in TIME_WAIT.
-            set_flag(&fd, libc::SO_REUSEADDR)?;
+            sys::set_flag(fd.as_raw_fd(), libc::SO_REUSEADDR)?;
         }
         if reuseport {
-            set_flag(&fd, libc::SO_REUSEPORT)?;
+            sys::set_flag(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
         }
-        bind(&fd, a)?;
+        sys::bind(fd.as_raw_fd(), a)?;
         Ok(fd)
     };
     let mut tries = 0;
@@ -668,71 +660,6 @@ fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<Owned
     }
     fds.push(fd);
     Ok((fds, local))
-}
-
-/// The socket calls std has no form of: options set before `bind`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod reuseport {
-    use super::cvt;
-    use std::ffi::c_int;
-    use std::io;
-    use std::mem::{self, size_of};
-    use std::net::SocketAddr;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    /// A new close-on-exec socket of type `ty` for `addr`'s family.
-    pub(super) fn socket(addr: &SocketAddr, ty: c_int) -> io::Result<OwnedFd> {
-        let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        // SAFETY: plain system call with integer arguments.
-        let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) })?;
-        // SAFETY: `fd` was just opened and nothing else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-
-    /// Turns on the `SOL_SOCKET` option `name`.
-    pub(super) fn set_flag(fd: &OwnedFd, name: c_int) -> io::Result<()> {
-        let one: c_int = 1;
-        // SAFETY: `one` is a valid c_int for the call's duration.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                name,
-                (&one as *const c_int).cast(),
-                size_of::<c_int>() as libc::socklen_t,
-            )
-        })
-        .map(drop)
-    }
-
-    /// Binds `fd` to `addr`, laid out as the kernel wants it.
-    pub(super) fn bind(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
-        let r = match addr {
-            SocketAddr::V4(a) => {
-                // SAFETY: sockaddr_in is plain old data, valid all-zero.
-                let mut sin: libc::sockaddr_in = unsafe { mem::zeroed() };
-                sin.sin_family = libc::AF_INET as libc::sa_family_t;
-                sin.sin_port = a.port().to_be();
-                sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
-                let len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                // SAFETY: `sin` is a valid sockaddr_in of `len` bytes.
-                unsafe { libc::bind(fd.as_raw_fd(), (&sin as *const libc::sockaddr_in).cast(), len) }
-            }
-            SocketAddr::V6(a) => {
-                // SAFETY: sockaddr_in6 is plain old data, valid all-zero.
-                let mut sin6: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sin6.sin6_port = a.port().to_be();
-                sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
-                sin6.sin6_flowinfo = a.flowinfo();
-                sin6.sin6_scope_id = a.scope_id();
-                let len = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-                // SAFETY: `sin6` is a valid sockaddr_in6 of `len` bytes.
-                unsafe { libc::bind(fd.as_raw_fd(), (&sin6 as *const libc::sockaddr_in6).cast(), len) }
-            }
-        };
-        cvt(r).map(drop)
-    }
 }
 
 /// Binds each address `addr` resolves to in turn until one works (as

@@ -297,7 +297,7 @@ macro_rules! stream_io {
 }
 
 mod source;
-mod sys;
+pub(crate) mod sys;
 mod tcp;
 mod udp;
 mod unix;

@@ -201,6 +201,29 @@ pub(crate) fn socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
     atomic::fix_up(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Binds the socket `fd` to `addr`.
+pub(crate) fn bind(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
+    let (raw, len) = RawAddr::new(addr);
+    // SAFETY: `raw` holds a valid address of `len` bytes.
+    cvt(unsafe { libc::bind(fd, raw.as_ptr(), len) }).map(drop)
+}
+
+/// Turns on the `SOL_SOCKET` option `name` of socket `fd`.
+pub(crate) fn set_flag(fd: RawFd, name: c_int) -> io::Result<()> {
+    let one: c_int = 1;
+    // SAFETY: `one` is a valid c_int for the call's duration.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&one as *const c_int).cast(),
+            size_of::<c_int>() as libc::socklen_t,
+        )
+    };
+    cvt(r).map(drop)
+}
+
 /// Starts connecting the non-blocking socket `fd` to the address at
 /// `addr` (`len` bytes). `Ok(true)`: in progress (wait for writability,
 /// then read `SO_ERROR`); `Ok(false)`: connected.
