@@ -55,33 +55,41 @@ fn hello_server_greets_and_closes() {
 #[test]
 fn echo_server_echoes_until_the_peer_closes() {
     let (_server, addr) = start_example("echo_server", &[]);
+    echo_clients(&addr, 50, |mut s| {
+        // A large message comes back whole, through partial writes.
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let mut s = s.try_clone().unwrap();
+            let big = big.clone();
+            std::thread::spawn(move || {
+                s.write_all(&big).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        assert!(back == big, "the echo differs");
+    });
+}
+
+/// Eight client threads, each making `rounds` line round trips on its own
+/// connection to the echo server at `addr`, then passing it to `then`.
+fn echo_clients(addr: &str, rounds: usize, then: fn(TcpStream)) {
     let handles: Vec<_> = (0..8)
         .map(|i| {
-            let addr = addr.clone();
+            let addr = addr.to_owned();
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(&addr).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                for round in 0..50 {
+                for round in 0..rounds {
                     let msg = format!("client {i} round {round}\n");
                     s.write_all(msg.as_bytes()).unwrap();
                     let mut back = vec![0; msg.len()];
                     s.read_exact(&mut back).unwrap();
                     assert_eq!(back, msg.as_bytes());
                 }
-                // A large message comes back whole, through partial writes.
-                let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-                let writer = {
-                    let mut s = s.try_clone().unwrap();
-                    let big = big.clone();
-                    std::thread::spawn(move || {
-                        s.write_all(&big).unwrap();
-                        s.shutdown(Shutdown::Write).unwrap();
-                    })
-                };
-                let mut back = Vec::new();
-                s.read_to_end(&mut back).unwrap();
-                writer.join().unwrap();
-                assert!(back == big, "the echo differs");
+                then(s);
             })
         })
         .collect();
@@ -351,25 +359,7 @@ fn hello_and_echo_servers_serve_on_two_threads() {
         assert_eq!(reply, "hello world\r\n");
     }
     let (_echo, addr) = start_example("echo_server", &["--threads", "2"]);
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let addr = addr.clone();
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                for round in 0..20 {
-                    let msg = format!("client {i} round {round}\n");
-                    s.write_all(msg.as_bytes()).unwrap();
-                    let mut back = vec![0; msg.len()];
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, msg.as_bytes());
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    echo_clients(&addr, 20, drop);
 }
 
 #[test]
