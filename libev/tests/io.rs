@@ -8,7 +8,6 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::time::Duration;
 use util::{Counter, pipe, read_byte, write_byte};
 
 #[test]
@@ -160,11 +159,8 @@ fn fd_closed_while_watched_yields_error_not_abort() {
     io.start();
     // linuxaio learns of the dead fd from io_submit, after the loop has
     // decided how long to block: it reports the error only once the wait
-    // ends (59.743 s, libev's longest, with nothing else to wake it). A
-    // repeating timer that does not keep the loop alive bounds that wait.
-    let wake = libev::Timer::new(&lp, Duration::from_millis(10), Duration::from_millis(10), |_, _| {});
-    wake.set_keeps_loop_alive(false);
-    wake.start();
+    // ends (59.743 s, libev's longest), which this bounds.
+    let _wake = util::dead_fd_waker(&lp);
     // SAFETY: closes the read end we own; the watcher sees a dead fd.
     unsafe { libc::close(fd) };
     lp.run();

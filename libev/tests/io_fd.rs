@@ -130,17 +130,7 @@ fn closing_a_watched_fd_gives_error_and_stops_the_watcher() {
     let g = got.clone();
     let io = Io::new(&lp, r.as_raw_fd(), Events::READ, move |_, ev| g.set(ev)).unwrap();
     io.start();
-    // linuxaio learns of a dead fd only once its wait ends (up to 59.7 s
-    // with nothing else to wake it): a repeating timer that does not keep
-    // the loop alive bounds that wait (as in io.rs).
-    let wake = libev::Timer::new(
-        &lp,
-        std::time::Duration::from_millis(10),
-        std::time::Duration::from_millis(10),
-        |_, _| {},
-    );
-    wake.set_keeps_loop_alive(false);
-    wake.start();
+    let _wake = util::dead_fd_waker(&lp);
     drop(r);
     lp.run();
     assert!(got.get().contains(Events::ERROR | Events::READ), "{:?}", got.get());

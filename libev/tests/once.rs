@@ -154,17 +154,7 @@ fn a_closed_fd_gives_error() {
     lp.once(Some((r.as_raw_fd(), Events::READ)), None, f).unwrap();
     // Closed under the waiting once (what the rules forbid, and what
     // libev reports rather than crashes on).
-    // linuxaio learns of a dead fd only once its wait ends (up to 59.7 s
-    // with nothing else to wake it): a repeating timer that does not keep
-    // the loop alive bounds that wait (as in io.rs).
-    let wake = libev::Timer::new(
-        &lp,
-        std::time::Duration::from_millis(10),
-        std::time::Duration::from_millis(10),
-        |_, _| {},
-    );
-    wake.set_keeps_loop_alive(false);
-    wake.start();
+    let _wake = util::dead_fd_waker(&lp);
     drop(r);
     lp.run();
     assert!(got.get().unwrap().contains(Events::ERROR), "{:?}", got.get());

@@ -411,3 +411,19 @@ pub fn run_suite_on_every_backend(me: &str) {
     assert!(failed.is_empty(), "{me}: the suite failed on backend(s) {failed:?} (output above)");
     assert!(ran > 0, "{me}: no backend works here");
 }
+
+/// A repeating 10 ms timer that does not keep `lp` alive: linuxaio learns
+/// of an fd closed under a watcher only once its wait ends (up to 59.7 s
+/// with nothing else to wake it), and this bounds that wait. Keep it for
+/// as long as the loop runs.
+pub fn dead_fd_waker(lp: &Loop) -> libev::Timer {
+    let wake = libev::Timer::new(
+        lp,
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(10),
+        |_, _| {},
+    );
+    wake.set_keeps_loop_alive(false);
+    wake.start();
+    wake
+}
