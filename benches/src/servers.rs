@@ -95,32 +95,15 @@ fn green_hello(addr: &str) {
 }
 
 fn tokio_server(echo: bool, addr: &str) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
         announce(l.local_addr().expect("local_addr"));
         loop {
-            let (mut s, _) = l.accept().await.expect("accept");
+            let (s, _) = l.accept().await.expect("accept");
             let _ = s.set_nodelay(true);
-            tokio::task::spawn_local(async move {
-                if !echo {
-                    let _ = s.write_all(HELLO).await;
-                    return;
-                }
-                let mut buf = [0u8; 4096];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            tokio::task::spawn_local(tokio_conn(s, echo));
         }
     });
 }
@@ -296,32 +279,36 @@ fn serve_threaded(base: &str, n: usize, addr: &str) {
 }
 
 fn tokio_multi_thread(echo: bool, n: usize, addr: &str) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_io().build().expect("runtime");
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
         announce(l.local_addr().expect("local_addr"));
         loop {
-            let (mut s, _) = l.accept().await.expect("accept");
+            let (s, _) = l.accept().await.expect("accept");
             let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                if !echo {
-                    let _ = s.write_all(HELLO).await;
-                    return;
-                }
-                let mut buf = [0u8; 4096];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            tokio::spawn(tokio_conn(s, echo));
         }
     });
+}
+
+/// One tokio connection: the greeting (hello), or echo until the peer
+/// closes.
+async fn tokio_conn(mut s: tokio::net::TcpStream, echo: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !echo {
+        let _ = s.write_all(HELLO).await;
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
