@@ -1062,3 +1062,48 @@ fn timeouts_past_the_representable_deadline_mean_none() {
         assert!(green::with_timeout(MS * 10, || a.recv(&mut [0u8; 4])).is_err(), "still waiting");
     });
 }
+
+/// A socket's io watcher stays started from one wait to the next (issue
+/// 24: a busy connection's round trip then costs libev no stop and start),
+/// but a socket nobody waits on costs the loop nothing: data that arrives
+/// unread does not make the loop spin, and the socket does not keep the
+/// loop alive, so a root waiting on nothing is still told so (LoopExit),
+/// whether the last wait ended ready or timed out.
+#[test]
+fn a_socket_nobody_waits_on_neither_spins_the_loop_nor_keeps_it_alive() {
+    let (mut a, b) = tcp_pair();
+    let b = Rc::new(b);
+    let mut buf = [0u8; 16];
+    // A greenlet waits for a message (its watcher fires), reads it and
+    // ends; the socket lives on, unused.
+    let reader = {
+        let b = b.clone();
+        green::spawn(move || (&*b).read(&mut [0u8; 16]).unwrap())
+    };
+    green::sleep(MS * 5);
+    a.write_all(b"x").unwrap();
+    assert_eq!(bounded("the reader", || reader.join().unwrap()), 1);
+
+    // Unread data: the watcher fires once, finds nobody waiting, stops.
+    a.write_all(b"unread").unwrap();
+    let lp = green::hub_loop();
+    let before = lp.iteration();
+    green::sleep(MS * 50);
+    let iterations = lp.iteration() - before;
+    assert!(iterations < 20, "{iterations} loop iterations in a 50 ms sleep: the loop spins");
+    assert_eq!(bounded("the unread data", || (&*b).read(&mut buf).unwrap()), 6);
+
+    let loop_exit = |after: &str| {
+        let event = Event::new();
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event.wait())).unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("LoopExit"), "after {after}: {msg}");
+    };
+    loop_exit("a wait that ended ready");
+
+    // A wait that times out stops the watcher.
+    b.set_read_timeout(Some(MS * 5)).unwrap();
+    assert_eq!((&*b).read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    loop_exit("a wait that timed out");
+    drop(a);
+}

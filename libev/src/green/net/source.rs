@@ -4,10 +4,13 @@
 //! the fd ready, then tries again (mio's `do_io`, gevent's `_wait`).
 //!
 //! Per socket and direction there is at most one io watcher, created on the
-//! first `WouldBlock` and kept for the socket's life: started while a
-//! greenlet waits, stopped as soon as it fires. libev batches fd changes
-//! and removes fds from epoll lazily, so a stop followed by a start in the
-//! same loop iteration costs no system call. The watchers are dropped with
+//! first `WouldBlock` and kept for the socket's life. It is started by the
+//! first wait and stays started while the socket is in use, as a C libev
+//! program keeps its `ev_io` (see [`Source::wait`]): a busy connection's
+//! round trip, where the greenlet wakes, answers and waits again, costs
+//! libev no `ev_io_stop`/`ev_io_start` pair and no fd-table update. It is
+//! stopped when a wait ends without the fd being ready (a timeout, a kill)
+//! and when it fires while nobody waits. The watchers are dropped with
 //! the [`Source`], which the socket types declare before the std socket,
 //! so they are gone before the fd is closed.
 
@@ -40,14 +43,17 @@ struct Slot {
 }
 
 impl Slot {
-    /// Marks the slot fired and makes its waiter ready, if there is one.
-    fn fire(&self) {
+    /// Marks the slot fired and makes its waiter ready, if there is one;
+    /// returns whether there was.
+    fn fire(&self) -> bool {
         self.fired.set(true);
         let waiter = self.waiter.take();
+        let waited = waiter.is_some();
         if let Some(task) = &waiter {
             try_with_hub(|hub| hub.wake(task, Wake::Normal));
         }
         self.waiter.set(waiter);
+        waited
     }
 
     fn is_waited_on(&self) -> bool {
@@ -255,15 +261,27 @@ impl Source {
         }
         slot.fired.set(false);
         slot.waiter.set(Some(with_hub(|hub| hub.current())));
+        // Still started from the last wait (see `Disarm`): it counts for
+        // the loop again while a greenlet waits on it.
+        armed.io.set_keeps_loop_alive(true);
         armed.io.start();
 
-        /// Leaves the slot free and the watcher stopped however the wait
-        /// ends (ready, timeout, kill, `with_timeout`).
+        /// Leaves the slot free however the wait ends. A wait that ended
+        /// with the fd ready leaves the watcher started for the next one
+        /// (the greenlet most likely waits again after it has answered),
+        /// but no longer counted as keeping the loop alive: a socket that
+        /// nobody waits on must not hide a LoopExit. Any other end (a
+        /// timeout, a kill, `with_timeout`) stops it.
         struct Disarm<'a>(&'a Armed);
         impl Drop for Disarm<'_> {
             fn drop(&mut self) {
-                self.0.io.stop();
-                self.0.slot.waiter.take();
+                let slot = &self.0.slot;
+                slot.waiter.take();
+                if slot.fired.get() {
+                    self.0.io.set_keeps_loop_alive(false);
+                } else {
+                    self.0.io.stop();
+                }
             }
         }
         let _disarm = Disarm(armed);
@@ -311,10 +329,14 @@ impl Source {
         let fired = slot.clone();
         let io = with_hub(|hub| {
             Io::new(&hub.lp, self.fd, events, move |io, _| {
-                // One wake-up per wait: the watcher is level-triggered,
-                // and the woken greenlet retries its operation anyway.
-                io.stop();
-                fired.fire();
+                // The watcher stays started while a greenlet waits or is
+                // about to wait again (see `Source::wait`); ready with
+                // nobody waiting, it stops, or the level-triggered fd
+                // would be reported at every iteration until the socket
+                // is used again.
+                if !fired.fire() {
+                    io.stop();
+                }
             })
         })?;
         if let Some(family) = self.family.get() {
