@@ -363,6 +363,25 @@ impl Hub {
         me.wake.get() == Wake::Interrupt
     }
 
+    /// [`park`](Hub::park) for the running greenlet, flattened into its
+    /// caller (a green socket's wait, once per round trip): no `Rc` of the
+    /// task is taken, and the root's case, which runs the scheduler, is
+    /// out of line. Every frame between the caller and the stack switch is
+    /// stack the greenlet touches again on every resumption.
+    #[inline(always)]
+    pub(crate) fn park_running(&self, what: &dyn std::fmt::Display) -> bool {
+        if self.root_is_current() {
+            return self.park(&self.root, what);
+        }
+        // SAFETY: see `current`; while this greenlet runs or is parked, its
+        // task is kept alive by the greenlet itself (see task.rs).
+        let me = unsafe { &*self.running() };
+        me.state.set(State::Blocked);
+        me.wake.set(Wake::Normal);
+        me.suspend();
+        me.wake.get() == Wake::Interrupt
+    }
+
     /// `gevent.sleep(0)`: lets every other ready greenlet run once.
     ///
     /// Inlined into the caller, as is `Task::resume` into the scheduler:

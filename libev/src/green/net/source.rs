@@ -70,6 +70,53 @@ struct Armed {
     slot: Rc<Slot>,
 }
 
+/// One wait on a direction, from the waiter's registration to its end.
+///
+/// Starting: the watcher may still be started from the last wait; it
+/// counts for the loop again while a greenlet waits on it. Ending (the
+/// drop, however the wait ends): the slot is left free. A wait that ended
+/// with the fd ready leaves the watcher started for the next one (the
+/// greenlet most likely waits again after it has answered), but no longer
+/// counted as keeping the loop alive: a socket that nobody waits on must
+/// not hide a LoopExit. Any other end (a timeout, a kill, `with_timeout`)
+/// stops it.
+struct Disarm<'a>(&'a Armed);
+
+impl<'a> Disarm<'a> {
+    #[inline(always)]
+    fn arm(armed: &'a Armed) -> Disarm<'a> {
+        armed.io.set_keeps_loop_alive(true);
+        armed.io.start();
+        Disarm(armed)
+    }
+}
+
+impl Drop for Disarm<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let slot = &self.0.slot;
+        slot.waiter.take();
+        if slot.fired.get() {
+            self.0.io.set_keeps_loop_alive(false);
+        } else {
+            self.0.io.stop();
+        }
+    }
+}
+
+/// Unwinds with the current greenlet's pending interrupt, if it has one
+/// (out of line: the wait's frame stays small).
+#[cold]
+#[inline(never)]
+fn raise_interrupt(hub: &crate::green::hub::Hub) {
+    let me = hub.current();
+    if me.interrupt_pending() {
+        let payload = me.pending_payload();
+        drop(me);
+        std::panic::resume_unwind(payload);
+    }
+}
+
 /// What the handles of one socket (a handle and its `try_clone`s) share:
 /// the waiting slots of all of them, so that a shutdown through any handle
 /// wakes the waiters of every handle. The kernel does not always do it: an
@@ -260,32 +307,37 @@ impl Source {
             return Err(concurrent_use(self.fd, interest));
         }
         slot.fired.set(false);
-        slot.waiter.set(Some(with_hub(|hub| hub.current())));
-        // Still started from the last wait (see `Disarm`): it counts for
-        // the loop again while a greenlet waits on it.
-        armed.io.set_keeps_loop_alive(true);
-        armed.io.start();
-
-        /// Leaves the slot free however the wait ends. A wait that ended
-        /// with the fd ready leaves the watcher started for the next one
-        /// (the greenlet most likely waits again after it has answered),
-        /// but no longer counted as keeping the loop alive: a socket that
-        /// nobody waits on must not hide a LoopExit. Any other end (a
-        /// timeout, a kill, `with_timeout`) stops it.
-        struct Disarm<'a>(&'a Armed);
-        impl Drop for Disarm<'_> {
-            fn drop(&mut self) {
-                let slot = &self.0.slot;
-                slot.waiter.take();
+        if timeout.is_some() {
+            return Ok(self.wait_timed(armed, interest, timeout));
+        }
+        // The round trip's path, in one frame: `park_until` without the
+        // deadline, the task's `Rc` taken once (the slot holds it).
+        with_hub(|hub| {
+            let me = hub.current();
+            if me.interrupt_pending() {
+                std::panic::resume_unwind(me.pending_payload());
+            }
+            slot.waiter.set(Some(me));
+            let _disarm = Disarm::arm(armed);
+            loop {
+                let interrupted = hub.park_running(&Waiting(self.fd, interest));
                 if slot.fired.get() {
-                    self.0.io.set_keeps_loop_alive(false);
-                } else {
-                    self.0.io.stop();
+                    return Ok(true);
+                }
+                if interrupted {
+                    raise_interrupt(hub);
                 }
             }
-        }
-        let _disarm = Disarm(armed);
-        Ok(park_until(timeout, &Waiting(self.fd, interest), || slot.fired.get()))
+        })
+    }
+
+    /// [`wait`](Source::wait) with a timeout.
+    #[inline(never)]
+    fn wait_timed(&self, armed: &Armed, interest: Interest, timeout: Option<Duration>) -> bool {
+        let slot = &*armed.slot;
+        slot.waiter.set(Some(with_hub(|hub| hub.current())));
+        let _disarm = Disarm::arm(armed);
+        park_until(timeout, &Waiting(self.fd, interest), || slot.fired.get())
     }
 
     /// Wakes the greenlet waiting on `interest`, if any, so that it tries
