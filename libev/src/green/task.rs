@@ -89,32 +89,38 @@ impl Joiners {
 /// [`Elapsed`](super::Elapsed), which carries the expired scope's id.
 pub(crate) struct KillSignal;
 
+/// Laid out in declaration order (`repr(C)`), the fields a switch touches
+/// first: with the `Rc`'s counts in front of them, they span two cache
+/// lines, where the default layout scatters them over the whole task.
+#[repr(C)]
 pub(crate) struct Task {
+    // Hot: read or written on every wake-up, park and resumption.
+    /// How the scheduler sees it. `Done` once its coroutine has returned
+    /// (or was discarded); a greenlet whose body has ended may still be
+    /// running its links, which may block.
+    pub(crate) state: Cell<State>,
+    pub(crate) wake: Cell<Wake>,
+    /// The greenlet's body has ended (its result is stored): what `join`,
+    /// `is_finished` and `kill` look at. Set before the links run.
+    ended: Cell<bool>,
+    /// Its closure may borrow from a frame that can be gone when the
+    /// thread's hub is torn down (a scoped greenlet): leaked then, not
+    /// dropped, if it never started.
+    pub(crate) leak_unstarted: Cell<bool>,
+    /// Valid while the coroutine runs: where `suspend` goes.
+    yielder: Cell<*const Yielder<(), ()>>,
+    interrupts: RefCell<Vec<Interrupt>>,
+    /// Taken out while it runs (so the greenlet may touch its own task).
+    co: RefCell<Option<Co>>,
+    // Cold: spawn, end, diagnostics.
     pub(crate) id: u64,
+    pub(crate) stack_size: usize,
     pub(crate) name: Option<String>,
     /// Where it was spawned (`#[track_caller]`), for the blocking
     /// monitor's report; `None` for the root.
     pub(crate) spawned_at: Option<&'static Location<'static>>,
     /// Its greenlet-local values (see local.rs).
     pub(crate) locals: Locals,
-    /// Its closure may borrow from a frame that can be gone when the
-    /// thread's hub is torn down (a scoped greenlet): leaked then, not
-    /// dropped, if it never started.
-    pub(crate) leak_unstarted: Cell<bool>,
-    /// How the scheduler sees it. `Done` once its coroutine has returned
-    /// (or was discarded); a greenlet whose body has ended may still be
-    /// running its links, which may block.
-    pub(crate) state: Cell<State>,
-    /// The greenlet's body has ended (its result is stored): what `join`,
-    /// `is_finished` and `kill` look at. Set before the links run.
-    ended: Cell<bool>,
-    pub(crate) wake: Cell<Wake>,
-    interrupts: RefCell<Vec<Interrupt>>,
-    /// Taken out while it runs (so the greenlet may touch its own task).
-    co: RefCell<Option<Co>>,
-    /// Valid while the coroutine runs: where `suspend` goes.
-    yielder: Cell<*const Yielder<(), ()>>,
-    pub(crate) stack_size: usize,
     /// Greenlets in `join` (or a group's join), woken when it ends.
     pub(crate) joiners: Joiners,
     /// User callbacks run when the greenlet ends, with the number
