@@ -27,8 +27,14 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 /// Echoes until the peer closes (or the connection fails).
+///
+/// The buffer is small on purpose: an idle connection's greenlet, parked
+/// in `read`, keeps every stack page it has touched, so what the deepest
+/// read touched is what each idle connection costs. With this 2 KiB
+/// buffer 10,000 idle connections cost 6.6 KiB of RSS each; with a 16 KiB
+/// one, 21 KiB (the first read zeroes four pages).
 fn echo(mut stream: TcpStream) -> io::Result<()> {
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; 2048];
     loop {
         let n = stream.read(&mut buf)?;
         if n == 0 {

@@ -17,6 +17,13 @@
 //! server.stop(Duration::from_secs(1));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! **Memory per connection.** A handler parked in `read` keeps the stack
+//! pages its greenlet has touched, so the largest buffer it ever put on
+//! its stack sets what each idle connection costs. A 2 KiB stack buffer
+//! (the `echo_server` example) keeps an idle connection at 6.6 KiB of
+//! RSS; a 16 KiB one at 21 KiB, since the first read zeroes four pages.
+//! Large buffers belong on the heap, and to the connections that are busy.
 
 use super::greenlet::{
     Builder, Greenlet, is_interrupt, kill_task, report_caught_panic, wait_done, wait_done_timeout,
