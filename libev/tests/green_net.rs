@@ -819,6 +819,58 @@ fn unix_abstract_names() {
     });
 }
 
+/// The address checks of the green Unix connect fail as std's do, kind for
+/// kind: an empty path, an interior NUL, a path one byte too long for
+/// `sun_path`, and the longest path that fits (not there: `NotFound`).
+#[test]
+fn unix_connect_address_errors_match_std() {
+    bounded("unix address errors", || {
+        // Nothing is created: the directory does not exist.
+        let base = format!("/nonexistent-libev-green-net-{}/x", std::process::id());
+        // sun_path is 108 bytes on Linux, 104 on the BSDs: 200 is too long
+        // everywhere, and `fits` is the longest path std accepts.
+        let fits = (base.len()..200)
+            .map(|n| format!("{base}{}", "y".repeat(n - base.len())))
+            .take_while(|p| std::os::unix::net::SocketAddr::from_pathname(p).is_ok())
+            .last()
+            .unwrap();
+        let too_long = format!("{fits}y");
+        for path in ["", "a\0b", &fits, &too_long] {
+            let std_kind = std::os::unix::net::UnixStream::connect(path).unwrap_err().kind();
+            let green_kind = UnixStream::connect(path).unwrap_err().kind();
+            assert_eq!(green_kind, std_kind, "path of {} bytes", path.len());
+        }
+        assert_eq!(UnixStream::connect(&too_long).unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(UnixStream::connect(&fits).unwrap_err().kind(), ErrorKind::NotFound);
+    });
+}
+
+/// The longest abstract name std accepts (all of `sun_path` after the
+/// leading NUL) is one the green connect reaches too.
+#[cfg(target_os = "linux")]
+#[test]
+fn unix_abstract_names_of_the_longest_length() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr as UnixAddr;
+    bounded("long abstract name", || {
+        let prefix = format!("libev-green-net-{}-", std::process::id());
+        let name = (prefix.len()..200)
+            .map(|n| format!("{prefix}{}", "z".repeat(n - prefix.len())))
+            .take_while(|n| UnixAddr::from_abstract_name(n.as_bytes()).is_ok())
+            .last()
+            .unwrap();
+        let addr = UnixAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        // The connect needs no accept (the backlog has room), so a
+        // refused name fails here rather than leaving accept waiting.
+        UnixStream::connect_addr(&addr).unwrap().write_all(b"long").unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "long");
+    });
+}
+
 #[test]
 fn nonblocking_flag_gives_would_block_instead_of_parking() {
     bounded("nonblocking", || {

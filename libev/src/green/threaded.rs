@@ -51,7 +51,7 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -582,12 +582,6 @@ fn spawn_with_signals_blocked(name: String, f: impl FnOnce() + Send + 'static) -
     r
 }
 
-/// Sets the listen backlog of a listening socket (the green sockets'
-/// own, [`sys::relisten`]).
-fn listen(fd: &OwnedFd) -> io::Result<()> {
-    sys::relisten(fd.as_raw_fd())
-}
-
 /// The address a bound socket has.
 fn bound_addr(fd: &OwnedFd, tcp: bool) -> io::Result<SocketAddr> {
     let fd = fd.try_clone()?;
@@ -603,20 +597,20 @@ fn bound_addr(fd: &OwnedFd, tcp: bool) -> io::Result<SocketAddr> {
 /// it has found the port free (see the module docs).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
-    let ty = if tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM };
+    use socket2::{Domain, Type};
+    let ty = if tcp { Type::STREAM } else { Type::DGRAM };
     let one = |a: &SocketAddr, reuseport: bool| -> io::Result<OwnedFd> {
-        let domain = if a.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        let fd = sys::socket(domain, ty)?;
+        let sock = sys::socket(Domain::for_address(*a), ty)?;
         if tcp {
             // As std does: a restarted server can rebind while old
             // connections linger in TIME_WAIT.
-            sys::set_flag(fd.as_raw_fd(), libc::SO_REUSEADDR)?;
+            sock.set_reuse_address(true)?;
         }
         if reuseport {
-            sys::set_flag(fd.as_raw_fd(), libc::SO_REUSEPORT)?;
+            sock.set_reuse_port(true)?;
         }
-        sys::bind(fd.as_raw_fd(), a)?;
-        Ok(fd)
+        sock.bind(&(*a).into())?;
+        Ok(sock.into())
     };
     let mut tries = 0;
     loop {
@@ -627,7 +621,7 @@ fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<Owned
             .map(|_| {
                 let fd = one(&local, true)?;
                 if tcp {
-                    listen(&fd)?;
+                    sys::relisten(&fd)?;
                 }
                 Ok(fd)
             })
@@ -648,7 +642,7 @@ fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<Owned
 fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
     let fd = if tcp {
         let fd = OwnedFd::from(std::net::TcpListener::bind(addr)?);
-        listen(&fd)?;
+        sys::relisten(&fd)?;
         fd
     } else {
         OwnedFd::from(std::net::UdpSocket::bind(addr)?)

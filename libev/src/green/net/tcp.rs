@@ -44,7 +44,7 @@ impl TcpListener {
     /// literals and addresses are not: see the [module docs](super)).
     pub fn bind<A: ToSocketAddrs + Send>(addr: A) -> io::Result<TcpListener> {
         let sock = net::TcpListener::bind(&resolve(addr)?[..])?;
-        sys::relisten(sock.as_raw_fd())?;
+        sys::relisten(&sock)?;
         sock.set_nonblocking(true)?;
         Ok(TcpListener::from_nonblocking(sock))
     }
@@ -62,8 +62,8 @@ impl TcpListener {
 
     /// One accept attempt, without waiting.
     pub(crate) fn accept_now(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, peer) = sys::accept(self.sock.as_raw_fd())?;
-        Ok((TcpStream::from_nonblocking(net::TcpStream::from(fd)), peer))
+        let (sock, peer) = sys::accept(&self.sock)?;
+        Ok((TcpStream::from_nonblocking(net::TcpStream::from(sock)), peer))
     }
 
     /// The listener's waiting side (for the server's accept loop).
@@ -175,8 +175,8 @@ impl TcpStream {
     /// The non-blocking connect: start it, wait for writability, read the
     /// outcome from `SO_ERROR`.
     fn connect_inner(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let (fd, in_progress) = sys::tcp_connect(addr)?;
-        let stream = TcpStream::from_nonblocking(net::TcpStream::from(fd));
+        let (sock, in_progress) = sys::tcp_connect(addr)?;
+        let stream = TcpStream::from_nonblocking(net::TcpStream::from(sock));
         if in_progress {
             if !stream.source.wait(Interest::Write, timeout)? {
                 return Err(io::ErrorKind::TimedOut.into());

@@ -46,7 +46,7 @@ impl UnixListener {
     }
 
     fn listening(sock: unet::UnixListener) -> io::Result<UnixListener> {
-        sys::relisten(sock.as_raw_fd())?;
+        sys::relisten(&sock)?;
         sock.set_nonblocking(true)?;
         Ok(UnixListener::from_nonblocking(sock))
     }
@@ -131,8 +131,7 @@ impl UnixStream {
     /// Connects to the socket at `path`, parking only the calling
     /// greenlet.
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        let (addr, len) = sys::unix_addr(path.as_ref().as_os_str().as_bytes(), false)?;
-        UnixStream::connect_raw(&addr, len)
+        UnixStream::connect_raw(&sys::unix_addr(path.as_ref().as_os_str().as_bytes(), false)?)
     }
 
     /// Connects to `addr`: a path or, on Linux, an abstract name.
@@ -147,22 +146,21 @@ impl UnixStream {
             #[cfg(target_os = "linux")]
             use std::os::linux::net::SocketAddrExt;
             if let Some(name) = addr.as_abstract_name() {
-                let (addr, len) = sys::unix_addr(name, true)?;
-                return UnixStream::connect_raw(&addr, len);
+                return UnixStream::connect_raw(&sys::unix_addr(name, true)?);
             }
         }
         Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to an unnamed Unix socket address"))
     }
 
-    fn connect_raw(addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<UnixStream> {
+    fn connect_raw(addr: &socket2::SockAddr) -> io::Result<UnixStream> {
         // A full backlog makes a non-blocking connect fail with EAGAIN,
         // and no readiness event says when there is room again: retry
         // after a pause, doubling up to 50 ms.
         let mut pause = Duration::from_millis(1);
         loop {
-            let (fd, in_progress) = match sys::unix_connect(addr, len)? {
-                sys::UnixConnect::Done(fd) => (fd, false),
-                sys::UnixConnect::InProgress(fd) => (fd, true),
+            let (sock, in_progress) = match sys::unix_connect(addr)? {
+                sys::UnixConnect::Done(sock) => (sock, false),
+                sys::UnixConnect::InProgress(sock) => (sock, true),
                 sys::UnixConnect::BacklogFull => {
                     if !crate::green::hub::can_switch() {
                         // No waiting here (a destructor during an unwind).
@@ -173,7 +171,7 @@ impl UnixStream {
                     continue;
                 }
             };
-            let stream = UnixStream::from_nonblocking(unet::UnixStream::from(fd));
+            let stream = UnixStream::from_nonblocking(unet::UnixStream::from(sock));
             if in_progress {
                 stream.source.wait(Interest::Write, None)?;
                 if let Some(e) = stream.sock.take_error()? {
