@@ -529,7 +529,11 @@ impl PreforkServer {
                 return Ok(());
             }
         }
-        let listener = TcpListener::from(self.sockets.borrow()[slot].try_clone()?);
+        // This worker's socket; the others' copies close here, or they
+        // would keep listening until this worker exits.
+        let sockets = std::mem::take(&mut *self.sockets.borrow_mut());
+        let mine = sockets.into_iter().nth(slot).ok_or_else(|| io::Error::other("no socket for the slot"))?;
+        let listener = TcpListener::from(mine);
         let handler = (self.factory)();
         let counts = self.counts.clone();
         let mut server = StreamServer::new(listener, move |stream, peer| {
