@@ -3,71 +3,7 @@
 //! [`StreamServer`] of their own, and supervises them (gunicorn's
 //! `-w N -k gevent`).
 //!
-//! # Design
-//!
-//! - **Bind once, fork.** The parent binds every socket before any fork,
-//!   one per worker slot, all on the same address with `SO_REUSEPORT`,
-//!   as [`ThreadedStreamServer`](super::ThreadedStreamServer) does (with
-//!   its probe, so a port in use fails `bind`); each worker inherits them
-//!   and serves its slot's. The kernel spreads connections over the
-//!   sockets by a hash of the peer's address and port, so no worker wakes
-//!   for another's connection: one listener shared by the workers would
-//!   wake every worker for every connection, because libev cannot
-//!   register it with `EPOLLEXCLUSIVE` (`docs/scaling.md` in the
-//!   repository measures both, on threads). The parent keeps its copy of
-//!   each socket open while it serves, so connections hashed to a slot
-//!   whose worker died wait in that socket's backlog for the replacement
-//!   instead of being reset. Workers share nothing else: no memory but
-//!   the counters below, no lock, no hub.
-//! - **Only a single-threaded process forks.** A forked child has one
-//!   thread, the one that called `fork`; a lock another thread held at
-//!   the fork (the allocator's, stdout's, a pool's queue) stays held in
-//!   the child for good, and the worker goes on running Rust, not `exec`.
-//!   So before each fork the parent counts its threads
-//!   (`/proc/self/status`) and refuses with
-//!   [`InvalidInput`](io::ErrorKind::InvalidInput) if it has more than
-//!   one. Threads of this crate count too: the blocking pool's (started
-//!   by [`spawn_blocking`](crate::green::spawn_blocking) and name
-//!   lookups; idle ones exit after 10 s), the
-//!   [monitor](crate::green::monitor)'s and a
-//!   [`ThreadedStreamServer`](super::ThreadedStreamServer)'s. [`bind`]
-//!   resolves a name with std's blocking lookup for that reason. Linux
-//!   and Android only: elsewhere a process cannot count its threads.
-//! - **The parent runs no greenlets while it supervises.**
-//!   [`serve_forever`](PreforkServer::serve_forever) blocks the calling
-//!   thread (not only the greenlet) in `sigtimedwait`, with `SIGCHLD`,
-//!   `SIGTERM` and `SIGINT` blocked. So the parent's hub, if it has one,
-//!   is the same at every fork, restarts included: each worker starts
-//!   from the state the parent had when `serve_forever` was called.
-//!   Greenlets alive then go on in every worker too; start none.
-//! - **A worker** restores the signal mask, wraps a duplicate of the
-//!   listener in a green [`TcpListener`], calls the factory for its
-//!   handler, serves on a [`StreamServer`] and stops it gracefully on
-//!   `SIGTERM` or `SIGINT` (no new connections, the [graceful
-//!   timeout](PreforkServer::graceful_timeout) for those in flight), then
-//!   leaves with `_exit`: 0 after a stop, 1 if serving failed, 101 if the
-//!   factory or the server panicked. `_exit` skips destructors and
-//!   `atexit` handlers, which are the parent's to run. On Linux a worker
-//!   also gets `SIGTERM` if the parent dies (`PR_SET_PDEATHSIG`).
-//! - **Restarts.** A worker that exits while the server is not stopping
-//!   (whatever its status, a `kill -9` included) is replaced at once by
-//!   a new one in the same slot. To keep a worker that crashes as it
-//!   starts from forking in a tight loop, at most `burst` restarts may
-//!   happen within any `interval` ([`restart_limit`], by default 5 in
-//!   10 s, systemd's `StartLimitBurst` and `StartLimitIntervalSec`): the
-//!   next death within it makes the parent give up, stop the other
-//!   workers gracefully, and return an error that says so.
-//! - **Stopping.** On `SIGTERM` or `SIGINT` the parent closes its copies
-//!   of the sockets, sends `SIGTERM` to every worker, waits for them, and sends `SIGKILL` to those still
-//!   running one second after their graceful timeout; then
-//!   `serve_forever` returns `Ok`. Further signals while stopping are
-//!   taken and ignored.
-//! - **Counters.** Each worker slot counts the connections it accepted in
-//!   a page of memory shared by the parent and the workers
-//!   ([`connections_served`](PreforkServer::connections_served)).
-//!
-//! [`bind`]: PreforkServer::bind
-//! [`restart_limit`]: PreforkServer::restart_limit
+//! The design is in [`PreforkServer`]'s docs, where users read it.
 
 use super::StreamServer;
 use super::threaded::{bind_sockets, parse_count};
@@ -286,38 +222,130 @@ type Handler = Box<dyn Fn(TcpStream, SocketAddr)>;
 /// A TCP server on worker processes: the parent binds a listening socket
 /// per worker (`SO_REUSEPORT`) and forks `workers` processes, each with
 /// its own hub and its own [`StreamServer`] on its inherited socket,
-/// running the handler the
-/// factory builds in that worker; the parent supervises them (gunicorn's
-/// `-w N -k gevent`). The [module docs](self) explain the design.
+/// running the handler the factory builds in that worker; the parent
+/// supervises them (gunicorn's `-w N -k gevent`).
 ///
 /// - [`serve_forever`](PreforkServer::serve_forever) forks the workers
 ///   and supervises them until `SIGTERM` or `SIGINT`: it restarts a
 ///   worker that dies (within a [limit](PreforkServer::restart_limit)),
 ///   and on the signal stops every worker gracefully.
-/// - It must be called while the process has one thread (see the module
-///   docs); it fails with [`InvalidInput`](io::ErrorKind::InvalidInput)
+/// - It must be called while the process has one thread (see below); it
+///   fails with [`InvalidInput`](io::ErrorKind::InvalidInput)
 ///   otherwise.
 /// - Workers share nothing but the port: state the factory builds is
 ///   per process.
 ///
-/// ```no_run
-/// use libev::green::server::{PreforkServer, Processes};
-/// use std::io::Write;
+/// ```
+/// use libev::green::server::{PreforkServer, Processes, WorkerEvent};
+/// use std::cell::RefCell;
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
 /// use std::time::Duration;
 ///
 /// // In `main`, before any thread: 2 workers, each with its own hub.
-/// let server = PreforkServer::bind("127.0.0.1:8000", Processes::Count(2), || {
+/// let server = PreforkServer::bind("127.0.0.1:0", Processes::Count(2), || {
 ///     let pid = std::process::id(); // the worker's
 ///     move |mut stream: libev::green::net::TcpStream, _peer| {
-///         let _ = writeln!(stream, "hello from {pid}");
+///         let _ = write!(stream, "hello from {pid}");
 ///     }
 /// })?
 /// .graceful_timeout(Duration::from_secs(10));
+///
+/// // Here the parent itself, once both workers run, is a client (the
+/// // handler runs in the parent), then stops the server as `kill -TERM`
+/// // would.
+/// let addr = server.local_addr()?;
+/// let reply = Rc::new(RefCell::new(String::new()));
+/// let seen = reply.clone();
+/// let server = server.event_handler(move |event| {
+///     if let WorkerEvent::Started { worker: 1, .. } = event {
+///         let mut client = std::net::TcpStream::connect(addr).unwrap();
+///         client.read_to_string(&mut seen.borrow_mut()).unwrap();
+///         // SAFETY: raising a signal the server handles.
+///         unsafe { libc::raise(libc::SIGTERM) };
+///     }
+/// });
 /// // Until SIGTERM or SIGINT; then every worker has stopped.
 /// server.serve_forever()?;
-/// println!("served by worker: {:?}", server.connections_served());
+/// assert!(reply.borrow().starts_with("hello from "));
+/// assert_eq!(server.connections_served().iter().sum::<u64>(), 1);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// # Design
+///
+/// - **Bind once, fork.** The parent binds every socket before any fork,
+///   one per worker slot, all on the same address with `SO_REUSEPORT`,
+///   as [`ThreadedStreamServer`](super::ThreadedStreamServer) does (with
+///   its probe, so a port in use fails `bind`); each worker inherits them
+///   and serves its slot's. The kernel spreads connections over the
+///   sockets by a hash of the peer's address and port, so no worker wakes
+///   for another's connection: one listener shared by the workers would
+///   wake every worker for every connection, because libev cannot
+///   register it with `EPOLLEXCLUSIVE` (`docs/scaling.md` in the
+///   repository measures both, on threads). The parent keeps its copy of
+///   each socket open while it serves, so connections hashed to a slot
+///   whose worker died wait in that socket's backlog for the replacement
+///   instead of being reset. Workers share nothing else: no memory but
+///   the counters below, no lock, no hub.
+/// - **Only a single-threaded process forks.** A forked child has one
+///   thread, the one that called `fork`; a lock another thread held at
+///   the fork (the allocator's, stdout's, a pool's queue) stays held in
+///   the child for good, and the worker goes on running Rust, not `exec`.
+///   So before each fork the parent counts its threads
+///   (`/proc/self/status`) and refuses with
+///   [`InvalidInput`](io::ErrorKind::InvalidInput) if it has more than
+///   one. Threads of this crate count too: the blocking pool's (started
+///   by [`spawn_blocking`](crate::green::spawn_blocking) and name
+///   lookups; idle ones exit after 10 s), the
+///   [monitor](crate::green::monitor)'s and a
+///   [`ThreadedStreamServer`](super::ThreadedStreamServer)'s. [`bind`]
+///   resolves a name with std's blocking lookup for that reason. Linux
+///   and Android only: elsewhere a process cannot count its threads.
+/// - **The parent runs no greenlets while it supervises.**
+///   [`serve_forever`](PreforkServer::serve_forever) blocks the calling
+///   thread (not only the greenlet) in `sigtimedwait`, with `SIGCHLD`,
+///   `SIGTERM` and `SIGINT` blocked. So the parent's hub, if it has one,
+///   is the same at every fork, restarts included: each worker starts
+///   from the state the parent had when `serve_forever` was called.
+///   Greenlets alive then go on in every worker too; start none. Best,
+///   use nothing green in the parent before `serve_forever` (the
+///   examples do not): libev keeps a `signalfd` across `fork` (its
+///   manual says nothing needs doing), so where the parent's hub opened
+///   one, parent and workers share it, and a worker starting or stopping
+///   a signal watcher changes the set of signals it reports for the
+///   parent too.
+/// - **A worker** restores the signal mask, closes its copies of the
+///   other slots' sockets (else they would listen on through its
+///   graceful stop), wraps its own in a green [`TcpListener`], calls the
+///   factory for its
+///   handler, serves on a [`StreamServer`] and stops it gracefully on
+///   `SIGTERM` or `SIGINT` (no new connections, the [graceful
+///   timeout](PreforkServer::graceful_timeout) for those in flight), then
+///   leaves with `_exit`: 0 after a stop, 1 if serving failed, 101 if the
+///   factory or the server panicked. `_exit` skips destructors and
+///   `atexit` handlers, which are the parent's to run. On Linux a worker
+///   also gets `SIGTERM` if the parent dies (`PR_SET_PDEATHSIG`).
+/// - **Restarts.** A worker that exits while the server is not stopping
+///   (whatever its status, a `kill -9` included) is replaced at once by
+///   a new one in the same slot. To keep a worker that crashes as it
+///   starts from forking in a tight loop, at most `burst` restarts may
+///   happen within any `interval` ([`restart_limit`], by default 5 in
+///   10 s, systemd's `StartLimitBurst` and `StartLimitIntervalSec`): the
+///   next death within it makes the parent give up, stop the other
+///   workers gracefully, and return an error that says so.
+/// - **Stopping.** On `SIGTERM` or `SIGINT` the parent closes its copies
+///   of the sockets, sends `SIGTERM` to every worker, waits for them,
+///   and sends `SIGKILL` to those still running one second after their
+///   graceful timeout; then
+///   `serve_forever` returns `Ok`. Further signals while stopping are
+///   taken and ignored.
+/// - **Counters.** Each worker slot counts the connections it accepted in
+///   a page of memory shared by the parent and the workers
+///   ([`connections_served`](PreforkServer::connections_served)).
+///
+/// [`bind`]: PreforkServer::bind
+/// [`restart_limit`]: PreforkServer::restart_limit
 pub struct PreforkServer {
     /// One listening socket per worker slot, until the stop.
     sockets: RefCell<Vec<OwnedFd>>,
@@ -409,8 +437,8 @@ impl PreforkServer {
     }
 
     /// Allows at most `burst` worker restarts within any `interval`; the
-    /// next death within it makes the server give up (see the module
-    /// docs). Default: 5 within 10 s. `burst` 0 never restarts.
+    /// next death within it makes the server give up (see
+    /// [`PreforkServer`]). Default: 5 within 10 s. `burst` 0 never restarts.
     pub fn restart_limit(mut self, burst: u32, interval: Duration) -> PreforkServer {
         self.burst = burst;
         self.interval = interval;
@@ -448,7 +476,7 @@ impl PreforkServer {
     }
 
     /// Forks the workers and supervises them until `SIGTERM` or `SIGINT`
-    /// (blocking the calling thread: see the module docs), then stops
+    /// (blocking the calling thread: see [`PreforkServer`]), then stops
     /// them gracefully and returns `Ok` once every worker has ended.
     ///
     /// Fails with [`InvalidInput`](io::ErrorKind::InvalidInput) if the
@@ -791,8 +819,8 @@ fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::other("no thread count in /proc/self/status"))
 }
 
-/// Refuses to fork a process with more than one thread (see the module
-/// docs).
+/// Refuses to fork a process with more than one thread (see
+/// [`PreforkServer`]).
 fn check_single_threaded() -> io::Result<()> {
     let n = thread_count().map_err(|e| {
         io::Error::new(
