@@ -38,6 +38,12 @@ fn greet(mut s: GreenStream) {
 fn serve(kind: &str) -> ExitCode {
     let server = match kind {
         "hello" => PreforkServer::bind("127.0.0.1:0", Processes::Count(2), || |s, _| greet(s)),
+        // Left so, the kernel would reap the workers unseen.
+        "sigchld-ignored" => {
+            // SAFETY: sets a disposition; no handler code is involved.
+            unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+            PreforkServer::bind("127.0.0.1:0", Processes::Count(2), || |s, _| greet(s))
+        }
         // Every worker dies as it starts (one line each, no backtrace).
         "crash" => {
             std::panic::set_hook(Box::new(|info| eprintln!("worker panicked: {info}")));
@@ -228,6 +234,21 @@ fn a_killed_worker_is_replaced_and_service_goes_on() {
     assert_eq!(counts.iter().sum::<u64>(), 100);
 }
 
+fn a_parent_that_ignores_sigchld_still_sees_a_worker_die() {
+    let mut server = Server::start("sigchld-ignored");
+    let workers = server.started(2);
+    // SAFETY: kill(2) on a worker of our child.
+    assert_eq!(unsafe { libc::kill(workers[1] as i32, libc::SIGKILL) }, 0);
+    let exited = server.stderr_line(&format!("(pid {}) ended", workers[1]));
+    assert!(exited.contains("SIGKILL"), "{exited}");
+    let replacement = server.started(1)[0];
+    assert!(!workers.contains(&replacement));
+    assert_eq!(fetch_many(&server.addr, 2, 10).len(), 20);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(Duration::from_secs(20)).success());
+    assert_eq!(server.served().1, 1);
+}
+
 fn sigterm_lets_a_connection_in_flight_finish() {
     let mut server = Server::start("hello");
     let workers = server.started(2);
@@ -278,12 +299,16 @@ fn main() -> ExitCode {
     if let Ok(kind) = std::env::var("PREFORK_SERVER") {
         return serve(&kind);
     }
-    let cases: [(&str, fn()); 4] = [
+    let cases: [(&str, fn()); 5] = [
         (
             "two_workers_answer_every_client_and_report_the_spread",
             two_workers_answer_every_client_and_report_the_spread,
         ),
         ("a_killed_worker_is_replaced_and_service_goes_on", a_killed_worker_is_replaced_and_service_goes_on),
+        (
+            "a_parent_that_ignores_sigchld_still_sees_a_worker_die",
+            a_parent_that_ignores_sigchld_still_sees_a_worker_die,
+        ),
         ("sigterm_lets_a_connection_in_flight_finish", sigterm_lets_a_connection_in_flight_finish),
         (
             "a_worker_that_always_crashes_is_not_restarted_for_ever",

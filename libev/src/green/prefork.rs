@@ -117,8 +117,9 @@ pub enum WorkerEvent {
         worker: usize,
         /// The worker's process id.
         pid: u32,
-        /// How it ended.
-        status: ExitStatus,
+        /// How it ended; `None` if something else in the process reaped
+        /// it first (`SIGCHLD` set to `SIG_IGN`, a `waitpid(-1)`).
+        status: Option<ExitStatus>,
     },
     /// Signal `signal` asked the server to stop: every worker was sent
     /// `SIGTERM`.
@@ -148,8 +149,11 @@ impl fmt::Display for WorkerEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WorkerEvent::Started { worker, pid } => write!(f, "worker {worker} started (pid {pid})"),
-            WorkerEvent::Exited { worker, pid, status } => {
+            WorkerEvent::Exited { worker, pid, status: Some(status) } => {
                 write!(f, "worker {worker} (pid {pid}) ended: {status}")
+            }
+            WorkerEvent::Exited { worker, pid, status: None } => {
+                write!(f, "worker {worker} (pid {pid}) ended, reaped by something else: status unknown")
             }
             WorkerEvent::Stopping { signal } => write!(f, "signal {signal}: stopping the workers gracefully"),
             WorkerEvent::Killed { worker, pid } => {
@@ -305,7 +309,9 @@ type Handler = Box<dyn Fn(TcpStream, SocketAddr)>;
 /// - **The parent runs no greenlets while it supervises.**
 ///   [`serve_forever`](PreforkServer::serve_forever) blocks the calling
 ///   thread (not only the greenlet) in `sigtimedwait`, with `SIGCHLD`,
-///   `SIGTERM` and `SIGINT` blocked. So the parent's hub, if it has one,
+///   `SIGTERM` and `SIGINT` blocked (and `SIGCHLD` set back to its
+///   default meanwhile if it was ignored, which would make the kernel
+///   reap the workers unseen). So the parent's hub, if it has one,
 ///   is the same at every fork, restarts included: each worker starts
 ///   from the state the parent had when `serve_forever` was called.
 ///   Greenlets alive then go on in every worker too; start none. Best,
@@ -688,10 +694,9 @@ impl Supervisor<'_> {
                 // waitpid(-1) elsewhere); gone, status unknown.
                 -1 if io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) => None,
                 -1 => continue,
-                _ => Some(status),
+                _ => Some(ExitStatus::from_raw(status)),
             };
             self.slots[slot] = None;
-            let status = ExitStatus::from_raw(status.unwrap_or(0));
             self.emit(WorkerEvent::Exited { worker: slot, pid: w.pid as u32, status });
             if !self.stopping() {
                 self.restart(slot);
@@ -750,10 +755,16 @@ impl Supervisor<'_> {
 }
 
 /// SIGCHLD, SIGTERM and SIGINT blocked on this thread while the parent
-/// supervises, and the mask from before.
+/// supervises, and the mask from before; and SIGCHLD's disposition, if it
+/// had to change.
 struct SignalMask {
     set: libc::sigset_t,
     old: libc::sigset_t,
+    /// SIGCHLD's action before, if it was `SIG_IGN` or had
+    /// `SA_NOCLDWAIT`: then the kernel reaps children itself and sends no
+    /// SIGCHLD, so the parent would never learn of a death. It is
+    /// `SIG_DFL` while the parent supervises.
+    sigchld: Option<libc::sigaction>,
 }
 
 impl SignalMask {
@@ -774,7 +785,24 @@ impl SignalMask {
         if r != 0 {
             return Err(io::Error::from_raw_os_error(r));
         }
-        Ok(SignalMask { set, old })
+        let mut mask = SignalMask { set, old, sigchld: None };
+        // SAFETY: sigaction is plain old data; `act` is written by the
+        // first call, `dfl` is a valid default action.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut act) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if act.sa_sigaction == libc::SIG_IGN || act.sa_flags & libc::SA_NOCLDWAIT != 0 {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                if libc::sigaction(libc::SIGCHLD, &dfl, std::ptr::null_mut()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                mask.sigchld = Some(act);
+            }
+        }
+        Ok(mask)
     }
 
     /// Waits up to `timeout` (`None`: for ever) for one of the blocked
@@ -794,6 +822,10 @@ impl SignalMask {
 
     /// Puts back the mask from before `block` (in a worker).
     fn restore(&self) {
+        if let Some(act) = &self.sigchld {
+            // SAFETY: puts back the action read in `block`.
+            unsafe { libc::sigaction(libc::SIGCHLD, act, std::ptr::null_mut()) };
+        }
         // SAFETY: restores a mask read by pthread_sigmask.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
     }
@@ -872,7 +904,7 @@ mod tests {
 
     #[test]
     fn events_read_as_sentences() {
-        let e = WorkerEvent::Exited { worker: 1, pid: 42, status: ExitStatus::from_raw(9) };
+        let e = WorkerEvent::Exited { worker: 1, pid: 42, status: Some(ExitStatus::from_raw(9)) };
         assert_eq!(e.to_string(), "worker 1 (pid 42) ended: signal: 9 (SIGKILL)");
         let counts = SharedCounts::new(3).unwrap();
         counts.get(2).fetch_add(5, Ordering::Relaxed);
