@@ -330,8 +330,8 @@ type Handler = Box<dyn Fn(TcpStream, SocketAddr)>;
 ///   timeout](PreforkServer::graceful_timeout) for those in flight), then
 ///   leaves with `_exit`: 0 after a stop, 1 if serving failed, 101 if the
 ///   factory or the server panicked. `_exit` skips destructors and
-///   `atexit` handlers, which are the parent's to run. On Linux a worker
-///   also gets `SIGTERM` if the parent dies (`PR_SET_PDEATHSIG`).
+///   `atexit` handlers, which are the parent's to run. A worker also
+///   gets `SIGTERM` if the parent dies (`PR_SET_PDEATHSIG`).
 /// - **Restarts.** A worker that exits while the server is not stopping
 ///   (whatever its status, a `kill -9` included) is replaced at once by
 ///   a new one in the same slot. To keep a worker that crashes as it
@@ -550,18 +550,15 @@ impl PreforkServer {
     }
 
     fn serve_worker(&self, slot: usize, parent: libc::pid_t) -> io::Result<()> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            // SAFETY: plain system calls with integer arguments.
-            let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
-            if r != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent died before the call: nobody supervises this one.
-            // SAFETY: as above.
-            if unsafe { libc::getppid() } != parent {
-                return Ok(());
-            }
+        // SAFETY: plain system calls with integer arguments.
+        let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent died before the call: nobody supervises this one.
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            return Ok(());
         }
         // This worker's socket; the others' copies close here, or they
         // would keep listening until this worker exits.
