@@ -2,7 +2,7 @@
 //! greenlet, which sends back whatever it reads until the peer closes.
 //!
 //! ```text
-//! cargo run --release --example echo_server [-- ADDR] [--threads N|all]
+//! cargo run --release --example echo_server [-- ADDR] [--threads N|all] [--processes N|all]
 //! ```
 //!
 //! ADDR defaults to 127.0.0.1:8000; port 0 picks a free port. The server
@@ -13,7 +13,10 @@
 //! `--threads N` serves on N OS threads (`all`: one per core), each with
 //! its own hub and its own listening socket on ADDR
 //! (`ThreadedStreamServer`); the default, 1, is one `StreamServer` on the
-//! main thread.
+//! main thread. `--processes N` forks N worker processes instead, each
+//! with its own hub and its own socket on ADDR, under a parent that
+//! restarts a worker that dies and stops them all gracefully on SIGINT or
+//! SIGTERM (`PreforkServer`, gunicorn's `-w N -k gevent`).
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -49,11 +52,11 @@ fn handle(stream: TcpStream, _peer: SocketAddr) {
     let _ = echo(stream);
 }
 
-const USAGE: &str = "usage: echo_server [ADDR] [--threads N|all]\n  ADDR             where to listen (default 127.0.0.1:8000; port 0 picks one)\n  --threads N|all  serve on N threads, each with its own hub (all: one per core; default 1)\n";
+const USAGE: &str = "usage: echo_server [ADDR] [--threads N|all | --processes N|all]\n  ADDR               where to listen (default 127.0.0.1:8000; port 0 picks one)\n  --threads N|all    serve on N threads, each with its own hub (all: one per core; default 1)\n  --processes N|all  serve on N forked worker processes, each with its own hub; the parent restarts those that die\n";
 
 fn main() -> ExitCode {
     match serving::args("echo_server", USAGE) {
-        Ok((addr, threads)) => serving::run("echo_server", &addr, threads, || handle),
+        Ok((addr, scale)) => serving::run("echo_server", &addr, scale, || handle),
         Err(code) => code,
     }
 }

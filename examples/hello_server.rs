@@ -3,7 +3,7 @@
 //! and closes the connection.
 //!
 //! ```text
-//! cargo run --release --example hello_server [-- ADDR] [--threads N|all]
+//! cargo run --release --example hello_server [-- ADDR] [--threads N|all] [--processes N|all]
 //! curl --http0.9 -s 127.0.0.1:8000
 //! ```
 //!
@@ -15,7 +15,10 @@
 //! `--threads N` serves on N OS threads (`all`: one per core), each with
 //! its own hub and its own listening socket on ADDR
 //! (`ThreadedStreamServer`); the default, 1, is one `StreamServer` on the
-//! main thread.
+//! main thread. `--processes N` forks N worker processes instead, each
+//! with its own hub and its own socket on ADDR, under a parent that
+//! restarts a worker that dies and stops them all gracefully on SIGINT or
+//! SIGTERM (`PreforkServer`, gunicorn's `-w N -k gevent`).
 //!
 //! Closing a socket with unread input makes the kernel answer with a reset,
 //! which can destroy the reply before the client reads it (curl's request
@@ -59,11 +62,11 @@ fn greet(mut stream: TcpStream, _peer: SocketAddr) {
     // Dropping the stream closes the connection.
 }
 
-const USAGE: &str = "usage: hello_server [ADDR] [--threads N|all]\n  ADDR             where to listen (default 127.0.0.1:8000; port 0 picks one)\n  --threads N|all  serve on N threads, each with its own hub (all: one per core; default 1)\n";
+const USAGE: &str = "usage: hello_server [ADDR] [--threads N|all | --processes N|all]\n  ADDR               where to listen (default 127.0.0.1:8000; port 0 picks one)\n  --threads N|all    serve on N threads, each with its own hub (all: one per core; default 1)\n  --processes N|all  serve on N forked worker processes, each with its own hub; the parent restarts those that die\n";
 
 fn main() -> ExitCode {
     match serving::args("hello_server", USAGE) {
-        Ok((addr, threads)) => serving::run("hello_server", &addr, threads, || greet),
+        Ok((addr, scale)) => serving::run("hello_server", &addr, scale, || greet),
         Err(code) => code,
     }
 }

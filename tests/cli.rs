@@ -52,6 +52,7 @@ fn a_port_in_use_is_reported_in_words() {
     for (name, args) in [
         ("hello_server", &[][..]),
         ("hello_server", &["--threads", "2"]),
+        ("echo_server", &["--processes", "2"]),
         ("echo_server", &[]),
         ("http_hello", &[]),
         ("ws_echo", &[]),
@@ -63,5 +64,25 @@ fn a_port_in_use_is_reported_in_words() {
         assert!(stderr.starts_with(&format!("{name}: cannot listen on {addr}: ")), "{name}: {stderr}");
         assert!(stderr.to_lowercase().contains("in use"), "{name}: {stderr}");
         assert!(!stderr.contains("Os {"), "Display, not Debug: {stderr}");
+    }
+}
+
+#[test]
+fn a_bad_processes_option_exits_2_with_the_error_and_the_usage() {
+    for name in ["hello_server", "echo_server"] {
+        for (bad, says) in [
+            (&["--processes", "0"][..], "processes: expected `all` or a positive number"),
+            (&["--processes", "many"], "processes: expected `all` or a positive number"),
+            (&["--processes=-1"], "processes: expected `all` or a positive number"),
+            (&["--processes"], "--processes needs a value"),
+            (&["--processes", "2", "--threads", "2"], "do not combine"),
+        ] {
+            let out = run_example(name, &[&["127.0.0.1:0"][..], bad].concat());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {bad:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{name} {bad:?} did not listen");
+            assert!(stderr.contains(says), "{name} {bad:?}: {stderr}");
+            assert!(stderr.contains(&format!("usage: {name}")), "{name} {bad:?}: {stderr}");
+        }
     }
 }

@@ -320,6 +320,11 @@ fn echo_server_on_two_threads_stops_gracefully_on_sigterm_letting_a_connection_f
     stops_gracefully_letting_a_connection_finish(&["--threads", "2"]);
 }
 
+#[test]
+fn echo_server_on_two_processes_stops_gracefully_on_sigterm_letting_a_connection_finish() {
+    stops_gracefully_letting_a_connection_finish(&["--processes", "2"]);
+}
+
 fn stops_gracefully_letting_a_connection_finish(args: &[&str]) {
     let (mut server, addr) = start_example("echo_server", args);
     let mut conn = TcpStream::connect(&addr).unwrap();
@@ -344,7 +349,9 @@ fn stops_gracefully_letting_a_connection_finish(args: &[&str]) {
 
 #[test]
 fn hello_server_exits_0_on_sigint() {
-    for args in [&[][..], &["--threads", "2"], &["--threads=all"]] {
+    for args in
+        [&[][..], &["--threads", "2"], &["--threads=all"], &["--processes", "2"], &["--processes=all"]]
+    {
         let (mut server, addr) = start_example("hello_server", args);
         assert_eq!(fetch(&addr), "hello world\r\n", "{args:?}");
         let status = signal_and_wait(&mut server, libc::SIGINT);
@@ -359,6 +366,16 @@ fn hello_and_echo_servers_serve_on_two_threads() {
         assert_eq!(reply, "hello world\r\n");
     }
     let (_echo, addr) = start_example("echo_server", &["--threads", "2"]);
+    echo_clients(&addr, 20, drop);
+}
+
+#[test]
+fn hello_and_echo_servers_serve_on_two_processes() {
+    let (_hello, addr) = start_example("hello_server", &["--processes", "2"]);
+    for reply in fetch_concurrently(&addr, 8, 25) {
+        assert_eq!(reply, "hello world\r\n");
+    }
+    let (_echo, addr) = start_example("echo_server", &["--processes", "2"]);
     echo_clients(&addr, 20, drop);
 }
 

@@ -30,12 +30,14 @@
 //!   listeners, `libev::green`'s `ThreadedStreamServer`, tokio's
 //!   multi-thread runtime; for hello also green threads sharing one
 //!   listener (what libev can do without `SO_REUSEPORT`) and a raw-epoll C
-//!   server on `SO_REUSEPORT` against one listener under `EPOLLEXCLUSIVE`.
+//!   server on `SO_REUSEPORT` against one listener under `EPOLLEXCLUSIVE`;
+//!   and `PreforkServer` on 1 and 2 worker processes (issue 22.2; the
+//!   server's CPU, sleeps and RSS then sum the parent and its workers).
 //!   Each server kind runs `--runs` times (default 5), in turns; each
 //!   row shows medians (rate, server CPU per op, cores the server used,
 //!   how often its threads went to sleep per 100 ops (voluntary context
 //!   switches, from `/proc/PID/task/*/status`), its RSS after the run)
-//!   and, for the counted kinds, the smallest thread's share of the
+//!   and, for the counted kinds, the smallest thread's (or worker's) share of the
 //!   operations. `--load-threads K` splits the load
 //!   over K client threads.
 //!   Then the green hello server on 1, 2, 8 and 64 threads, once each:
@@ -98,14 +100,31 @@ impl Server {
         line.trim().strip_prefix("served:")?.split_whitespace().map(|n| n.parse().ok()).collect()
     }
 
-    /// CPU time the server has used so far.
+    /// The server's process and its children (a prefork server's
+    /// workers), from `/proc/PID/task/PID/children`.
+    fn pids(&self) -> Vec<u32> {
+        let pid = self.child.id();
+        let mut pids = vec![pid];
+        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            pids.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+        pids
+    }
+
+    /// CPU time the server has used so far (its workers' included).
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("server's stat");
-        // Fields after the parenthesised command name; utime and stime are
-        // fields 14 and 15 of the whole line.
-        let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        let ticks: u64 = self
+            .pids()
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .map(|stat| {
+                // Fields after the parenthesised command name; utime and
+                // stime are fields 14 and 15 of the whole line.
+                let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+            })
+            .sum();
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         Duration::from_nanos(ticks * 1_000_000_000 / hz)
@@ -114,8 +133,10 @@ impl Server {
     /// How many times the server's threads have gone to sleep so far
     /// (their voluntary context switches: a wait in `epoll_wait`, mostly).
     fn sleeps(&self) -> u64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return 0 };
-        tasks
+        self.pids()
+            .iter()
+            .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+            .flatten()
             .flatten()
             .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
             .filter_map(|st| {
@@ -126,15 +147,21 @@ impl Server {
             .sum()
     }
 
-    /// The server's resident set size.
+    /// The server's resident set size (summed over its workers, so pages
+    /// they share count once per process).
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
+        let kib: u64 = self
+            .pids()
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .filter_map(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .sum();
         kib * 1024
     }
 }
@@ -269,6 +296,8 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
         ("C libev", "c-hello-threads2"),
         ("libev::green", "green-hello-threads1"),
         ("libev::green", "green-hello-threads2"),
+        ("libev::green PreforkServer", "green-hello-procs1"),
+        ("libev::green PreforkServer", "green-hello-procs2"),
         ("libev::green, shared listener", "green-hello-shared2"),
         ("tokio multi_thread", "tokio-hello-mt1"),
         ("tokio multi_thread", "tokio-hello-mt2"),
@@ -280,6 +309,8 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
         ("C libev", "c-echo-threads2"),
         ("libev::green", "green-echo-threads1"),
         ("libev::green", "green-echo-threads2"),
+        ("libev::green PreforkServer", "green-echo-procs1"),
+        ("libev::green PreforkServer", "green-echo-procs2"),
         ("tokio multi_thread", "tokio-echo-mt1"),
         ("tokio multi_thread", "tokio-echo-mt2"),
     ];
@@ -311,7 +342,8 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
             if rs.is_empty() {
                 continue;
             }
-            let threads = kind.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let n = kind.trim_start_matches(|c: char| !c.is_ascii_digit());
+            let threads = format!("{n} {}", if kind.contains("-procs") { "proc" } else { "thr " });
             let stat = |f: fn(&Run) -> f64| {
                 let v: Vec<f64> = rs.iter().map(f).collect();
                 let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
@@ -324,12 +356,12 @@ fn threads_workload(time: Duration, runs: usize, load_threads: usize) {
             let (rss, _, _) = stat(|r| r.rss_mib);
             let spread = if rs.iter().all(|r| r.min_share.is_some()) {
                 let (m, lo, hi) = stat(|r| r.min_share.unwrap());
-                format!("   smallest thread {:.1}% ({:.1}-{:.1})", m * 100.0, lo * 100.0, hi * 100.0)
+                format!("   smallest share {:.1}% ({:.1}-{:.1})", m * 100.0, lo * 100.0, hi * 100.0)
             } else {
                 String::new()
             };
             println!(
-                "{workload:<5} {name:<30} {threads} thr {rate:>8.0} {unit}/s ({rlo:.0}-{rhi:.0})   CPU {cpu:>6.0} ns/{unit} ({clo:.0}-{chi:.0})   {cores:.2} cores   {sleeps:>5.1} sleeps/100 {unit}   RSS {rss:.1} MiB{spread}"
+                "{workload:<5} {name:<30} {threads} {rate:>8.0} {unit}/s ({rlo:.0}-{rhi:.0})   CPU {cpu:>6.0} ns/{unit} ({clo:.0}-{chi:.0})   {cores:.2} cores   {sleeps:>5.1} sleeps/100 {unit}   RSS {rss:.1} MiB{spread}"
             );
         }
     }

@@ -6,6 +6,10 @@
 //! count each thread's operations (connections for hello, round trips for
 //! echo) and, on SIGTERM, print `served: N0 N1 ...` and exit. The
 //! multi-threaded tokio kinds (`tokio-hello-mt2`) just die on SIGTERM.
+//! The prefork kinds (`green-hello-procs2`, `green-echo-procs2`) run a
+//! `PreforkServer` on that many worker processes, which count into memory
+//! shared with the parent; on SIGTERM the parent stops them gracefully and
+//! prints the counts the same way.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -113,7 +117,8 @@ fn tokio_server(echo: bool, addr: &str) {
 fn threaded_kind(kind: &str) -> Option<(&str, usize)> {
     let digits = kind.len() - kind.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     let (base, n) = kind.split_at(kind.len() - digits);
-    let threaded = ["-threads", "-shared", "-reuse", "-excl", "-mt"].iter().any(|s| base.ends_with(s));
+    let threaded =
+        ["-threads", "-shared", "-reuse", "-excl", "-mt", "-procs"].iter().any(|s| base.ends_with(s));
     (threaded && !n.is_empty()).then(|| (base, n.parse().expect("thread count")))
 }
 
@@ -221,6 +226,9 @@ fn serve_threaded(base: &str, n: usize, addr: &str) {
     if base.starts_with("tokio") {
         return tokio_multi_thread(echo, n, addr);
     }
+    if base.ends_with("-procs") {
+        return prefork(echo, n, addr);
+    }
     let set = block_sigterm();
     let counts = move || COUNTS[..n].iter().map(|c| c.0.load(Ordering::Relaxed)).collect();
     match base {
@@ -311,4 +319,40 @@ async fn tokio_conn(mut s: tokio::net::TcpStream, echo: bool) {
             }
         }
     }
+}
+
+/// `PreforkServer` on `n` worker processes (this process has one thread
+/// here: `main` calls `serve` first). Each worker counts its operations
+/// into a counter of a shared mapping, claimed in turn.
+fn prefork(echo: bool, n: usize, addr: &str) {
+    use libev::green::server::{PreforkServer, Processes};
+    /// The counters, then the next free index.
+    const SLOTS: usize = 64;
+    let bytes = (SLOTS + 1) * std::mem::size_of::<Count>();
+    // SAFETY: a fresh anonymous shared mapping, zero-filled (valid
+    // atomics), never unmapped: workers and parent use it until they exit.
+    let shared: &'static [Count] = unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        std::slice::from_raw_parts(p.cast::<Count>(), SLOTS + 1)
+    };
+    let server = PreforkServer::bind(addr, Processes::Count(n), move || {
+        let count = &shared[shared[SLOTS].0.fetch_add(1, Ordering::Relaxed) as usize % SLOTS].0;
+        move |s, _| green_conn(echo, s, count)
+    })
+    .expect("bind")
+    .graceful_timeout(std::time::Duration::from_secs(1))
+    .event_handler(|_| ());
+    announce(server.local_addr().expect("local_addr"));
+    server.serve_forever().expect("serve");
+    let line: Vec<String> = shared[..n].iter().map(|c| c.0.load(Ordering::Relaxed).to_string()).collect();
+    println!("served: {}", line.join(" "));
+    std::io::stdout().flush().expect("stdout");
 }

@@ -1,13 +1,13 @@
 //! What `hello_server` and `echo_server` share: the command line
-//! `[ADDR] [--threads N|all]`, and serving a handler on one
-//! `StreamServer` or a `ThreadedStreamServer` until SIGINT or SIGTERM,
-//! which stop it gracefully (no new connections, [`GRACE`] for those in
-//! flight, exit status 0).
+//! `[ADDR] [--threads N|all] [--processes N|all]`, and serving a handler
+//! on one `StreamServer`, a `ThreadedStreamServer` or a `PreforkServer`
+//! until SIGINT or SIGTERM, which stop it gracefully (no new connections,
+//! [`GRACE`] for those in flight, exit status 0).
 
 use super::cli;
 use libev::green;
 use libev::green::net::TcpStream;
-use libev::green::server::{StreamServer, ThreadedStreamServer, Threads};
+use libev::green::server::{PreforkServer, Processes, StreamServer, ThreadedStreamServer, Threads};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,45 +17,73 @@ use std::time::Duration;
 /// SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// The command line `[ADDR] [--threads N|all]`, or what `main` returns
-/// after `--help` or a bad argument.
-pub fn args(program: &str, usage: &str) -> Result<(String, Threads), ExitCode> {
+/// How the server runs: on threads of this process, or on worker
+/// processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Threads(Threads),
+    Processes(Processes),
+}
+
+/// The command line `[ADDR] [--threads N|all] [--processes N|all]`, or
+/// what `main` returns after `--help` or a bad argument.
+pub fn args(program: &str, usage: &str) -> Result<(String, Scale), ExitCode> {
     cli::parse(program, usage, |mut args| {
-        let (mut addr, mut threads) = (None, Threads::Count(1));
+        let (mut addr, mut threads, mut processes) = (None, None::<Threads>, None::<Processes>);
         while let Some(arg) = args.next() {
-            let value = match arg.as_str() {
-                "-h" | "--help" => return Ok(None),
-                "--threads" => Some(args.next().ok_or("--threads needs a value: N or all")?),
-                a => a.strip_prefix("--threads=").map(str::to_owned),
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
             };
-            match value {
-                Some(n) => threads = n.parse().map_err(|e: io::Error| e.to_string())?,
-                None if arg.starts_with('-') => return Err(format!("unknown option {arg}")),
-                None if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
-                None => addr = Some(arg),
+            let mut value =
+                || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value: N or all"));
+            match flag.as_str() {
+                "-h" | "--help" => return Ok(None),
+                "--threads" => threads = Some(value()?.parse().map_err(|e: io::Error| e.to_string())?),
+                "--processes" => processes = Some(value()?.parse().map_err(|e: io::Error| e.to_string())?),
+                _ if arg.starts_with('-') => return Err(format!("unknown option {arg}")),
+                _ if addr.is_some() => return Err(format!("unexpected argument {arg:?}")),
+                _ => addr = Some(arg),
             }
         }
-        Ok(Some((addr.unwrap_or_else(|| cli::DEFAULT_ADDR.to_owned()), threads)))
+        let scale = match (threads, processes) {
+            (Some(t), Some(_)) if t != Threads::Count(1) => {
+                return Err("--threads and --processes do not combine: choose one".to_owned());
+            }
+            (_, Some(p)) => Scale::Processes(p),
+            (t, None) => Scale::Threads(t.unwrap_or(Threads::Count(1))),
+        };
+        Ok(Some((addr.unwrap_or_else(|| cli::DEFAULT_ADDR.to_owned()), scale)))
     })
 }
 
 /// Serves `factory`'s handler on `addr` (one per thread when `threads` is
-/// more than 1) until stopped; the exit status to return.
-pub fn run<F, H>(program: &str, addr: &str, threads: Threads, factory: F) -> ExitCode
+/// more than 1, one per worker process with `--processes`) until stopped;
+/// the exit status to return.
+pub fn run<F, H>(program: &str, addr: &str, scale: Scale, factory: F) -> ExitCode
 where
     F: Fn() -> H + Send + Sync + 'static,
     H: Fn(TcpStream, SocketAddr) + 'static,
 {
-    let served = if threads == Threads::Count(1) {
-        StreamServer::bind(addr, factory()).map(|server| {
+    let served = match scale {
+        Scale::Threads(Threads::Count(1)) => StreamServer::bind(addr, factory()).map(|server| {
             let stopper = server.clone();
             serve(server.local_addr(), move || stopper.stop(GRACE), || server.serve_forever())
-        })
-    } else {
-        ThreadedStreamServer::bind(addr, threads, factory).map(|server| {
+        }),
+        Scale::Threads(threads) => ThreadedStreamServer::bind(addr, threads, factory).map(|server| {
             let stopper = server.clone();
             serve(server.local_addr(), move || stopper.stop(GRACE), || server.serve_forever())
-        })
+        }),
+        // The parent handles SIGINT and SIGTERM itself: it stops every
+        // worker gracefully.
+        Scale::Processes(processes) => {
+            PreforkServer::bind(addr, processes, factory).map(|server| -> io::Result<()> {
+                let server = server.graceful_timeout(GRACE);
+                println!("listening on {}", server.local_addr()?);
+                io::stdout().flush()?;
+                server.serve_forever()
+            })
+        }
     };
     match served {
         Err(e) => cli::fail(program, format_args!("cannot listen on {addr}"), e),

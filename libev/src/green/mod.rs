@@ -39,6 +39,7 @@
 //! | `gevent.config.monitor_thread`, `max_blocking_time`, `EventLoopBlocked` | [`monitor::start`], [`monitor::DEFAULT_MAX_BLOCKING_TIME`], [`monitor::BlockingReport`] via [`monitor::set_handler`] |
 //! | `gevent.socket` (monkey-patched sockets) | [`net`] (std's socket types, green) |
 //! | `gevent.server.StreamServer`, `DatagramServer` | [`server::StreamServer`], [`server::DatagramServer`] |
+//! | gunicorn's `-w N -k gevent` (forked workers, each a gevent hub, under an arbiter) | [`server::PreforkServer`] (Linux, Android) |
 //! | `StreamServer.stop_accepting`, `start_accepting`, `spawn=None` | [`server::StreamServer::stop_accepting`], [`server::StreamServer::start_accepting`], [`server::StreamServer::handle_inline`] |
 //! | `gevent.subprocess` (`Popen`, `communicate`, `check_output`) | [`process`] (std's `Command` and `Child`, green) |
 //! | `gevent.fileobject.FileObject`, `FileObjectPosix`, `FileObjectThread` | [`io::FileObject`] (picks its [`io::Mode`]: `Posix` or `Thread`) |

@@ -1,6 +1,8 @@
 //! Servers on green sockets (gevent's `gevent.server`): [`StreamServer`]
 //! runs a handler on its own greenlet for each TCP connection;
 //! [`DatagramServer`] runs a handler for each UDP datagram.
+//! [`ThreadedStreamServer`] runs one per OS thread, [`PreforkServer`]
+//! one per worker process (Linux and Android).
 //!
 //! ```
 //! use libev::green::{net::TcpStream, server::StreamServer};
@@ -43,6 +45,12 @@ use std::time::Duration;
 #[path = "threaded.rs"]
 mod threaded;
 pub use threaded::{ThreadedDatagramServer, ThreadedStreamServer, Threads};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[path = "prefork.rs"]
+mod prefork;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use prefork::{PreforkServer, Processes, WorkerEvent};
 
 /// The first pause after an accept (or receive) error that more attempts
 /// cannot fix at once (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`, ...).

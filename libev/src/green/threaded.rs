@@ -113,16 +113,22 @@ impl FromStr for Threads {
 
     /// `"all"` or a positive number.
     fn from_str(s: &str) -> io::Result<Threads> {
-        if s.eq_ignore_ascii_case("all") {
-            return Ok(Threads::All);
-        }
-        match s.parse::<usize>() {
-            Ok(n @ 1..) => Ok(Threads::Count(n)),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("threads: expected `all` or a positive number, got {s:?}"),
-            )),
-        }
+        Ok(parse_count(s, "threads")?.map_or(Threads::All, Threads::Count))
+    }
+}
+
+/// A `--threads` or `--processes` value: `Some(n)` for a positive number,
+/// `None` for `"all"`; `InvalidInput` naming `what` otherwise.
+pub(super) fn parse_count(s: &str, what: &str) -> io::Result<Option<usize>> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    match s.parse::<usize>() {
+        Ok(n @ 1..) => Ok(Some(n)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what}: expected `all` or a positive number, got {s:?}"),
+        )),
     }
 }
 
@@ -596,7 +602,7 @@ fn bound_addr(fd: &OwnedFd, tcp: bool) -> io::Result<SocketAddr> {
 /// with their address: `SO_REUSEPORT` siblings, after a probe without
 /// it has found the port free (see the module docs).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
+pub(super) fn bind_sockets(addr: &SocketAddr, n: usize, tcp: bool) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
     use socket2::{Domain, Type};
     let ty = if tcp { Type::STREAM } else { Type::DGRAM };
     let one = |a: &SocketAddr, reuseport: bool| -> io::Result<OwnedFd> {
