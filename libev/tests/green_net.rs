@@ -230,7 +230,7 @@ fn large_payload_through_a_slow_reader_with_partial_writes() {
                 // Slow: let everyone else run after every small read, and
                 // sleep now and then.
                 green::yield_now();
-                if reads % 1024 == 0 {
+                if reads.is_multiple_of(1024) {
                     green::sleep(MS);
                 }
             }

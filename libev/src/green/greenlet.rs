@@ -333,10 +333,10 @@ pub(crate) fn discard_unstarted(hub: &super::hub::Hub, task: &Task) {
 /// stack to the process's spare pool).
 #[cold]
 fn drop_unstarted(task: &Task) {
-    if try_with_hub(|hub| discard_unstarted(hub, task)).is_none() {
-        if let Some(stack) = task.discard() {
-            super::stack::give_spare(vec![(task.stack_size, stack)]);
-        }
+    if try_with_hub(|hub| discard_unstarted(hub, task)).is_none()
+        && let Some(stack) = task.discard()
+    {
+        super::stack::give_spare(vec![(task.stack_size, stack)]);
     }
 }
 

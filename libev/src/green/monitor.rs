@@ -412,11 +412,12 @@ impl Watched {
                 continue;
             }
             let blocked_for = now.duration_since(h.since);
-            if blocked_for >= threshold && !h.reported {
-                if let Some(r) = beat.report(switches, blocked_for) {
-                    h.reported = true;
-                    reports.push(r);
-                }
+            if blocked_for >= threshold
+                && !h.reported
+                && let Some(r) = beat.report(switches, blocked_for)
+            {
+                h.reported = true;
+                reports.push(r);
             }
         }
         (reports, tick)

@@ -649,10 +649,11 @@ impl Supervisor<'_> {
                 _ => {}
             }
             self.reap();
-            if let Some(d) = self.deadline {
-                if !self.killed && Instant::now() >= d {
-                    self.kill_all();
-                }
+            if let Some(d) = self.deadline
+                && !self.killed
+                && Instant::now() >= d
+            {
+                self.kill_all();
             }
         }
     }

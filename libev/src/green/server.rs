@@ -313,12 +313,12 @@ struct StopOnUnwind<F: Fn() + 'static>(Option<F>);
 
 impl<F: Fn() + 'static> Drop for StopOnUnwind<F> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(stop) = self.0.take() {
-                // If no stack can be had, the server keeps serving; there
-                // is no way to report that from inside an unwind.
-                let _ = Builder::new().spawn(stop);
-            }
+        if std::thread::panicking()
+            && let Some(stop) = self.0.take()
+        {
+            // If no stack can be had, the server keeps serving; there
+            // is no way to report that from inside an unwind.
+            let _ = Builder::new().spawn(stop);
         }
     }
 }
@@ -674,10 +674,10 @@ impl StreamInner {
     /// end, kills it if it has not, and ends the stop.
     fn finish_inline(&self, timeout: Duration) {
         let worker = self.core.worker.borrow().as_ref().map(|w| w.task().clone());
-        if let Some(w) = worker {
-            if !wait_done_timeout(&w, Some(timeout)) {
-                kill_task(&w);
-            }
+        if let Some(w) = worker
+            && !wait_done_timeout(&w, Some(timeout))
+        {
+            kill_task(&w);
         }
         self.core.worker.borrow_mut().take();
         self.core.state.set(State::Stopped);
@@ -750,15 +750,15 @@ fn accept_loop(inner: &Rc<StreamInner>, listener: &TcpListener) -> io::Result<()
             });
             continue;
         }
-        if let Some(max) = inner.max.get() {
-            if inner.active.get() >= max {
-                inner.waiting_for_slot.set(true);
-                park_until(None, &"a free StreamServer connection slot", || {
-                    inner.active.get() < max || core.stopping() || inner.max.get() != Some(max)
-                });
-                inner.waiting_for_slot.set(false);
-                continue;
-            }
+        if let Some(max) = inner.max.get()
+            && inner.active.get() >= max
+        {
+            inner.waiting_for_slot.set(true);
+            park_until(None, &"a free StreamServer connection slot", || {
+                inner.active.get() < max || core.stopping() || inner.max.get() != Some(max)
+            });
+            inner.waiting_for_slot.set(false);
+            continue;
         }
         match listener.accept_now() {
             Ok((stream, peer)) if inner.inline.get() => inner.run_inline(stream, peer),

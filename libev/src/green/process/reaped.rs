@@ -127,11 +127,11 @@ impl Claim {
             // A waiter of an earlier, interrupted wait: dropped unlocked.
             let _earlier = {
                 let mut t = table();
-                if let Some(&(status, at)) = t.reaped.get(&self.pid) {
-                    if at >= self.since {
-                        t.reaped.remove(&self.pid);
-                        return Ok(Some(status));
-                    }
+                if let Some(&(status, at)) = t.reaped.get(&self.pid)
+                    && at >= self.since
+                {
+                    t.reaped.remove(&self.pid);
+                    return Ok(Some(status));
                 }
                 if self.recorder.is_none() || t.recorder != self.recorder {
                     return Err(lost(self.pid));
