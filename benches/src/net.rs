@@ -46,7 +46,10 @@
 //!   hubs, per one-way hop; and the time to bind, start and stop a
 //!   `ThreadedStreamServer` on 2 and on 64 threads.
 
+mod http_servers;
 mod load;
+mod may_servers;
+mod points;
 mod servers;
 
 use std::io::{BufRead, BufReader};
@@ -441,6 +444,10 @@ fn main() {
     if args.first().map(String::as_str) == Some("--serve") {
         let (kind, addr) = (&args[1], &args[2]);
         return servers::serve(kind, addr);
+    }
+    // One measurement for bench-all: see points.rs.
+    if args.first().map(String::as_str) == Some("--point") {
+        return points::main(&args[1..]);
     }
     // For profiling one server: `net-bench --load echo|hello ADDR SECONDS`.
     if args.first().map(String::as_str) == Some("--load") {
