@@ -35,8 +35,10 @@ fn display(system: &str) -> &str {
     }
 }
 
-/// The command that starts `system`'s server for `workload`.
+/// The command that starts `system`'s server for `workload` (the echo
+/// server for `idle`).
 fn command(workload: &str, system: &str) -> Command {
+    let workload = if workload == "idle" { "echo" } else { workload };
     if system == "gevent" {
         let mut c = Command::new("python3");
         c.args([concat!(env!("CARGO_MANIFEST_DIR"), "/gevent_server.py"), workload, "127.0.0.1:0"]);
@@ -50,11 +52,15 @@ fn command(workload: &str, system: &str) -> Command {
 
 /// Raises this process's open-file limits (soft, and hard where allowed:
 /// root) to at least `want`, for itself and the servers it starts.
-fn raise_fd_limit(want: u64) {
+/// Returns the soft limit then in force.
+fn raise_fd_limit(want: u64) -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the rlimit we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= want {
-        return;
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    if lim.rlim_cur >= want {
+        return lim.rlim_cur;
     }
     let wanted = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max.max(want) };
     // SAFETY: setrlimit reads the rlimit we pass; raising the hard limit
@@ -64,7 +70,9 @@ fn raise_fd_limit(want: u64) {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: as above.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        return lim.rlim_cur;
     }
+    want
 }
 
 fn emit(workload: &str, system: &str, n: usize, value: f64, unit: &str) {
@@ -79,7 +87,13 @@ pub fn main(args: &[String]) {
     else {
         panic!("{usage}");
     };
-    raise_fd_limit(2 * conns as u64 + 1024);
+    // The server and this client hold `conns` descriptors each, in
+    // processes of their own.
+    let limit = raise_fd_limit(conns as u64 + 1024);
+    assert!(
+        limit >= conns as u64 + 256,
+        "{conns} connections need more open files than the limit here ({limit}; raising the hard limit needs CAP_SYS_RESOURCE)"
+    );
     let server = Server::start(command(workload, system))
         .unwrap_or_else(|| panic!("the {system} {workload} server did not start"));
     if workload == "idle" {
