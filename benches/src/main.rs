@@ -28,7 +28,7 @@
 //! median ratio is printed.
 //!
 //! ```text
-//! libev-bench [--quick] [--tsv] [--alone] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
+//! libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
 //! ```
 //!
 //! `--timers N` sets the number of timers (default 100 000) and `--ops N`
@@ -36,7 +36,8 @@
 //! divides every N by 50, for a smoke run; naming workloads runs
 //! only those. `--alone` measures the timer workloads one side at a time
 //! instead of interleaved: each side is made, warmed, timed and dropped
-//! before the other is made (C first on odd repetitions). `--tsv` adds
+//! before the other is made (C first on the first repetition, then
+//! alternately; `--rust-first` starts with Rust). `--tsv` adds
 //! one machine-readable line per figure for `bench-all`:
 //! `result<TAB>loop<TAB>WORKLOAD<TAB>SYSTEM<TAB>N<TAB>NS_PER_OP<TAB>ns/op`.
 //!
@@ -233,7 +234,9 @@ enum Run {
 impl Run {
     /// The C and Rust times, in nanoseconds, that stand for `reps`
     /// repetitions, and what they are.
-    fn measure(&self, name: &str, ops: u64, reps: u32, alone: bool) -> (u64, u64, &'static str) {
+    /// `alone`: one side at a time, and whether Rust goes first on the
+    /// first repetition; `None`: interleaved.
+    fn measure(&self, name: &str, ops: u64, reps: u32, alone: Option<bool>) -> (u64, u64, &'static str) {
         let check = |c: &Sample, rust: &Sample| {
             assert_eq!(c.check, rust.check, "{name}: C and Rust did different work");
         };
@@ -248,14 +251,15 @@ impl Run {
                 }
                 (best_c, best_rust, "best")
             }
-            Run::Interleaved { c: new_c, rust: new_rust } if alone => {
+            Run::Interleaved { c: new_c, rust: new_rust } if alone.is_some() => {
+                let rust_first = u32::from(alone == Some(true));
                 // Each side made, timed and dropped before the other is
                 // made; the side that goes first alternates.
                 let mut runs: Vec<(u64, u64)> = (0..reps)
                     .map(|rep| {
                         let c_alone = || timers::alone(&mut *new_c(), ops);
                         let rust_alone = || timers::alone(&mut *new_rust(), ops);
-                        let (c, rust) = if rep % 2 == 0 {
+                        let (c, rust) = if (rep + rust_first) % 2 == 0 {
                             let c = c_alone();
                             (c, rust_alone())
                         } else {
@@ -362,7 +366,7 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
     ]
 }
 
-const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
+const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
                      workloads: timers timer_array timer_restart timer_sys timer_ptrs idle pipe_ring (default: all)\n\
                      and, only when named, backends: the pipe ring on every backend that works here\n\
                      (--ring-fds: ring sizes in fds, default 64,1000,10000; --hops: per run, default 20000)";
@@ -377,7 +381,7 @@ fn main() -> ExitCode {
     let mut reps: u32 = 3;
     let mut ntimers = DEFAULT_NTIMERS;
     let mut timer_ops = TIMER_OPS;
-    let (mut tsv, mut alone) = (false, false);
+    let (mut tsv, mut alone, mut rust_first) = (false, false, false);
     let mut only = Vec::new();
     let mut ring_sizes = ring_backends::DEFAULT_SIZES.to_vec();
     let mut backend_hops = BACKEND_HOPS;
@@ -387,6 +391,7 @@ fn main() -> ExitCode {
             "--quick" => divisor = QUICK_DIVISOR,
             "--tsv" => tsv = true,
             "--alone" => alone = true,
+            "--rust-first" => rust_first = true,
             "--ops" => match args.next().and_then(|k| k.parse().ok()) {
                 Some(k) if k > 0 => timer_ops = k,
                 _ => return usage(),
@@ -438,7 +443,7 @@ fn main() -> ExitCode {
     );
     println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C", "Rust");
     for w in selected {
-        let (c, rust, how) = w.run.measure(w.name, w.ops, reps, alone);
+        let (c, rust, how) = w.run.measure(w.name, w.ops, reps, alone.then_some(rust_first));
         let c = c as f64 / w.ops as f64;
         let rust = rust as f64 / w.ops as f64;
         if tsv {

@@ -153,9 +153,11 @@ fn loop_area(r: &mut Results, s: &Sizes) {
                     &s.timer_ops.to_string(),
                 ]);
                 if alone {
-                    // Odd repetitions put C second (see libev-bench).
+                    // Odd repetitions put C second.
                     c.arg("--alone");
-                    c.args(["--reps", if rep % 2 == 0 { "1" } else { "2" }]);
+                    if rep % 2 == 1 {
+                        c.arg("--rust-first");
+                    }
                 }
                 c.args(["timers", "timer_array", "timer_ptrs"]);
                 r.part(c, rep);
