@@ -6,7 +6,7 @@
 //! net-bench [--runs K] [--load-threads K] threads handoff                     # issue 22: servers on 2 threads
 //! net-bench --serve c-echo|green-echo|green-echo-monitored|tokio-echo|c-hello|green-hello|tokio-hello ADDR
 //! net-bench --serve green-hello-threads2|c-echo-threads2|tokio-echo-mt2|... ADDR  # see servers.rs
-//! net-bench --load echo|hello ADDR SECONDS                                              # the client alone
+//! net-bench --load echo|hello ADDR SECONDS [CONNS]                                      # the client alone
 //! ```
 //!
 //! Each server runs in its own process (this binary with `--serve KIND
@@ -449,11 +449,16 @@ fn main() {
     if args.first().map(String::as_str) == Some("--point") {
         return points::main(&args[1..]);
     }
-    // For profiling one server: `net-bench --load echo|hello ADDR SECONDS`.
+    // For profiling one server: `net-bench --load echo|hello ADDR SECONDS [CONNS]`.
     if args.first().map(String::as_str) == Some("--load") {
         let (kind, addr) = (&args[1], &args[2]);
         let time = Duration::from_secs_f64(args[3].parse().expect("seconds"));
-        let ops = if kind == "echo" { load::echo(addr, 50, 64, time) } else { load::hello(addr, 32, time) };
+        let conns = |default| args.get(4).map_or(default, |n| n.parse().expect("connections"));
+        let ops = if kind == "echo" {
+            load::echo(addr, conns(50), 64, time)
+        } else {
+            load::hello(addr, conns(32), time)
+        };
         println!("{kind}: {:.0} ops/s", ops as f64 / time.as_secs_f64());
         return;
     }

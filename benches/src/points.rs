@@ -121,7 +121,15 @@ pub fn main(args: &[String]) {
         _ => panic!("{usage}"),
     };
     assert!(ops > 0, "{system} {workload}: no operation completed");
-    emit(workload, system, conns, cpu.as_nanos() as f64 / ops as f64, &format!("ns/{unit}"));
+    // /proc counts CPU time in clock ticks (10 ms): a run too short or a
+    // stalled server reads as free, which is no figure.
+    if cpu.is_zero() {
+        eprintln!(
+            "{system} {workload}: no server CPU time measured; its CPU figure is left out (run longer)"
+        );
+    } else {
+        emit(workload, system, conns, cpu.as_nanos() as f64 / ops as f64, &format!("ns/{unit}"));
+    }
     emit(&format!("{workload}_rate"), system, conns, ops as f64 / time.as_secs_f64(), &format!("{unit}/s"));
 }
 
@@ -157,6 +165,18 @@ fn connect_from(src: u8, addr: std::net::SocketAddrV4) -> std::net::TcpStream {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         let s = std::net::TcpStream::from_raw_fd(fd);
+        // The port is picked at connect time, unique for the four-tuple
+        // (a plain bind to port 0 would want one free of the earlier
+        // runs' TIME_WAIT connections too).
+        let one: libc::c_int = 1;
+        let opt = (&raw const one).cast();
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            opt,
+            size_of::<libc::c_int>() as _,
+        );
         let r = libc::bind(fd, (&raw const local).cast(), len);
         assert_eq!(r, 0, "bind 127.0.0.{src}: {}", std::io::Error::last_os_error());
         let r = libc::connect(fd, (&raw const remote).cast(), len);
