@@ -6,6 +6,8 @@
 //! net-bench [--runs K] [--load-threads K] threads handoff                     # issue 22: servers on 2 threads
 //! net-bench --serve c-echo|green-echo|green-echo-monitored|tokio-echo|c-hello|green-hello|tokio-hello ADDR
 //! net-bench --serve green-hello-threads2|c-echo-threads2|tokio-echo-mt2|... ADDR  # see servers.rs
+//! net-bench --serve may-echo|may-hello|may-http|c-http|green-http|tokio-http|hyper-http ADDR
+//! net-bench --point echo|hello|http|idle SYSTEM CONNS [SECONDS]       # one figure for bench-all: points.rs
 //! net-bench --load echo|hello ADDR SECONDS [CONNS]                                      # the client alone
 //! ```
 //!
