@@ -355,7 +355,7 @@ fn draw(groups: &[Group], out: &Path) -> Vec<(String, String)> {
         Err(e) => eprintln!("bench-all: chart {file}: {e}"),
     };
     // File, title, x axis, y axis, series.
-    let curves: [(&str, &str, &str, &str, Vec<charts::Series>); 7] = [
+    let curves: [(&str, &str, &str, &str, Vec<charts::Series>); 8] = [
         (
             "timers_alone.svg",
             "Timer operation cost (one side at a time)",
@@ -397,6 +397,13 @@ fn draw(groups: &[Group], out: &Path) -> Vec<(String, String)> {
             "concurrent clients",
             "server CPU ns per connection",
             series(groups, "net", "hello"),
+        ),
+        (
+            "hello_rate.svg",
+            "Hello: connections per second (one load client)",
+            "concurrent clients",
+            "connections per second",
+            series(groups, "net", "hello_rate"),
         ),
         (
             "idle_rss.svg",
@@ -488,6 +495,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     img(&mut p, "echo_cpu.svg");
     img(&mut p, "echo_rate.svg");
     img(&mut p, "hello_cpu.svg");
+    img(&mut p, "hello_rate.svg");
     img(&mut p, "idle_rss.svg");
     report::table(&mut p, groups, "net", "N");
     let _ = writeln!(p, "### Ratios\n");
