@@ -7,7 +7,7 @@
 use std::env;
 use std::path::PathBuf;
 
-const SOURCES: [&str; 2] = ["c/servers.c", "c/workloads.c"];
+const SOURCES: [&str; 3] = ["c/http_server.c", "c/servers.c", "c/workloads.c"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -1,5 +1,10 @@
-"""gevent's side of green-bench: the same workloads, printed as
-`name ns_per_op [extra]` lines for green-bench to read."""
+"""gevent's side of green-bench.
+
+`gevent_bench.py SCALE` prints `name ns_per_op [extra]` lines, at SCALE
+times the default sizes, for green-bench to read. `gevent_bench.py N
+PARKED [WORKLOAD...]` (green-bench --tsv --peer gevent) runs N operations
+per workload and parks PARKED greenlets, printing bench-all's lines:
+`result<TAB>green<TAB>WORKLOAD<TAB>gevent<TAB>N<TAB>VALUE<TAB>UNIT`."""
 import os
 import sys
 import time
@@ -58,7 +63,29 @@ def parked(n):
     return total / n, (after - before) * 1024 / n
 
 
+def tsv(n, n_parked, only):
+    def emit(workload, size, value, unit):
+        print("result\tgreen\t%s\tgevent\t%d\t%.2f\t%s" % (workload, size, value, unit))
+
+    def want(name):
+        return not only or name in only
+
+    if want("yield"):
+        emit("yield", n, yield_roundtrip(n), "ns/yield")
+    if want("spawn_join"):
+        emit("spawn_join", n, spawn_join(n), "ns/op")
+    if want("queue"):
+        emit("queue", n, ping_pong(n, Queue), "ns/rt")
+    if want("parked"):
+        ns, bytes_per = parked(n_parked)
+        emit("parked", n_parked, ns, "ns/greenlet")
+        emit("parked_rss", n_parked, bytes_per, "B/greenlet")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        tsv(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
+        sys.exit(0)
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     print("yield", yield_roundtrip(int(200_000 * scale)))
     print("spawn_join", spawn_join(int(100_000 * scale)))

@@ -24,6 +24,11 @@ struct libev_bench_timers *libev_bench_c_timers_new(uint32_t ntimers);
 uint64_t libev_bench_c_timers_run(struct libev_bench_timers *t, uint64_t ops);
 uint64_t libev_bench_c_timers_check(const struct libev_bench_timers *t);
 void libev_bench_c_timers_free(struct libev_bench_timers *t);
+struct libev_bench_timer_ptrs;
+struct libev_bench_timer_ptrs *libev_bench_c_timer_ptrs_new(uint32_t ntimers);
+uint64_t libev_bench_c_timer_ptrs_run(struct libev_bench_timer_ptrs *t, uint64_t ops);
+uint64_t libev_bench_c_timer_ptrs_check(const struct libev_bench_timer_ptrs *t);
+void libev_bench_c_timer_ptrs_free(struct libev_bench_timer_ptrs *t);
 uint64_t libev_bench_c_idle(uint64_t n, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring(uint32_t npipes, uint64_t hops, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring_on(uint32_t npipes, uint64_t hops, unsigned int flags,
@@ -135,6 +140,89 @@ libev_bench_c_timers_free (struct libev_bench_timers *t)
 
   for (i = 0; i < t->ntimers; ++i)
     ev_timer_stop (t->loop, &t->timers[i]);
+  free (t->timers);
+  ev_loop_destroy (t->loop);
+  free (t);
+}
+
+/* The same workload with each 48-byte ev_timer in its own allocation,
+   reached through an array of pointers: one handle per timer, as a
+   Vec<Timer> has, at the least it can cost (no reference count, no
+   flags, no loop pointer in the node). */
+struct libev_bench_timer_ptrs
+{
+  struct ev_loop *loop;
+  ev_timer **timers;
+  uint32_t ntimers;
+  uint64_t s;
+};
+
+struct libev_bench_timer_ptrs *
+libev_bench_c_timer_ptrs_new (uint32_t ntimers)
+{
+  struct libev_bench_timer_ptrs *t = malloc (sizeof *t);
+  uint32_t i;
+
+  if (!t)
+    abort ();
+  t->loop = ev_loop_new (0);
+  t->timers = malloc (sizeof (ev_timer *) * ntimers);
+  t->ntimers = ntimers;
+  t->s = XORSHIFT_SEED;
+  if (!t->loop || !t->timers)
+    abort ();
+
+  for (i = 0; i < ntimers; ++i)
+    {
+      ev_timer *w = malloc (sizeof *w);
+      if (!w)
+        abort ();
+      ev_timer_init (w, never_cb, random_after (&t->s), 0.);
+      ev_timer_start (t->loop, w);
+      t->timers[i] = w;
+    }
+  return t;
+}
+
+uint64_t
+libev_bench_c_timer_ptrs_run (struct libev_bench_timer_ptrs *t, uint64_t ops)
+{
+  struct ev_loop *loop = t->loop;
+  ev_timer **timers = t->timers;
+  uint32_t ntimers = t->ntimers;
+  uint64_t s = t->s;
+  uint64_t start, end, i;
+
+  start = now_ns ();
+  for (i = 0; i < ops; ++i)
+    {
+      ev_timer *w = timers[xorshift (&s) % ntimers];
+      ev_timer_stop (loop, w);
+      ev_timer_set (w, random_after (&s), 0.);
+      ev_timer_start (loop, w);
+    }
+  end = now_ns ();
+
+  t->s = s;
+  return end - start;
+}
+
+uint64_t
+libev_bench_c_timer_ptrs_check (const struct libev_bench_timer_ptrs *t)
+{
+  return t->s;
+}
+
+void
+libev_bench_c_timer_ptrs_free (struct libev_bench_timer_ptrs *t)
+{
+  uint32_t i;
+
+  for (i = 0; i < t->ntimers; ++i)
+    {
+      ev_timer_stop (t->loop, t->timers[i]);
+      free (t->timers[i]);
+    }
   free (t->timers);
   ev_loop_destroy (t->loop);
   free (t);

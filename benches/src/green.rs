@@ -23,6 +23,22 @@
 //!
 //! gevent runs the same workloads at a tenth of the size (it is slower and
 //! its per-greenlet memory does not depend on the count).
+//!
+//! For `bench-all`, which runs each system in a process of its own and
+//! alternates them:
+//!
+//! ```text
+//! green-bench --tsv [--quick] [--peer may|gevent] [--parked N] [WORKLOAD...]
+//! ```
+//!
+//! `--tsv` prints only this system's figures, one line each:
+//! `result<TAB>green<TAB>WORKLOAD<TAB>SYSTEM<TAB>N<TAB>VALUE<TAB>UNIT`;
+//! `--peer may` runs the workloads on `may`'s coroutines (one worker
+//! thread; `queue` there is a `may::sync::mpsc` channel pair), `--peer
+//! gevent` on gevent (at the given size). `--parked N` parks N (default
+//! 1 000 000, or 100 000 for gevent).
+
+mod green_may;
 
 use libev::green;
 use libev::green::sync::{Channel, Queue};
@@ -164,8 +180,90 @@ fn gevent(scale: f64) -> Option<Vec<(String, Vec<f64>)>> {
     )
 }
 
+/// `--tsv`: one system's figures, machine-readable.
+fn tsv_main(args: &[String]) {
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    let peer = value("--peer").map_or("libev::green", String::as_str);
+    let parked_n: Option<u64> = value("--parked").map(|n| n.parse().expect("--parked N"));
+    let skip: Vec<&String> = ["--peer", "--parked"].iter().filter_map(|f| value(f)).collect();
+    let only: Vec<&str> =
+        args.iter().filter(|a| !a.starts_with("--") && !skip.contains(a)).map(String::as_str).collect();
+    let want = |name: &str| only.is_empty() || only.contains(&name);
+    let div = if quick { 20 } else { 1 };
+    let emit = |workload: &str, system: &str, n: u64, value: f64, unit: &str| {
+        println!("result\tgreen\t{workload}\t{system}\t{n}\t{value:.2}\t{unit}");
+    };
+    let n = 1_000_000 / div;
+    match peer {
+        "libev::green" => {
+            if want("yield") {
+                emit("yield", peer, n, yield_roundtrip(n), "ns/yield");
+            }
+            if want("spawn_join") {
+                emit("spawn_join", peer, n, spawn_join(n), "ns/op");
+            }
+            if want("queue") {
+                let ns = ping_pong(n, Queue::new, |q, v| q.put(v), |q| q.get());
+                emit("queue", peer, n, ns, "ns/rt");
+            }
+            if want("parked") {
+                let n = parked_n.unwrap_or(n);
+                let (ns, bytes) = parked(n);
+                emit("parked", peer, n, ns, "ns/greenlet");
+                emit("parked_rss", peer, n, bytes, "B/greenlet");
+            }
+        }
+        "may" => {
+            green_may::init();
+            if want("yield") {
+                emit("yield", "may", n, green_may::yield_roundtrip(n), "ns/yield");
+            }
+            if want("spawn_join") {
+                emit("spawn_join", "may", n, green_may::spawn_join(n), "ns/op");
+            }
+            if want("queue") {
+                emit("queue", "may", n, green_may::queue(n), "ns/rt");
+            }
+            if want("parked") {
+                let n = parked_n.unwrap_or(n);
+                let (ns, bytes) = green_may::parked(n, rss_bytes);
+                emit("parked", "may", n, ns, "ns/greenlet");
+                emit("parked_rss", "may", n, bytes, "B/greenlet");
+            }
+        }
+        "gevent" => {
+            // gevent's sizes: a tenth of ours (it is two orders slower).
+            let n = n / 10;
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/gevent_bench.py");
+            let parked = parked_n.unwrap_or(n).to_string();
+            let mut cmd = Command::new("python3");
+            cmd.args([script, &n.to_string(), &parked]).args(&only);
+            let out = cmd.output().expect("python3 runs");
+            if !out.status.success() {
+                eprintln!("green-bench: gevent_bench.py failed: {}", String::from_utf8_lossy(&out.stderr));
+                std::process::exit(1);
+            }
+            // Its per-operation figures are filed under our size, so that
+            // they sit next to ours.
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let mut f: Vec<&str> = line.split('\t').collect();
+                let nominal = (n * 10).to_string();
+                if f.len() == 7 && !f[2].starts_with("parked") {
+                    f[4] = &nominal;
+                }
+                println!("{}", f.join("\t"));
+            }
+        }
+        _ => panic!("--peer may|gevent"),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--tsv") {
+        return tsv_main(&args);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let only: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     let want = |name: &str| only.is_empty() || only.contains(&name);

@@ -49,6 +49,13 @@ fn connect(addr: &str) -> TcpStream {
 /// `conns` connections each bouncing a `size`-byte message off the echo
 /// server for `time`; returns the round trips completed.
 pub fn echo(addr: &str, conns: usize, size: usize, time: Duration) -> u64 {
+    echo_steady(addr, conns, size, time, || ())
+}
+
+/// [`echo`], timed from the moment every connection has had its first
+/// round trip (the server has accepted them all and each is busy), when
+/// `steady` is called; the round trips after that.
+pub fn echo_steady(addr: &str, conns: usize, size: usize, time: Duration, steady: impl FnOnce()) -> u64 {
     let ep = Epoll::new();
     let msg = vec![b'x'; size];
     let mut socks: Vec<(TcpStream, usize)> = (0..conns).map(|_| (connect(addr), 0)).collect();
@@ -59,9 +66,15 @@ pub fn echo(addr: &str, conns: usize, size: usize, time: Duration) -> u64 {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut buf = vec![0u8; 64 * 1024];
     let mut trips = 0;
-    let end = Instant::now() + time;
+    // Connections yet to complete their first round trip: the clock
+    // starts when none is left.
+    let mut first = vec![true; conns];
+    let mut waiting = conns;
+    let mut steady = Some(steady);
+    let mut end = Instant::now() + if waiting == 0 { time } else { Duration::from_secs(600) };
     while Instant::now() < end {
         for token in ep.wait(&mut events) {
+            let before = trips;
             let (s, got) = &mut socks[token as usize];
             loop {
                 match s.read(&mut buf) {
@@ -76,6 +89,16 @@ pub fn echo(addr: &str, conns: usize, size: usize, time: Duration) -> u64 {
                 trips += 1;
                 // 64 bytes into an empty socket buffer never block.
                 s.write_all(&msg).unwrap();
+            }
+            if waiting > 0 && trips > before && std::mem::take(&mut first[token as usize]) {
+                waiting -= 1;
+                if waiting == 0 {
+                    if let Some(f) = steady.take() {
+                        f();
+                    }
+                    trips = 0;
+                    end = Instant::now() + time;
+                }
             }
         }
     }

@@ -14,6 +14,9 @@
 //!   issue: the same loop in Rust straight on `libev-sys`, C's layout and
 //!   arithmetic, no safe wrapper. Its distance from 1.00 is what memory and
 //!   code placement and the host do to the timer comparisons.
+//! - `timer_ptrs`: the floor for one handle per timer, in C: each 48-byte
+//!   `ev_timer` in its own allocation, reached through an array of
+//!   pointers, against C's one array (the "Rust" column is this C side).
 //! - `idle`: one idle watcher whose callback runs N times, then stops it.
 //! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
 //!   64 io watchers, one hop per callback.
@@ -25,12 +28,18 @@
 //! median ratio is printed.
 //!
 //! ```text
-//! libev-bench [--quick] [--reps K] [--timers N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
+//! libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
 //! ```
 //!
-//! `--timers N` sets the number of timers (default 100 000). `--quick`
+//! `--timers N` sets the number of timers (default 100 000) and `--ops N`
+//! the timer operations per measurement (default 5 000 000). `--quick`
 //! divides every N by 50, for a smoke run; naming workloads runs
-//! only those.
+//! only those. `--alone` measures the timer workloads one side at a time
+//! instead of interleaved: each side is made, warmed, timed and dropped
+//! before the other is made (C first on the first repetition, then
+//! alternately; `--rust-first` starts with Rust). `--tsv` adds
+//! one machine-readable line per figure for `bench-all`:
+//! `result<TAB>loop<TAB>WORKLOAD<TAB>SYSTEM<TAB>N<TAB>NS_PER_OP<TAB>ns/op`.
 //!
 //! `backends`, which runs only when named, is the pipe ring on every Linux
 //! backend that works here (select, poll, epoll, linuxaio, io_uring) at
@@ -203,10 +212,12 @@ fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
     Sample { ns, check }
 }
 
-/// One workload: its name, its operation count, and both versions.
+/// One workload: its name, its operation count, the names of its two
+/// sides and both versions.
 struct Workload {
     name: &'static str,
     ops: u64,
+    sides: [&'static str; 2],
     run: Run,
 }
 
@@ -223,7 +234,9 @@ enum Run {
 impl Run {
     /// The C and Rust times, in nanoseconds, that stand for `reps`
     /// repetitions, and what they are.
-    fn measure(&self, name: &str, ops: u64, reps: u32) -> (u64, u64, &'static str) {
+    /// `alone`: one side at a time, and whether Rust goes first on the
+    /// first repetition; `None`: interleaved.
+    fn measure(&self, name: &str, ops: u64, reps: u32, alone: Option<bool>) -> (u64, u64, &'static str) {
         let check = |c: &Sample, rust: &Sample| {
             assert_eq!(c.check, rust.check, "{name}: C and Rust did different work");
         };
@@ -237,6 +250,29 @@ impl Run {
                     best_rust = best_rust.min(rust.ns);
                 }
                 (best_c, best_rust, "best")
+            }
+            Run::Interleaved { c: new_c, rust: new_rust } if alone.is_some() => {
+                let rust_first = u32::from(alone == Some(true));
+                // Each side made, timed and dropped before the other is
+                // made; the side that goes first alternates.
+                let mut runs: Vec<(u64, u64)> = (0..reps)
+                    .map(|rep| {
+                        let c_alone = || timers::alone(&mut *new_c(), ops);
+                        let rust_alone = || timers::alone(&mut *new_rust(), ops);
+                        let (c, rust) = if (rep + rust_first) % 2 == 0 {
+                            let c = c_alone();
+                            (c, rust_alone())
+                        } else {
+                            let rust = rust_alone();
+                            (c_alone(), rust)
+                        };
+                        check(&c, &rust);
+                        (c.ns, rust.ns)
+                    })
+                    .collect();
+                runs.sort_by(|a, b| (a.1 as f64 / a.0 as f64).total_cmp(&(b.1 as f64 / b.0 as f64)));
+                let (c, rust) = runs[runs.len() / 2];
+                (c, rust, "one side at a time, median")
             }
             Run::Interleaved { c: new_c, rust: new_rust } => {
                 let mut runs: Vec<(u64, u64)> = (0..reps)
@@ -254,14 +290,15 @@ impl Run {
     }
 }
 
-fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
-    let timer_ops = TIMER_OPS / divisor;
+fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
+    let timer_ops = (timer_ops / divisor).max(1);
     let idle_runs = IDLE_RUNS / divisor;
     let ring_hops = RING_HOPS / divisor;
     vec![
         Workload {
             name: "timers",
             ops: timer_ops,
+            sides: ["C", "Vec<Timer>"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
                 rust: Box::new(move || Box::new(timers::Handles::new(ntimers))),
@@ -270,6 +307,7 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
         Workload {
             name: "timer_array",
             ops: timer_ops,
+            sides: ["C", "TimerArray"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
                 rust: Box::new(move || Box::new(timers::Array::new(ntimers))),
@@ -278,6 +316,7 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
         Workload {
             name: "timer_restart",
             ops: timer_ops,
+            sides: ["C", "TimerArray::restart"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
                 rust: Box::new(move || Box::new(timers::Restart::new(ntimers))),
@@ -286,14 +325,25 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
         Workload {
             name: "timer_sys",
             ops: timer_ops,
+            sides: ["C", "libev-sys"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
                 rust: Box::new(move || Box::new(timers::Sys::new(ntimers))),
             },
         },
         Workload {
+            name: "timer_ptrs",
+            ops: timer_ops,
+            sides: ["C", "C pointer array"],
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                rust: Box::new(move || Box::new(timers::CPtrs::new(ntimers))),
+            },
+        },
+        Workload {
             name: "idle",
             ops: idle_runs,
+            sides: ["C", "libev"],
             run: Run::Whole {
                 // SAFETY: the C function writes only through `check`, a
                 // valid pointer to a local.
@@ -304,6 +354,7 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
         Workload {
             name: "pipe_ring",
             ops: ring_hops,
+            sides: ["C", "libev"],
             run: Run::Whole {
                 c: Box::new(move || {
                     // SAFETY: as above.
@@ -315,8 +366,8 @@ fn workloads(divisor: u64, ntimers: u32) -> Vec<Workload> {
     ]
 }
 
-const USAGE: &str = "usage: libev-bench [--quick] [--reps K] [--timers N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
-                     workloads: timers timer_array timer_restart timer_sys idle pipe_ring (default: all)\n\
+const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
+                     workloads: timers timer_array timer_restart timer_sys timer_ptrs idle pipe_ring (default: all)\n\
                      and, only when named, backends: the pipe ring on every backend that works here\n\
                      (--ring-fds: ring sizes in fds, default 64,1000,10000; --hops: per run, default 20000)";
 
@@ -329,6 +380,8 @@ fn main() -> ExitCode {
     let mut divisor = 1;
     let mut reps: u32 = 3;
     let mut ntimers = DEFAULT_NTIMERS;
+    let mut timer_ops = TIMER_OPS;
+    let (mut tsv, mut alone, mut rust_first) = (false, false, false);
     let mut only = Vec::new();
     let mut ring_sizes = ring_backends::DEFAULT_SIZES.to_vec();
     let mut backend_hops = BACKEND_HOPS;
@@ -336,6 +389,13 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => divisor = QUICK_DIVISOR,
+            "--tsv" => tsv = true,
+            "--alone" => alone = true,
+            "--rust-first" => rust_first = true,
+            "--ops" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k > 0 => timer_ops = k,
+                _ => return usage(),
+            },
             "--timers" => match args.next().and_then(|k| k.parse().ok()) {
                 Some(k) if k > 0 => ntimers = k,
                 _ => return usage(),
@@ -363,7 +423,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let mut selected = workloads(divisor, ntimers);
+    let mut selected = workloads(divisor, ntimers, timer_ops);
     let backends = only.iter().any(|n| n == "backends");
     only.retain(|n| n != "backends");
     if let Some(bad) = only.iter().find(|n| !selected.iter().any(|w| w.name == *n)) {
@@ -383,9 +443,22 @@ fn main() -> ExitCode {
     );
     println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C", "Rust");
     for w in selected {
-        let (c, rust, how) = w.run.measure(w.name, w.ops, reps);
+        let (c, rust, how) = w.run.measure(w.name, w.ops, reps, alone.then_some(rust_first));
         let c = c as f64 / w.ops as f64;
         let rust = rust as f64 / w.ops as f64;
+        if tsv {
+            let n = if w.name.starts_with("timer") { u64::from(ntimers) } else { w.ops };
+            let mode = if !w.name.starts_with("timer") {
+                ""
+            } else if alone {
+                " (one side at a time)"
+            } else {
+                " (interleaved)"
+            };
+            for (side, ns) in w.sides.iter().zip([c, rust]) {
+                println!("result\tloop\t{}{mode}\t{side}\t{n}\t{ns:.2}\tns/op", w.name);
+            }
+        }
         println!(
             "{:<11} {:>9}   C {:>6.1} ns/op   Rust {:>6.1} ns/op   Rust/C {:.2}   ({how})",
             w.name,

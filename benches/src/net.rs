@@ -6,6 +6,8 @@
 //! net-bench [--runs K] [--load-threads K] threads handoff                     # issue 22: servers on 2 threads
 //! net-bench --serve c-echo|green-echo|green-echo-monitored|tokio-echo|c-hello|green-hello|tokio-hello ADDR
 //! net-bench --serve green-hello-threads2|c-echo-threads2|tokio-echo-mt2|... ADDR  # see servers.rs
+//! net-bench --serve may-echo|may-hello|may-http|c-http|green-http|tokio-http|hyper-http ADDR
+//! net-bench --point echo|hello|http|idle SYSTEM CONNS [SECONDS]       # one figure for bench-all: points.rs
 //! net-bench --load echo|hello ADDR SECONDS [CONNS]                                      # the client alone
 //! ```
 //!
@@ -48,7 +50,10 @@
 //!   hubs, per one-way hop; and the time to bind, start and stop a
 //!   `ThreadedStreamServer` on 2 and on 64 threads.
 
+mod http_servers;
 mod load;
+mod may_servers;
+mod points;
 mod servers;
 
 use std::io::{BufRead, BufReader};
@@ -474,15 +479,19 @@ fn main() {
         let (kind, addr) = (&args[1], &args[2]);
         return servers::serve(kind, addr);
     }
+    // One measurement for bench-all: see points.rs.
+    if args.first().map(String::as_str) == Some("--point") {
+        return points::main(&args[1..]);
+    }
     // For profiling one server: `net-bench --load echo|hello ADDR SECONDS [CONNS]`.
     if args.first().map(String::as_str) == Some("--load") {
         let (kind, addr) = (&args[1], &args[2]);
         let time = Duration::from_secs_f64(args[3].parse().expect("seconds"));
-        let conns = args.get(4).map(|c| c.parse().expect("a number of connections"));
+        let conns = |default| args.get(4).map_or(default, |n| n.parse().expect("connections"));
         let ops = if kind == "echo" {
-            load::echo(addr, conns.unwrap_or(50), 64, time)
+            load::echo(addr, conns(50), 64, time)
         } else {
-            load::hello(addr, conns.unwrap_or(32), time)
+            load::hello(addr, conns(32), time)
         };
         println!("{kind}: {:.0} ops/s", ops as f64 / time.as_secs_f64());
         return;

@@ -27,9 +27,9 @@ unsafe extern "C" {
     fn bench_epoll_hello_server(fds: *const i32, n: i32, exclusive: i32, counts: *mut u64) -> i32;
 }
 
-const HELLO: &[u8] = b"hello world\r\n";
+pub(crate) const HELLO: &[u8] = b"hello world\r\n";
 
-fn announce(addr: std::net::SocketAddr) {
+pub(crate) fn announce(addr: std::net::SocketAddr) {
     println!("listening on {addr}");
     std::io::stdout().flush().expect("stdout");
 }
@@ -61,6 +61,8 @@ pub fn serve(kind: &str, addr: &str) {
         }
         "green-hello" => green_hello(addr),
         "tokio-echo" | "tokio-hello" => tokio_server(kind == "tokio-echo", addr),
+        _ if kind.starts_with("may-") => crate::may_servers::serve(kind, addr),
+        _ if kind.ends_with("-http") => crate::http_servers::serve(kind, addr),
         _ => panic!("unknown server kind {kind}"),
     }
 }

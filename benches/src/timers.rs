@@ -32,6 +32,10 @@ unsafe extern "C" {
     fn libev_bench_c_timers_run(t: *mut CState, ops: u64) -> u64;
     fn libev_bench_c_timers_check(t: *const CState) -> u64;
     fn libev_bench_c_timers_free(t: *mut CState);
+    fn libev_bench_c_timer_ptrs_new(ntimers: u32) -> *mut CState;
+    fn libev_bench_c_timer_ptrs_run(t: *mut CState, ops: u64) -> u64;
+    fn libev_bench_c_timer_ptrs_check(t: *const CState) -> u64;
+    fn libev_bench_c_timer_ptrs_free(t: *mut CState);
 }
 
 /// One side of a timer workload: its timers, all started, and its random
@@ -69,6 +73,36 @@ impl Drop for C {
     fn drop(&mut self) {
         // SAFETY: frees the state `new` made, once.
         unsafe { libev_bench_c_timers_free(self.0) }
+    }
+}
+
+/// The timers of `c/workloads.c` each in its own allocation, reached
+/// through an array of pointers: the floor for one handle per timer.
+pub(crate) struct CPtrs(*mut CState);
+
+impl CPtrs {
+    pub(crate) fn new(ntimers: u32) -> CPtrs {
+        // SAFETY: no preconditions; the C side aborts rather than fail.
+        CPtrs(unsafe { libev_bench_c_timer_ptrs_new(ntimers) })
+    }
+}
+
+impl Side for CPtrs {
+    fn run(&mut self, ops: u64) -> u64 {
+        // SAFETY: `self.0` lives until drop.
+        unsafe { libev_bench_c_timer_ptrs_run(self.0, ops) }
+    }
+
+    fn check(&self) -> u64 {
+        // SAFETY: as above; only reads.
+        unsafe { libev_bench_c_timer_ptrs_check(self.0) }
+    }
+}
+
+impl Drop for CPtrs {
+    fn drop(&mut self) {
+        // SAFETY: frees the state `new` made, once.
+        unsafe { libev_bench_c_timer_ptrs_free(self.0) }
     }
 }
 
@@ -265,6 +299,14 @@ impl Drop for Sys {
         // to the timers afterwards, which go after it.
         unsafe { sys::ev_loop_destroy(self.lp) }
     }
+}
+
+/// One measurement of one side alone: `ops` operations, whole, after one
+/// untimed warm-up turn.
+pub(crate) fn alone(side: &mut dyn Side, ops: u64) -> Sample {
+    side.run(CHUNK.min(ops));
+    let ns = side.run(ops);
+    Sample { ns, check: side.check() }
 }
 
 /// One measurement: `ops` operations on each side, in alternating turns
