@@ -629,6 +629,10 @@ fn main() -> ExitCode {
     let install = install && !quick;
     let want = |a: &str| areas.is_empty() || areas.iter().any(|x| x == a);
 
+    if let Err(why) = run::ensure_parts() {
+        eprintln!("bench-all: {why}");
+        return ExitCode::FAILURE;
+    }
     let t0 = Instant::now();
     let mut res = Results::default();
     let mut command = COMMAND.to_owned();

@@ -53,7 +53,37 @@ impl Row {
     }
 }
 
-/// Where the part binaries are: next to this one (cargo builds them all).
+/// The part binaries bench-all runs.
+const PARTS: [&str; 3] = ["libev-bench", "green-bench", "net-bench"];
+
+/// Makes sure the part binaries are built. `cargo run --bin bench-all`
+/// builds only bench-all, so under `cargo run` (which sets `CARGO`) the
+/// parts are built here, in the same profile and target directory; run
+/// directly, bench-all asks for them when they are missing.
+pub fn ensure_parts() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find bench-all's own path: {e}"))?;
+    let release = me.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "release");
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "libev-bench", "--bins"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().map_err(|e| format!("cannot run cargo to build the parts: {e}"))?;
+        if !status.success() {
+            return Err(format!("building the parts failed ({status})"));
+        }
+    }
+    match PARTS.iter().find(|p| !me.with_file_name(p).exists()) {
+        Some(p) => Err(format!(
+            "{p} is not built next to bench-all: `cargo build{} -p libev-bench --bins` builds the parts",
+            if release { " --release" } else { "" }
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Where the part binaries are: next to this one ([`ensure_parts`]).
 pub fn part(name: &str) -> Command {
     let me = std::env::current_exe().expect("own path");
     Command::new(me.with_file_name(name))
