@@ -112,33 +112,6 @@ fn tls_config(args: &Args) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// Answers requests on any byte stream (here, the TLS one) until the
-/// client closes or asks to; pipelined requests get one write.
-fn serve_http(stream: &mut (impl Read + Write)) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let mut out = Vec::with_capacity(256);
-    loop {
-        let (used, close) = hello_http::answer(&buf, &mut out);
-        buf.drain(..used);
-        if !out.is_empty() {
-            stream.write_all(&out)?;
-            stream.flush()?;
-            out.clear();
-        }
-        if close {
-            return Ok(());
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            // A client that closes without TLS's close_notify.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Runs one connection: the handshake (bounded in time), the requests,
 /// then TLS's close_notify. Closing a socket with unread input makes the
 /// kernel answer with a reset, which can destroy the last reply before the
@@ -152,7 +125,7 @@ fn serve(stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
         tls.conn.complete_io(&mut tls.sock)?;
     }
     tls.sock.set_read_timeout(None)?;
-    serve_http(&mut tls)?;
+    hello_http::serve(&mut tls)?;
     tls.conn.send_close_notify();
     while tls.conn.wants_write() {
         tls.conn.write_tls(&mut tls.sock)?;

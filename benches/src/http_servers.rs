@@ -14,7 +14,6 @@
 pub(crate) mod hello_http;
 
 use crate::servers::announce;
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 unsafe extern "C" {
@@ -36,9 +35,9 @@ pub fn serve(kind: &str, addr: &str) {
         }
         "green-http" => {
             use libev::green::server::StreamServer;
-            let server = StreamServer::bind(addr, |s, _| {
+            let server = StreamServer::bind(addr, |mut s, _| {
                 let _ = s.set_nodelay(true);
-                let _ = blocking_conn(s);
+                let _ = hello_http::serve(&mut s);
             })
             .expect("bind");
             announce(server.local_addr().expect("local_addr"));
@@ -49,35 +48,7 @@ pub fn serve(kind: &str, addr: &str) {
     }
 }
 
-/// One keep-alive connection in blocking style (green or `may`), until
-/// the client closes it or asks to: `examples/http_hello.rs`'s loop.
-pub(crate) fn blocking_conn(mut s: impl Read + Write) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 4096];
-    let mut filled = 0;
-    let mut out = Vec::with_capacity(256);
-    loop {
-        let n = s.read(&mut buf[filled..])?;
-        if n == 0 {
-            return Ok(());
-        }
-        filled += n;
-        let (used, close) = hello_http::answer(&buf[..filled], &mut out);
-        if !out.is_empty() {
-            s.write_all(&out)?;
-            out.clear();
-        }
-        if close {
-            return Ok(());
-        }
-        buf.copy_within(used..filled, 0);
-        filled -= used;
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-    }
-}
-
-/// The same loop on a tokio stream.
+/// `hello_http::serve`'s loop on a tokio stream.
 async fn tokio_conn(mut s: tokio::net::TcpStream) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 4096];

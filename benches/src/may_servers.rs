@@ -36,7 +36,7 @@ fn conn(kind: &str, mut s: may::net::TcpStream) {
             let _ = s.write_all(HELLO);
         }
         "may-http" => {
-            let _ = crate::http_servers::blocking_conn(s);
+            let _ = crate::http_servers::hello_http::serve(&mut s);
         }
         "may-echo" => {
             let mut buf = [0u8; 4096];

@@ -1,8 +1,45 @@
 //! The HTTP/1.1 side of the `Hello, world!` servers (`http_hello`, and
-//! `https_hello` over TLS): the requests a connection has sent so far,
-//! parsed with `httparse`, and the replies to them.
+//! `https_hello` over TLS; the benchmarks' green and `may` servers): a
+//! keep-alive connection served in blocking style, the requests it has
+//! sent so far parsed with `httparse`, and the replies to them.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
+
+/// Serves requests from `stream` until the client closes it or asks to.
+/// Every complete request in what has arrived is answered, in one write;
+/// the start of the next one is kept, and the buffer grows for a long one
+/// (up to [`MAX_REQUEST`]: `answer` refuses a longer one). A client that
+/// ends without TLS's close_notify (`UnexpectedEof`) has closed.
+pub fn serve(stream: &mut (impl Read + Write)) -> io::Result<()> {
+    let mut buf = vec![0u8; 4096];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(256);
+    loop {
+        let n = match stream.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        filled += n;
+        let (used, close) = answer(&buf[..filled], &mut out);
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+            stream.flush()?;
+            out.clear();
+        }
+        if close {
+            return Ok(());
+        }
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+}
 
 /// What every request gets.
 const BODY: &[u8] = b"Hello, world!";
