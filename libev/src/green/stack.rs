@@ -180,6 +180,9 @@ pub(crate) fn slot_size(stack_size: usize) -> io::Result<usize> {
 pub(crate) fn map_slab(stack_size: usize) -> io::Result<Vec<SlabStack>> {
     let page = page_size();
     let slot = slot_size(stack_size)?;
+    // The stagger fits the page of room `slot_size` adds (pages are at
+    // least 4 KiB wherever this runs; the SAFETY below relies on it).
+    assert!(COLORS * COLOR_STEP < page, "a {page}-byte page cannot hold the stack-top stagger");
     let len = slot * SLAB_STACKS;
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing; no existing memory is affected.
