@@ -1,7 +1,7 @@
 //! [`Async`] and [`AsyncSender`]: waking a loop from another thread.
 
 use crate::event_loop::Loop;
-use crate::watcher::{plain_start, raw_watchers, watcher_type};
+use crate::watcher::{DataSlot, plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::fmt;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -35,17 +35,17 @@ impl Target {
 }
 
 // libev's own functions; `release` drops only the `Arc<Target>`
-// we leaked into `data`, after disconnecting it.
+// we leaked into the `DataSlot`, after disconnecting it.
 raw_watchers! {
-    ev_async => ev_async_start, ev_async_stop {
+    ev_async => ev_async_start, ev_async_stop, DataSlot {
         unsafe fn replace_locked(
             l: *mut libev_sys::ev_loop,
             old: *mut Self,
             make: &mut dyn FnMut() -> *mut Self,
         ) {
-            // SAFETY: `data` is our leaked `Arc<Target>` until `make`'s
-            // `relocate` hands it to the new watcher; the clone keeps it.
-            let target = unsafe { Arc::clone(&std::mem::ManuallyDrop::new(Arc::from_raw((*old).data.cast::<Target>()))) };
+            // SAFETY: the `DataSlot` holds our leaked `Arc<Target>` until
+            // `make` moves it to the new watcher; the clone keeps it.
+            let target = unsafe { Arc::clone(&std::mem::ManuallyDrop::new(Arc::from_raw(DataSlot::of(old).get().cast::<Target>()))) };
             // Senders wait on this lock: none writes `old` while it is
             // copied, and none reaches it afterwards.
             let mut t = target.target.lock().unwrap_or_else(|e| e.into_inner());
@@ -64,11 +64,10 @@ raw_watchers! {
             }
         }
         unsafe fn release(w: *mut Self) {
-            // SAFETY: `data` is null or an `Arc<Target>` we leaked.
+            // SAFETY: the `DataSlot` is null or an `Arc<Target>` we leaked.
             unsafe {
-                let data = (*w).data.cast::<Target>();
+                let data = DataSlot::of(w).take().cast::<Target>();
                 if !data.is_null() {
-                    (*w).data = std::ptr::null_mut();
                     let target = Arc::from_raw(data);
                     *target.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
@@ -96,16 +95,16 @@ impl Async {
             let target = Arc::new(Target { target: Mutex::new(Some((l, w as usize))) });
             // SAFETY: a fresh, inactive watcher at its final address;
             // `release` drops the Arc.
-            unsafe { (*w).data = Arc::into_raw(target).cast_mut().cast() };
+            unsafe { DataSlot::of(w).set(Arc::into_raw(target).cast_mut().cast()) };
         })
     }
 
     /// A handle that can send to this watcher from any thread.
     pub fn sender(&self) -> AsyncSender {
-        // SAFETY: `data` holds our leaked Arc for as long as the watcher
+        // SAFETY: the `DataSlot` holds our leaked Arc for as long as the watcher
         // exists; we add one count for the new handle.
         let target = unsafe {
-            let data = (*self.node.raw()).data.cast::<Target>();
+            let data = DataSlot::of(self.node.raw()).get().cast::<Target>();
             Arc::increment_strong_count(data);
             Arc::from_raw(data)
         };

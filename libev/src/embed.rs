@@ -2,7 +2,7 @@
 
 use crate::event_loop::Shared;
 use crate::event_loop::{Loop, LoopInner};
-use crate::watcher::{NodeRef, RawWatcher, plain_start, watcher_type};
+use crate::watcher::{DataSlot, NodeRef, RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
 use std::ffi::c_int;
 use std::io;
@@ -24,8 +24,9 @@ fn unlink(embedded: &Shared) {
 // SAFETY: libev's own start and stop functions; `start` also puts guards
 // around two of the watcher's internal callbacks (see `guard_internals`),
 // and `release` drops only the handle to the embedded loop we leaked into
-// `data`.
+// the `DataSlot`.
 unsafe impl RawWatcher for sys::ev_embed {
+    type Extra = DataSlot;
     #[inline]
     unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
         // SAFETY: forwarded from the caller; then `w` is initialised.
@@ -42,14 +43,13 @@ unsafe impl RawWatcher for sys::ev_embed {
     }
 
     unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is null or an `Rc<LoopInner>` we leaked; the
+        // SAFETY: the `DataSlot` is null or an `Rc<LoopInner>` we leaked; the
         // watcher is stopped, so libev no longer touches the embedded loop
         // through it. Its parent (this watcher's loop) is still alive:
         // the watcher holds it until after `release`.
         unsafe {
-            let data = (*w).data.cast::<LoopInner>();
+            let data = DataSlot::of(w).take().cast::<LoopInner>();
             if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
                 let inner = Rc::from_raw(data);
                 unlink(inner.shared());
                 drop(inner);
@@ -105,10 +105,10 @@ unsafe fn guard_internals(w: *mut sys::ev_embed) {
 unsafe fn holding(l: *mut sys::ev_loop, w: *mut sys::ev_embed, run: impl FnOnce()) {
     // SAFETY: per the contract.
     let node = unsafe { NodeRef::hold(w) };
-    // SAFETY: a started embed watcher's `data` is the embedded loop's Rc
+    // SAFETY: the `DataSlot` of a started embed watcher is the embedded loop's Rc
     // (set in `Embed::new`, cleared only by `release` after a stop).
     let embedded = unsafe {
-        let data = (*w).data.cast::<LoopInner>();
+        let data = DataSlot::of(w).get().cast::<LoopInner>();
         (!data.is_null()).then(|| {
             Rc::increment_strong_count(data);
             Rc::from_raw(data)
@@ -182,7 +182,7 @@ impl Embed {
             // SAFETY: a fresh, inactive watcher; `release` drops `keep`.
             unsafe {
                 sys::ev_embed_set(w, other);
-                (*w).data = keep.cast_mut().cast();
+                DataSlot::of(w).set(keep.cast_mut().cast());
             }
         }))
     }
@@ -226,14 +226,14 @@ impl Embed {
         let old = self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`, so libev
             // no longer runs the old loop through it; we take our count of
-            // it out of `data` (dropped below, outside libev), and `release`
+            // it out of the `DataSlot` (dropped below, outside libev), and `release`
             // drops the new one.
             unsafe {
-                let old = Rc::from_raw((*w).data.cast::<LoopInner>().cast_const());
+                let old = Rc::from_raw(DataSlot::of(w).get().cast::<LoopInner>().cast_const());
                 unlink(old.shared());
                 let keep = link(&lp, embedded);
                 sys::ev_embed_set(w, other);
-                (*w).data = keep.cast_mut().cast();
+                DataSlot::of(w).set(keep.cast_mut().cast());
                 old
             }
         });
@@ -243,10 +243,10 @@ impl Embed {
 
     /// The embedded loop.
     pub fn embedded(&self) -> Loop {
-        // SAFETY: `data` holds a leaked strong count of the embedded loop's
+        // SAFETY: the `DataSlot` holds a leaked strong count of the embedded loop's
         // Rc for as long as the watcher exists; we add one for the handle.
         let inner = unsafe {
-            let data = (*self.node.raw()).data.cast::<LoopInner>();
+            let data = DataSlot::of(self.node.raw()).get().cast::<LoopInner>();
             Rc::increment_strong_count(data);
             Rc::from_raw(data)
         };
@@ -283,7 +283,7 @@ fn check(lp: &Loop, embedded: &Loop) -> io::Result<()> {
 
 /// Links the two loops so that panics in the embedded loop's callbacks,
 /// which libev may run from inside the outer loop, surface there; returns
-/// the strong count of `embedded` that the watcher keeps in `data`.
+/// the strong count of `embedded` that the watcher keeps in the `DataSlot`.
 fn link(lp: &Loop, embedded: &Loop) -> *const LoopInner {
     embedded.shared().parent.set(Some(NonNull::from(lp.shared())));
     lp.shared().children.borrow_mut().push(NonNull::from(embedded.shared()));

@@ -117,6 +117,10 @@ pub(crate) struct Shared {
     /// libev must not be called to stop them: kept alive (and their
     /// callbacks silenced) until libev returns (see `defer_drop`).
     deferred: RefCell<Vec<Box<dyn Any>>>,
+    /// Events that arrived for watchers whose callback was running (keyed
+    /// by the `ev_*` struct's address), fed again when it returns: a
+    /// node's `MISSED` flag says it has an entry (see `watcher.rs`).
+    pub(crate) missed: RefCell<Vec<(usize, std::ffi::c_int)>>,
     /// Called before every `run` of this loop: the green layer refuses
     /// runs of a hub's loop from a greenlet (only the hub runs it).
     pub(crate) run_check: Cell<Option<fn()>>,
@@ -292,6 +296,7 @@ impl Loop {
             parent: Cell::new(None),
             children: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
+            missed: RefCell::new(Vec::new()),
             run_check: Cell::new(None),
             borrowed: borrowed.is_some(),
             cleanups: RefCell::new(Vec::new()),

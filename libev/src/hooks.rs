@@ -2,20 +2,21 @@
 //! [`Cleanup`].
 
 use crate::event_loop::{Loop, Shared};
-use crate::watcher::{RawWatcher, plain_start, watcher_type};
+use crate::watcher::{DataSlot, RawWatcher, plain_start, watcher_type};
 use libev_sys as sys;
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-/// What a cleanup watcher keeps in `data`: the loop's `live` cell, `Some`
+/// What a cleanup watcher keeps in the `DataSlot`: the loop's `live` cell, `Some`
 /// while the C loop exists (including while it is being destroyed).
 type LiveCell = Cell<Option<NonNull<Shared>>>;
 
 // SAFETY: libev's own start and stop functions, plus the bookkeeping of
 // loops borrowed from C; `release` drops only the `Rc<LiveCell>` we leaked
-// into `data`.
+// into the `DataSlot`.
 unsafe impl RawWatcher for sys::ev_cleanup {
+    type Extra = DataSlot;
     const WEAK_LOOP: bool = true;
 
     unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
@@ -43,20 +44,19 @@ unsafe impl RawWatcher for sys::ev_cleanup {
     }
 
     unsafe fn release(w: *mut Self) {
-        // SAFETY: `data` is the Rc we leaked in `Cleanup::new`.
+        // SAFETY: the `DataSlot` is the Rc we leaked in `Cleanup::new`.
         unsafe {
-            let data = (*w).data.cast::<LiveCell>();
+            let data = DataSlot::of(w).take().cast::<LiveCell>();
             if !data.is_null() {
-                (*w).data = std::ptr::null_mut();
                 drop(Rc::from_raw(data));
             }
         }
     }
 
     unsafe fn weak_shared(w: *const Self) -> Option<NonNull<Shared>> {
-        // SAFETY: `data` holds our Rc<LiveCell> until `release`.
+        // SAFETY: the `DataSlot` holds our Rc<LiveCell> until `release`.
         unsafe {
-            let data = (*w).data.cast::<LiveCell>();
+            let data = DataSlot::of(w).get().cast::<LiveCell>();
             if data.is_null() { None } else { (*data).get() }
         }
     }
@@ -111,11 +111,11 @@ impl Cleanup {
         let live = Rc::into_raw(lp.inner.live.clone());
         Cleanup::from_closure(lp, callback, |w| {
             // SAFETY: a fresh, inactive watcher; `release` drops the Rc.
-            unsafe { (*w).data = live.cast_mut().cast() }
+            unsafe { DataSlot::of(w).set(live.cast_mut().cast()) }
         })
     }
 
-    /// Starts watching; does nothing if active or if the loop is gone or
+    /// Starts watching); does nothing if active or if the loop is gone or
     /// being destroyed.
     pub fn start(&self) {
         self.node.start()

@@ -2,17 +2,17 @@
 
 use crate::event_loop::Loop;
 use crate::flags::Events;
-use crate::watcher::{plain_start, raw_watchers, watcher_type};
+use crate::watcher::{Header, OWNS_FD, plain_start, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
-// libev's own functions; `release` closes only an fd the watcher owns,
-// which it keeps in `data` as `fd + 1` (null: owns none).
+// libev's own functions; `release` closes only an fd the watcher owns
+// (its node's `OWNS_FD` flag says whether it owns the one it watches).
 raw_watchers! {
     ev_io => ev_io_start, ev_io_stop {
         unsafe fn release(w: *mut Self) {
-            // SAFETY: `w` is stopped for good; `data` is as described above.
+            // SAFETY: `w` is one of our io watchers, stopped for good.
             if let Some(fd) = unsafe { take_owned(w) } {
                 drop(fd);
             }
@@ -20,17 +20,21 @@ raw_watchers! {
     };
 }
 
-/// Takes the fd the watcher owns, if any, out of `data`.
+/// Takes the fd the watcher owns, if any: afterwards it owns none.
 ///
 /// # Safety
 ///
 /// `w` is one of our io watchers.
 unsafe fn take_owned(w: *mut sys::ev_io) -> Option<OwnedFd> {
-    // SAFETY: `data` is null or `fd + 1` of an fd the watcher owns.
-    unsafe {
-        let data = std::mem::replace(&mut (*w).data, std::ptr::null_mut());
-        (!data.is_null()).then(|| OwnedFd::from_raw_fd(data as usize as RawFd - 1))
+    // SAFETY: per the contract, `w` starts a live node.
+    let header = unsafe { Header::of(w) };
+    if !header.flag(OWNS_FD) {
+        return None;
     }
+    header.set_flag(OWNS_FD, false);
+    // SAFETY: with the flag set, the watcher owns the fd it watches (set
+    // together in `owning`, and `set` gives it up before changing fds).
+    Some(unsafe { OwnedFd::from_raw_fd((*w).fd) })
 }
 
 watcher_type! {
@@ -104,20 +108,18 @@ impl Io {
     {
         check_events(events)?;
         let raw = fd.into_raw_fd();
-        Ok(Io::from_closure(lp, callback, |w| {
-            // SAFETY: a fresh, inactive watcher; `release` closes the fd,
-            // whose ownership `data` now holds.
-            unsafe {
-                sys::ev_io_set(w, raw, events.to_revents());
-                (*w).data = (raw as usize + 1) as *mut std::ffi::c_void;
-            }
-        }))
+        let io = Io::from_closure(lp, callback, |w| {
+            // SAFETY: a fresh, inactive watcher.
+            unsafe { sys::ev_io_set(w, raw, events.to_revents()) }
+        });
+        // The node now owns `raw`: `release` closes it.
+        io.node.set_flag(OWNS_FD, true);
+        Ok(io)
     }
 
     /// Whether the watcher owns its fd ([`Io::owning`]).
     pub fn owns_fd(&self) -> bool {
-        // SAFETY: reads our watcher's `data` (see `take_owned`).
-        unsafe { !(*self.node.raw()).data.is_null() }
+        self.node.flag(OWNS_FD)
     }
 
     /// Stops the watcher and gives back the fd it owns, if it owns one;
@@ -153,12 +155,25 @@ impl Io {
     /// is restarted with them.
     pub fn set_events(&self, events: Events) -> io::Result<()> {
         check_events(events)?;
+        if self.node.is_idle() {
+            // SAFETY: neither active nor pending: libev allows modifying it.
+            unsafe { sys::ev_io_modify(self.node.raw(), events.to_revents()) }
+        } else {
+            self.set_events_while_stopped(events);
+        }
+        Ok(())
+    }
+
+    /// [`set_events`](Self::set_events) for an active or pending watcher,
+    /// out of line so that the common case builds no closure for it.
+    #[cold]
+    #[inline(never)]
+    fn set_events_while_stopped(&self, events: Events) {
         let w = self.node.raw();
         self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
             unsafe { sys::ev_io_modify(w, events.to_revents()) }
         });
-        Ok(())
     }
 
     /// The watched fd.

@@ -1,7 +1,7 @@
 //! [`Periodic`]: wall-clock (UTC) schedules.
 
 use crate::event_loop::{Loop, Shared, tstamp};
-use crate::watcher::{raw_watchers, watcher_type};
+use crate::watcher::{DataSlot, raw_watchers, watcher_type};
 use libev_sys as sys;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -43,24 +43,23 @@ impl Periodic {
     }
 }
 
-/// The reschedule closure and where to report its panics, kept in `data`.
+/// The reschedule closure and where to report its panics, kept in the `DataSlot`.
 struct Reschedule {
     f: Box<dyn FnMut(f64) -> f64 + Send>,
     loop_shared: NonNull<Shared>,
 }
 
 // libev's own functions; `release` frees only the `Reschedule` we
-// boxed into `data`.
+// boxed into the `DataSlot`.
 raw_watchers! {
-    ev_periodic => ev_periodic_start, ev_periodic_stop {
+    ev_periodic => ev_periodic_start, ev_periodic_stop, DataSlot {
         const GUARDED: bool = true;
         unsafe fn release(w: *mut Self) {
-            // SAFETY: `data` is null or a Box<Reschedule> we leaked; the watcher
+            // SAFETY: the `DataSlot` is null or a Box<Reschedule> we leaked; the watcher
             // is stopped, so libev will not call the reschedule callback again.
             unsafe {
-                let data = (*w).data.cast::<Reschedule>();
+                let data = DataSlot::of(w).take().cast::<Reschedule>();
                 if !data.is_null() {
-                    (*w).data = std::ptr::null_mut();
                     drop(Box::from_raw(data));
                 }
             }
@@ -71,9 +70,9 @@ raw_watchers! {
 /// libev's reschedule callback: runs the closure with libev locked,
 /// catching panics, and never returns a time in the past.
 unsafe extern "C" fn reschedule(w: *mut sys::ev_periodic, now: f64) -> f64 {
-    // SAFETY: only installed together with a live `Reschedule` in `data`;
+    // SAFETY: only installed together with a live `Reschedule` in the `DataSlot`;
     // libev does not re-enter it (the loop is locked while it runs).
-    let r = unsafe { &mut *(*w).data.cast::<Reschedule>() };
+    let r = unsafe { &mut *DataSlot::of(w).get().cast::<Reschedule>() };
     // SAFETY: the watcher holds its loop, so its Shared is alive.
     let lp = unsafe { r.loop_shared.as_ref() };
     let result = lp.locked(|| panic::catch_unwind(AssertUnwindSafe(|| (r.f)(now))));
@@ -89,15 +88,15 @@ unsafe extern "C" fn reschedule(w: *mut sys::ev_periodic, now: f64) -> f64 {
     }
 }
 
-/// Takes the reschedule closure out of a stopped watcher's `data`.
+/// Takes the reschedule closure out of a stopped watcher's the `DataSlot`.
 ///
 /// # Safety
 ///
 /// `w` is one of our periodic watchers, stopped.
 unsafe fn take_reschedule(w: *mut sys::ev_periodic) -> Option<Box<Reschedule>> {
-    // SAFETY: `data` is null or a Box<Reschedule> we leaked.
+    // SAFETY: the `DataSlot` is null or a Box<Reschedule> we leaked.
     unsafe {
-        let data = std::mem::replace(&mut (*w).data, std::ptr::null_mut()).cast::<Reschedule>();
+        let data = DataSlot::of(w).take().cast::<Reschedule>();
         (!data.is_null()).then(|| Box::from_raw(data))
     }
 }
@@ -158,10 +157,10 @@ impl Periodic {
             loop_shared: NonNull::from(lp.shared()),
         }));
         Periodic::from_closure(lp, callback, |w| {
-            // SAFETY: a fresh, inactive watcher; `release` frees `data`.
+            // SAFETY: a fresh, inactive watcher; `release` frees the `DataSlot`.
             unsafe {
                 sys::ev_periodic_set(w, 0.0, 0.0, Some(reschedule));
-                (*w).data = data.cast();
+                DataSlot::of(w).set(data.cast());
             }
         })
     }
@@ -206,7 +205,7 @@ impl Periodic {
         let w = self.node.raw();
         let old = self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`; the old
-            // reschedule closure is taken out of `data` before libev forgets
+            // reschedule closure is taken out of the `DataSlot` before libev forgets
             // it, and dropped below.
             unsafe {
                 let old = take_reschedule(w);
@@ -238,11 +237,11 @@ impl Periodic {
         let w = self.node.raw();
         let old = self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`;
-            // `release` frees the new `data`.
+            // `release` frees the new the `DataSlot`.
             unsafe {
                 let old = take_reschedule(w);
                 sys::ev_periodic_set(w, 0.0, 0.0, Some(reschedule));
-                (*w).data = data.cast();
+                DataSlot::of(w).set(data.cast());
                 old
             }
         });

@@ -74,6 +74,7 @@ pub(crate) fn release_sigchld() {
 
 // SAFETY: libev's own functions, with our ownership bookkeeping around them.
 unsafe impl RawWatcher for sys::ev_signal {
+    type Extra = ();
     unsafe fn start(l: *mut sys::ev_loop, w: *mut Self) {
         // SAFETY: forwarded from the caller; `signum` was checked at creation.
         unsafe {

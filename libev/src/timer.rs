@@ -33,10 +33,24 @@ impl Timer {
     /// Sets delay and repeat; an active timer is restarted with them.
     #[inline]
     pub fn set(&self, after: Duration, repeat: Duration) {
+        let (after, repeat) = (tstamp(after), tstamp(repeat));
+        if self.node.is_idle() {
+            // SAFETY: neither active nor pending: libev allows setting it.
+            unsafe { sys::ev_timer_set(self.node.raw(), after, repeat) }
+        } else {
+            self.set_while_stopped(after, repeat);
+        }
+    }
+
+    /// [`set`](Self::set) for an active or pending timer, out of line so
+    /// that the common case builds no closure for it.
+    #[cold]
+    #[inline(never)]
+    fn set_while_stopped(&self, after: f64, repeat: f64) {
         let w = self.node.raw();
         self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
-            unsafe { sys::ev_timer_set(w, tstamp(after), tstamp(repeat)) }
+            unsafe { sys::ev_timer_set(w, after, repeat) }
         });
     }
 

@@ -1,15 +1,18 @@
 //! The machinery shared by all watcher types.
 //!
 //! A watcher is one heap node: a [`Header`] (the `ev_*` struct first, then
-//! a reference count, flags, the loop and a drop function) followed by the
-//! user's closure. The public types (`Io`, `Timer`, ...) are
-//! `#[repr(transparent)]` owners of a thin pointer to it ([`NodeRef`]), whose
-//! `Drop` stops the watcher.
+//! the type's resources, if it has any) followed by the user's closure. The
+//! node's own bookkeeping lives inside the `ev_*` struct, in room libev
+//! leaves to its user (see [`Prefix`]): the loop in `data`, the reference
+//! count and flags in the four bytes of padding before it. So a timer
+//! whose closure captures nothing is 48 bytes, as in C. The public types
+//! (`Io`, `Timer`, ...) are `#[repr(transparent)]` owners of a thin pointer
+//! to it ([`NodeRef`]), whose `Drop` stops the watcher.
 //!
 //! libev calls [`dispatch`] through a trampoline generic over the concrete
 //! closure type `F`, which recovers the node from the watcher pointer libev
-//! passes by subtracting the `ev_*` struct's `offset_of!` in the
-//! `#[repr(C)]` node (gevent's `GET_OBJECT`).
+//! passes: the `ev_*` struct starts the `#[repr(C)]` node (gevent's
+//! `GET_OBJECT`).
 //! While the callback runs:
 //!
 //! - the trampoline holds its own reference, so the callback may drop the
@@ -17,15 +20,17 @@
 //!   running in; the owner's `Drop` still stops the watcher at once;
 //! - the node is marked busy, so the same closure is never entered twice
 //!   (no aliased `&mut F`): an event for a busy watcher (nested `run`,
-//!   `invoke` from its own callback) is remembered and fed back to libev
-//!   once the callback returns, unless the watcher was stopped or its
-//!   pending events cleared in the meantime, or the callback panicked;
+//!   `invoke` from its own callback) is remembered in the loop (see
+//!   `Shared::missed`) and fed back to libev once the callback returns,
+//!   unless the watcher was stopped or its pending events cleared in the
+//!   meantime, or the callback panicked;
 //! - panics are caught and handed to the loop (see [`Loop`]).
 //!
-//! Per-type resources (a `Stat` path, a periodic's reschedule closure, an
-//! embedded loop, an async watcher's shared state, a cleanup watcher's link
-//! to its loop) hang off the watcher's `data` field and are freed by
-//! [`RawWatcher::release`] after the watcher is stopped for good.
+//! Per-type resources (a periodic's reschedule closure, an embedded loop,
+//! an async watcher's shared state, a cleanup watcher's link to its loop)
+//! sit in the header's `extra` slot ([`DataSlot`]), and a `Stat`'s path in
+//! its `ev_stat`; [`RawWatcher::release`] frees them after the watcher is
+//! stopped for good.
 
 use crate::event_loop::{Loop, LoopInner, Shared};
 use crate::flags::Events;
@@ -45,12 +50,18 @@ use std::rc::{Rc, Weak};
 /// # Safety
 ///
 /// `start` and `stop` must be libev's functions for `Self`, and `release`
-/// must only free what this crate put in the watcher's `data` field.
+/// must only free what this crate put in the watcher's `extra` slot or its
+/// own fields.
 pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
+    /// What the node keeps for this type next to the `ev_*` struct: `()`,
+    /// or a [`DataSlot`] for the resources a type hangs off its watcher.
+    /// A fresh node holds the default; [`NodeRef::replace`] moves it.
+    type Extra: Default + 'static;
+
     /// Whether the node holds its loop weakly (only `ev_cleanup`, whose
     /// point is to run while the loop is destroyed, which a strong handle
-    /// would prevent). Weak nodes reach the loop through `data` (see
-    /// `hooks.rs`).
+    /// would prevent). Weak nodes reach the loop's `Shared` through their
+    /// `extra` slot (see `hooks.rs`).
     const WEAK_LOOP: bool = false;
 
     /// Whether starting or stopping this type while libev runs a periodic's
@@ -58,6 +69,10 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     /// callback runs in the middle of periodic heap updates). Other types
     /// touch other structures and need no check on their hot paths.
     const GUARDED: bool = false;
+
+    /// Whether `start` is libev's own function alone, which returns at once
+    /// for an active watcher, so callers need not check first.
+    const LIBEV_START: bool = false;
 
     /// `ev_TYPE_start`.
     ///
@@ -73,26 +88,25 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     /// `l` valid and the loop `w` was started on, if it is active.
     unsafe fn stop(l: *mut sys::ev_loop, w: *mut Self);
 
-    /// Frees what the crate keeps in `data`; called once, on a stopped
-    /// watcher, when its node is dropped.
+    /// Frees what the crate keeps in the `extra` slot (or in fields of the
+    /// `ev_*` struct); called once, on a stopped watcher, when its node is
+    /// dropped.
     ///
     /// # Safety
     ///
     /// `w` valid, stopped, never started again.
     unsafe fn release(_w: *mut Self) {}
 
-    /// Hands what the crate keeps in a stopped watcher (`data`, and
-    /// whatever else `release` frees) from `old` to `new`, a byte copy of
+    /// Hands what the crate keeps in the fields of a stopped watcher
+    /// (whatever `release` frees there) from `old` to `new`, a byte copy of
     /// it at another address, when a watcher's callback is replaced (see
-    /// [`NodeRef::replace`]). Afterwards `old` owns nothing.
+    /// [`NodeRef::replace`], which moves the `extra` slot itself).
+    /// Afterwards `old` owns nothing.
     ///
     /// # Safety
     ///
     /// `old` valid and stopped, `new` a byte copy of it, neither started.
-    unsafe fn relocate(old: *mut Self, _new: *mut Self) {
-        // SAFETY: every watcher starts with libev's header.
-        unsafe { (*old.cast::<sys::ev_watcher>()).data = ptr::null_mut() }
-    }
+    unsafe fn relocate(_old: *mut Self, _new: *mut Self) {}
 
     /// Runs `make`, which builds the watcher that replaces `old` (a copy
     /// made with `relocate`, started if `old` was active) and returns it,
@@ -117,13 +131,18 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
 }
 
 /// Implements [`RawWatcher`] with libev's start and stop functions for
-/// each type, plus any extra items given in braces (`release`, flags).
+/// each type, with its `Extra` type after a comma (default `()`), plus any
+/// extra items given in braces (`release`, flags).
 macro_rules! raw_watchers {
-    ($($t:ident => $start:ident, $stop:ident $({ $($extra:tt)* })?;)*) => {
+    (@extra) => { () };
+    (@extra $x:ty) => { $x };
+    ($($t:ident => $start:ident, $stop:ident $(, $x:ty)? $({ $($extra:tt)* })?;)*) => {
         $(
             // SAFETY: these are libev's own start/stop functions for the
             // type; extra items uphold the trait's contract where written.
             unsafe impl crate::watcher::RawWatcher for libev_sys::$t {
+                type Extra = crate::watcher::raw_watchers!(@extra $($x)?);
+                const LIBEV_START: bool = true;
                 #[inline]
                 unsafe fn start(l: *mut libev_sys::ev_loop, w: *mut Self) {
                     // SAFETY: forwarded from the caller.
@@ -168,38 +187,102 @@ const BUSY: u8 = 4;
 /// Its owner was dropped inside a reschedule callback: the node waits to
 /// be dropped (see `stop_on_drop`) and its callback is not called again.
 const DETACHED: u8 = 8;
+/// Events arrived while it was busy: they wait in `Shared::missed`.
+const MISSED: u8 = 16;
+/// Type-specific: an `Io` that owns its fd (it closes it on release).
+pub(crate) const OWNS_FD: u8 = 32;
+/// The flags that go with the watcher when its callback is replaced.
+const CARRIED: u8 = UNREF | OWNS_FD;
 
-/// The part of a node that does not depend on the closure type.
+/// libev's watcher header as a node uses it. Every `ev_*` struct starts
+/// with `ev_watcher`'s fields: `active`, `pending` and `priority` (three
+/// `int`s libev owns), four bytes of padding, then `data`, a pointer libev
+/// leaves to its user, then `cb`. The node keeps its reference count and
+/// flags in the padding and its loop in `data` (as [`as_raw`]'s contract
+/// tells C code: `data` is the crate's), so a node adds no bytes to the
+/// `ev_*` struct. Only ever accessed field by field through raw pointers,
+/// and nothing copies an `ev_*` struct of a node by value (a typed copy
+/// need not carry padding).
 ///
-/// Laid out for the cache: the fields every operation touches (the loop,
-/// the flags, the `ev_*` struct) start the node, which the loop's slab
-/// places on a cache line, so a timer with a capture-free closure is
-/// exactly one line.
-///
-/// There is no drop function pointer: the `ev_*` struct's `cb` field holds
-/// the trampoline monomorphised for the node's closure type, and calling it
-/// with a null loop means "drop this node" (see [`dispatch`]).
+/// [`as_raw`]: crate::Timer::as_raw
+#[repr(C)]
+struct Prefix {
+    active: c_int,
+    pending: c_int,
+    priority: c_int,
+    refs: u16,
+    flags: u8,
+    _spare: u8,
+    /// `ev_watcher::data`: the loop. Normally the raw `ev_loop` (what hot
+    /// paths need), and the node owns one strong count of the
+    /// `Rc<LoopInner>` that the loop's `Shared::inner` points to; when
+    /// `W::WEAK_LOOP`, a `*const LoopInner` from `Weak::into_raw`.
+    link: *const (),
+}
+
+// The padding really is padding (`priority` ends where `refs` starts and
+// `data` follows the four bytes), at the same offsets in every watcher.
+const _: () = assert!(
+    offset_of!(sys::ev_watcher, active) == offset_of!(Prefix, active)
+        && offset_of!(sys::ev_watcher, pending) == offset_of!(Prefix, pending)
+        && offset_of!(sys::ev_watcher, priority) == offset_of!(Prefix, priority)
+        && offset_of!(sys::ev_watcher, priority) + size_of::<c_int>() == offset_of!(Prefix, refs)
+        && offset_of!(sys::ev_watcher, data) == offset_of!(Prefix, link)
+        && offset_of!(Prefix, link) == offset_of!(Prefix, refs) + 4
+        && size_of::<Prefix>() <= size_of::<sys::ev_watcher>()
+);
+
+/// The `extra` slot of types that hang a resource off their watcher: one
+/// pointer, null when empty, owned as the type's `release` describes.
+#[derive(Default)]
+pub(crate) struct DataSlot(Cell<*mut std::ffi::c_void>);
+
+impl DataSlot {
+    /// The slot of the node whose `ev_*` struct is `w`.
+    ///
+    /// # Safety
+    ///
+    /// `w` is the `ev_*` struct of a live node whose `W::Extra` is
+    /// `DataSlot`, and the returned reference is not held past its life.
+    #[inline]
+    pub(crate) unsafe fn of<'a, W: RawWatcher<Extra = DataSlot>>(w: *const W) -> &'a DataSlot {
+        // SAFETY: per the contract, `w` starts a node's header, whose
+        // `extra` field lies EXTRA_OFFSET bytes in.
+        unsafe { &*w.byte_add(Header::<W>::EXTRA_OFFSET).cast::<DataSlot>() }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> *mut std::ffi::c_void {
+        self.0.get()
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, p: *mut std::ffi::c_void) {
+        self.0.set(p)
+    }
+
+    /// Empties the slot, returning what it held.
+    #[inline]
+    pub(crate) fn take(&self) -> *mut std::ffi::c_void {
+        self.0.replace(ptr::null_mut())
+    }
+}
+
+/// The part of a node that does not depend on the closure type: the
+/// `ev_*` struct (with the node's loop, count and flags inside, see
+/// [`Prefix`]), then the type's `extra` slot.
 #[repr(C)]
 pub(crate) struct Header<W: RawWatcher> {
-    /// The loop. Normally the raw `ev_loop` (what hot paths need), and the
-    /// node owns one strong count of the `Rc<LoopInner>` that the loop's
-    /// `Shared::inner` points to; when `W::WEAK_LOOP`, a `*const LoopInner`
-    /// from `Weak::into_raw`.
-    link: *const (),
-    /// Events that arrived while busy, to be fed again afterwards.
-    missed: Cell<c_int>,
-    refs: Cell<u16>,
-    flags: Cell<u8>,
-    /// The `ev_*` struct, at a fixed offset (`RAW_OFFSET`) from the node.
-    /// Only ever used through raw pointers: libev holds pointers to it too.
+    /// The `ev_*` struct, at the start of the node. Only ever used through
+    /// raw pointers: libev holds pointers to it too.
     raw: UnsafeCell<W>,
+    extra: W::Extra,
     _pinned: PhantomPinned,
 }
 
 impl<W: RawWatcher> Header<W> {
-    /// Where the `ev_*` struct sits in a node: what the trampoline
-    /// subtracts from libev's watcher pointer (gevent's `GET_OBJECT`).
-    const RAW_OFFSET: usize = offset_of!(Header<W>, raw);
+    /// Where the `extra` slot sits in a node.
+    const EXTRA_OFFSET: usize = offset_of!(Header<W>, extra);
 }
 
 /// A node: the header, then the closure.
@@ -208,6 +291,14 @@ struct Node<W: RawWatcher, F> {
     header: Header<W>,
     cb: UnsafeCell<F>,
 }
+
+// A timer or io watcher whose closure captures nothing costs what C's
+// watcher does (the slab packs such nodes at 48 bytes).
+const _: () = assert!(
+    size_of::<Node<sys::ev_timer, ()>>() == size_of::<sys::ev_timer>()
+        && size_of::<Node<sys::ev_io, ()>>() == size_of::<sys::ev_io>()
+        && size_of::<sys::ev_timer>() == 48
+);
 
 /// A counted reference to a node: a thin pointer.
 #[repr(transparent)]
@@ -225,7 +316,7 @@ impl<W: RawWatcher> NodeRef<W> {
         f: F,
         init: impl FnOnce(*mut W),
     ) -> NodeRef<W> {
-        const { assert!(offset_of!(Node<W, F>, header) == 0 && Header::<W>::RAW_OFFSET == 16) };
+        const { assert!(offset_of!(Node<W, F>, header) == 0 && offset_of!(Header<W>, raw) == 0) };
         let link = if W::WEAK_LOOP {
             Weak::into_raw(Rc::downgrade(&lp.inner)).cast::<()>()
         } else {
@@ -239,14 +330,7 @@ impl<W: RawWatcher> NodeRef<W> {
         // SAFETY: `raw` is a local, inactive watcher.
         unsafe { sys::ev_init(&mut raw, tramp) };
         let node = Node {
-            header: Header {
-                raw: UnsafeCell::new(raw),
-                link,
-                refs: Cell::new(1),
-                flags: Cell::new(0),
-                missed: Cell::new(0),
-                _pinned: PhantomPinned,
-            },
+            header: Header { raw: UnsafeCell::new(raw), extra: W::Extra::default(), _pinned: PhantomPinned },
             cb: UnsafeCell::new(f),
         };
         let mem = if W::WEAK_LOOP {
@@ -261,9 +345,17 @@ impl<W: RawWatcher> NodeRef<W> {
         // SAFETY: fresh memory with the node's layout.
         unsafe { mem.write(node) };
         let ptr = mem.cast::<Header<W>>();
-        let node = NodeRef { ptr };
-        init(node.raw());
-        node
+        let w = ptr.as_ptr().cast::<W>();
+        init(w);
+        // Written last: `init` may copy a whole `ev_*` struct over `w`.
+        // SAFETY: the prefix of our fresh node's watcher (see `Prefix`).
+        unsafe {
+            let p = w.cast::<Prefix>();
+            (*p).refs = 1;
+            (*p).flags = 0;
+            (*p).link = link;
+        }
+        NodeRef { ptr }
     }
 
     #[inline]
@@ -299,10 +391,10 @@ impl<W: RawWatcher> NodeRef<W> {
     /// `w` must be the `ev_*` struct of a live node made by
     /// [`NodeRef::new`].
     pub(crate) unsafe fn hold(w: *mut W) -> NodeRef<W> {
-        // SAFETY: per the contract, `w` lies RAW_OFFSET bytes into a live
-        // node, whose count we raise for the reference we return.
+        // SAFETY: per the contract, `w` starts a live node, whose count we
+        // raise for the reference we return.
         unsafe {
-            let ptr = NonNull::new_unchecked(w.byte_sub(Header::<W>::RAW_OFFSET)).cast::<Header<W>>();
+            let ptr = NonNull::new_unchecked(w).cast::<Header<W>>();
             ptr.as_ref().inc_ref();
             NodeRef { ptr }
         }
@@ -329,25 +421,29 @@ impl<W: RawWatcher> NodeRef<W> {
         let lp = self.loop_handle()?;
         let was_active = self.is_active();
         // SAFETY: our watcher on its live loop.
-        let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) } | self.missed.get();
+        let pending = unsafe { sys::ev_clear_pending(l, self.raw().cast()) } | self.take_missed();
         self.stop();
         let old = self.raw();
-        let unref = self.flag(UNREF);
+        let carried = self.flags() & CARRIED;
         let mut f = Some(f);
         let mut made = None;
         let mut make = || {
             let f = f.take().expect("replace_locked calls its closure once");
             let new = NodeRef::new(&lp, tramp, f, |w| {
                 // SAFETY: `old` is stopped and not pending, `w` fresh: the
-                // copy carries the parameters; `relocate` moves what `data`
-                // owns, and the new callback replaces the copied one.
+                // copy carries the parameters (`new` then rewrites the
+                // prefix), the new callback replaces the copied one, and
+                // the resources move: the `extra` slots swap (the fresh one
+                // holds the default), `relocate` moves the rest.
                 unsafe {
                     ptr::copy_nonoverlapping(old, w, 1);
                     sys::ev_set_cb(w, tramp);
+                    ptr::swap(Header::extra_of(old), Header::extra_of(w));
                     W::relocate(old, w);
                 }
             });
-            new.set_flag(UNREF, unref);
+            new.set_flags(carried);
+            self.set_flag(OWNS_FD, false);
             if was_active {
                 new.start();
             }
@@ -412,6 +508,9 @@ unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
         }
         let l = lp.raw();
         header.restore_ref(l);
+        // Normally settled already (stopping or the callback's end takes
+        // them), but the table must never outlive the node it names.
+        header.take_missed();
         // SAFETY: stops (and clears any pending event of) our watcher on
         // its live loop, so libev keeps no pointer to it.
         unsafe { W::stop(l, header.raw()) };
@@ -425,7 +524,7 @@ unsafe fn drop_node<W: RawWatcher, F>(ptr: NonNull<Header<W>>) {
     let _finish = FreeNode::<W> {
         mem: ptr.cast(),
         layout: Layout::new::<Node<W, F>>(),
-        link: header.link,
+        link: header.link(),
         shared: shared.map(NonNull::from),
         _w: PhantomData,
     };
@@ -464,15 +563,71 @@ impl<W: RawWatcher> Drop for FreeNode<W> {
 }
 
 impl<W: RawWatcher> Header<W> {
+    /// The header of the node whose `ev_*` struct is `w`.
+    ///
+    /// # Safety
+    ///
+    /// `w` is the `ev_*` struct of a live node made by [`NodeRef::new`],
+    /// which outlives the returned reference.
+    #[inline]
+    pub(crate) unsafe fn of<'a>(w: *mut W) -> &'a Header<W> {
+        // SAFETY: per the contract, `w` starts a live node's header.
+        unsafe { &*w.cast::<Header<W>>() }
+    }
+
+    /// The node's bookkeeping inside its `ev_*` struct.
+    #[inline(always)]
+    fn prefix(&self) -> *mut Prefix {
+        self.raw.get().cast()
+    }
+
+    /// The `extra` slot of the node whose `ev_*` struct is `w` (no access).
+    #[inline]
+    fn extra_of(w: *mut W) -> *mut W::Extra {
+        w.wrapping_byte_add(Self::EXTRA_OFFSET).cast()
+    }
+
+    /// The node's loop, as documented on [`Prefix::link`].
+    #[inline(always)]
+    fn link(&self) -> *const () {
+        // SAFETY: reads our own field of the prefix (see `Prefix`).
+        unsafe { (*self.prefix()).link }
+    }
+
+    #[inline(always)]
+    fn flags(&self) -> u8 {
+        // SAFETY: reads our own field of the prefix (see `Prefix`).
+        unsafe { (*self.prefix()).flags }
+    }
+
+    #[inline(always)]
+    fn set_flags(&self, flags: u8) {
+        // SAFETY: writes our own field of the prefix (see `Prefix`); no
+        // reference to it exists.
+        unsafe { (*self.prefix()).flags = flags }
+    }
+
+    #[inline(always)]
+    fn refs(&self) -> u16 {
+        // SAFETY: reads our own field of the prefix (see `Prefix`).
+        unsafe { (*self.prefix()).refs }
+    }
+
+    #[inline(always)]
+    fn set_refs(&self, n: u16) {
+        // SAFETY: writes our own field of the prefix (see `Prefix`).
+        unsafe { (*self.prefix()).refs = n }
+    }
+
     #[inline]
     fn inc_ref(&self) {
-        let n = self.refs.get();
+        let n = self.refs();
         if n == u16::MAX {
             // Only nested callbacks of one watcher take references: the stack
             // would overflow long before this.
             std::process::abort();
         }
-        self.refs.set(n + 1);
+        self.set_refs(n + 1);
     }
 
     /// Gives up one reference, freeing the node on the last.
@@ -484,8 +639,8 @@ impl<W: RawWatcher> Header<W> {
     unsafe fn dec_ref(ptr: NonNull<Header<W>>) {
         // SAFETY: the caller's reference keeps it alive until here.
         let h = unsafe { ptr.as_ref() };
-        let n = h.refs.get() - 1;
-        h.refs.set(n);
+        let n = h.refs() - 1;
+        h.set_refs(n);
         if n == 0 {
             // SAFETY: that was the last reference. The callback is our
             // trampoline for this node's closure type (set in `new`, never
@@ -522,7 +677,7 @@ impl<W: RawWatcher> Header<W> {
         } else {
             // SAFETY: `link` is a loop this node holds a strong count of, so
             // it and its Shared are alive while the node is.
-            Some(unsafe { Shared::from_raw(self.link.cast_mut().cast()) })
+            Some(unsafe { Shared::from_raw(self.link().cast_mut().cast()) })
         }
     }
 
@@ -535,7 +690,7 @@ impl<W: RawWatcher> Header<W> {
             lp.check_unlocked();
             Some(lp.raw())
         } else {
-            Some(self.link.cast_mut().cast())
+            Some(self.link().cast_mut().cast())
         }
     }
 
@@ -546,11 +701,11 @@ impl<W: RawWatcher> Header<W> {
         // count: borrow it without giving it back.
         unsafe {
             if W::WEAK_LOOP {
-                ManuallyDrop::new(Weak::from_raw(self.link.cast::<LoopInner>()))
+                ManuallyDrop::new(Weak::from_raw(self.link().cast::<LoopInner>()))
                     .upgrade()
                     .map(|inner| Loop { inner })
             } else {
-                let inner = Shared::from_raw(self.link.cast_mut().cast()).inner.get();
+                let inner = Shared::from_raw(self.link().cast_mut().cast()).inner.get();
                 Rc::increment_strong_count(inner);
                 Some(Loop { inner: Rc::from_raw(inner) })
             }
@@ -558,20 +713,66 @@ impl<W: RawWatcher> Header<W> {
     }
 
     #[inline]
-    fn flag(&self, f: u8) -> bool {
-        self.flags.get() & f != 0
+    pub(crate) fn flag(&self, f: u8) -> bool {
+        self.flags() & f != 0
     }
 
     #[inline]
-    fn set_flag(&self, f: u8, on: bool) {
-        let flags = self.flags.get();
-        self.flags.set(if on { flags | f } else { flags & !f });
+    pub(crate) fn set_flag(&self, f: u8, on: bool) {
+        let flags = self.flags();
+        self.set_flags(if on { flags | f } else { flags & !f });
+    }
+
+    /// Remembers `revents` for a busy watcher (see [`dispatch`]).
+    fn add_missed(&self, revents: c_int) {
+        if revents == 0 {
+            return;
+        }
+        let Some(lp) = self.shared() else { return };
+        let key = self.raw() as usize;
+        let mut missed = lp.missed.borrow_mut();
+        if self.flag(MISSED) {
+            if let Some(entry) = missed.iter_mut().find(|(k, _)| *k == key) {
+                entry.1 |= revents;
+            }
+        } else {
+            missed.push((key, revents));
+            self.set_flag(MISSED, true);
+        }
+    }
+
+    /// Takes the events remembered while busy (zero if none).
+    #[inline]
+    fn take_missed(&self) -> c_int {
+        if !self.flag(MISSED) {
+            return 0;
+        }
+        self.take_missed_slow()
+    }
+
+    #[cold]
+    fn take_missed_slow(&self) -> c_int {
+        self.set_flag(MISSED, false);
+        let Some(lp) = self.shared() else { return 0 };
+        let key = self.raw() as usize;
+        let mut missed = lp.missed.borrow_mut();
+        match missed.iter().position(|(k, _)| *k == key) {
+            Some(i) => missed.swap_remove(i).1,
+            None => 0,
+        }
+    }
+
+    /// Remembers `revents` again after [`take_missed`](Self::take_missed).
+    fn restore_missed(&self, revents: c_int) {
+        if revents != 0 {
+            self.add_missed(revents);
+        }
     }
 
     #[inline]
     pub(crate) fn start(&self) {
         let Some(l) = self.hot_loop() else { return };
-        if self.is_active() {
+        if !W::LIBEV_START && self.is_active() {
             return;
         }
         // libev forbids starting cleanup watchers while it destroys the loop.
@@ -581,7 +782,7 @@ impl<W: RawWatcher> Header<W> {
         // SAFETY: the node never moves and outlives its activity (dropping
         // it stops it); `l` is its live loop.
         unsafe { W::start(l, self.raw()) };
-        if self.flags.get() & (UNREF | UNREF_APPLIED) == UNREF {
+        if self.flags() & (UNREF | UNREF_APPLIED) == UNREF {
             // SAFETY: live loop; balanced by `ev_ref` in stop/fix_ref.
             unsafe { sys::ev_unref(l) };
             self.set_flag(UNREF_APPLIED, true);
@@ -591,9 +792,11 @@ impl<W: RawWatcher> Header<W> {
     #[inline]
     pub(crate) fn stop(&self) {
         let Some(l) = self.hot_loop() else { return };
-        self.restore_ref(l);
-        // Events deferred while the callback runs are pending events too.
-        self.missed.set(0);
+        if self.flags() & (UNREF_APPLIED | MISSED) != 0 {
+            self.restore_ref(l);
+            // Events deferred while the callback runs are pending events too.
+            self.take_missed();
+        }
         // SAFETY: `l` is the loop the watcher was started on; stopping an
         // inactive watcher only clears a pending event.
         unsafe { W::stop(l, self.raw()) };
@@ -624,10 +827,10 @@ impl<W: RawWatcher> Header<W> {
     pub(crate) fn after_external_change(&self, was_active: bool) {
         let Some(lp) = self.shared() else { return };
         let l = lp.raw();
-        self.missed.set(0);
+        self.take_missed();
         if !self.is_active() {
             self.restore_ref(l);
-        } else if !was_active && self.flags.get() & (UNREF | UNREF_APPLIED) == UNREF {
+        } else if !was_active && self.flags() & (UNREF | UNREF_APPLIED) == UNREF {
             // SAFETY: live loop; balanced by restore_ref.
             unsafe { sys::ev_unref(l) };
             self.set_flag(UNREF_APPLIED, true);
@@ -656,7 +859,7 @@ impl<W: RawWatcher> Header<W> {
         }
         // SAFETY: reads the header of our live watcher.
         let pending = unsafe { sys::ev_is_pending(self.raw()) };
-        pending || self.missed.get() != 0
+        pending || self.flag(MISSED)
     }
 
     #[inline]
@@ -686,13 +889,27 @@ impl<W: RawWatcher> Header<W> {
     /// both states (libev forbids changing most parameters otherwise).
     #[inline]
     pub(crate) fn while_stopped<R>(&self, f: impl FnOnce() -> R) -> R {
-        let was_active = self.is_active();
-        if !was_active && !self.is_pending() {
+        if self.is_idle() {
             return f();
         }
-        self.while_stopped_slow(was_active, f)
+        self.while_stopped_slow(self.is_active(), f)
     }
 
+    /// Neither active, nor pending, nor holding deferred events: libev
+    /// allows changing any parameter. A watcher of a loop that is gone
+    /// counts as idle (as in [`is_active`](Self::is_active)).
+    #[inline(always)]
+    pub(crate) fn is_idle(&self) -> bool {
+        if W::WEAK_LOOP && self.shared().is_none() {
+            return true;
+        }
+        // SAFETY: reads libev's `active` and `pending`, adjacent `int`s at
+        // the start of the 8-aligned prefix (see `Prefix`), in one load.
+        let state = unsafe { self.prefix().cast::<u64>().read() };
+        state == 0 && !self.flag(MISSED)
+    }
+
+    #[cold]
     fn while_stopped_slow<R>(&self, was_active: bool, f: impl FnOnce() -> R) -> R {
         let Some(l) = self.hot_loop() else { return f() };
         // SAFETY: our watcher on its live loop.
@@ -700,7 +917,7 @@ impl<W: RawWatcher> Header<W> {
         // Settle a stopped watcher's `ev_ref` now: the event fed back below
         // finds nothing owed.
         self.fix_ref(l);
-        let missed = self.missed.get();
+        let missed = self.take_missed();
         if was_active {
             self.stop();
         }
@@ -708,7 +925,7 @@ impl<W: RawWatcher> Header<W> {
         if was_active {
             self.start();
         }
-        self.missed.set(missed);
+        self.restore_missed(missed);
         if pending != 0 {
             // SAFETY: feeding an event to our own (pinned) watcher.
             unsafe { sys::ev_feed_event(l, self.raw().cast(), pending) };
@@ -749,7 +966,7 @@ impl<W: RawWatcher> Header<W> {
         // A one-shot timer libev stopped is owed its `ev_ref` by the
         // callback this cancels.
         self.fix_ref(l);
-        Events::from_revents(pending | self.missed.replace(0))
+        Events::from_revents(pending | self.take_missed())
     }
 
     pub(crate) fn invoke(&self, events: Events) {
@@ -797,8 +1014,8 @@ where
     F: FnMut(&T, Events) + 'static,
     T: Owner<Raw = W>,
 {
-    // SAFETY: per the contract, `w` lies RAW_OFFSET bytes into a node.
-    let ptr = unsafe { NonNull::new_unchecked(w.byte_sub(Header::<W>::RAW_OFFSET)).cast::<Header<W>>() };
+    // SAFETY: per the contract, `w` starts a node.
+    let ptr = unsafe { NonNull::new_unchecked(w).cast::<Header<W>>() };
     if l.is_null() {
         // Dropping runs user destructors, whose panics must not unwind out
         // of this extern "C" function: `dec_ref` re-raises them.
@@ -823,7 +1040,7 @@ where
     if header.flag(BUSY) {
         // Re-entered (nested run or invoke from its own callback): keep the
         // events for later rather than alias the running closure.
-        header.missed.set(header.missed.get() | revents);
+        header.add_missed(revents);
         // SAFETY: gives back the reference taken above; the running outer
         // call holds another, so the node survives.
         unsafe { Header::dec_ref(ptr) };
@@ -852,7 +1069,7 @@ where
     // stopping it or clearing its pending events discards them instead, and
     // so does a panic (which breaks the loop), lest a callback that feeds
     // itself and panics be called again forever within one iteration.
-    let missed = header.missed.replace(0);
+    let missed = header.take_missed();
     if missed != 0 && result.is_ok() {
         // SAFETY: our pinned watcher on its live loop; libev allows feeding
         // inactive watchers, and dropping the node stops it, which clears

@@ -323,6 +323,58 @@ fn deferred_events_are_discarded_by_clear_pending_and_kept_by_set() {
 }
 
 #[test]
+fn events_deferred_for_two_busy_watchers_at_once_each_reach_their_own() {
+    // `a`'s callback invokes `b`, whose callback runs nested while `a` is
+    // still busy: events for both are deferred at the same time, merged
+    // per watcher, and each is delivered to its own watcher once that
+    // watcher's callback returns (the loop keeps one entry per watcher).
+    let lp = Loop::new().unwrap();
+    let got: Rc<RefCell<Vec<(&str, Events)>>> = Rc::default();
+    let slot: Rc<RefCell<Option<Idle>>> = Rc::default();
+    let (g, s) = (got.clone(), slot.clone());
+    let b = Idle::new(&lp, move |b, ev| {
+        g.borrow_mut().push(("b", ev));
+        if g.borrow().len() == 2 {
+            let a = s.borrow();
+            let a = a.as_ref().unwrap();
+            a.invoke(Events::WRITE);
+            b.invoke(Events::READ);
+            a.invoke(Events::CUSTOM);
+            b.invoke(Events::WRITE);
+            assert!(a.is_pending() && b.is_pending());
+        }
+    });
+    let g = got.clone();
+    let a = Idle::new(&lp, move |a, ev| {
+        g.borrow_mut().push(("a", ev));
+        if g.borrow().len() == 1 {
+            a.invoke(Events::READ);
+            b.invoke(Events::CUSTOM);
+            // `b`'s deferred events went back to libev when it returned;
+            // `a`'s (READ, WRITE, CUSTOM) wait for this call to end.
+            assert!(a.is_pending());
+        }
+    });
+    *slot.borrow_mut() = Some(a);
+    slot.borrow().as_ref().unwrap().invoke(Events::IDLE);
+    lp.run();
+    let mut got = got.borrow().clone();
+    // The order of the last two is libev's pending queue's.
+    got[2..].sort_by_key(|(name, _)| *name);
+    assert_eq!(
+        got,
+        [
+            ("a", Events::IDLE),
+            ("b", Events::CUSTOM),
+            ("a", Events::READ | Events::WRITE | Events::CUSTOM),
+            ("b", Events::READ | Events::WRITE),
+        ]
+    );
+    let a = slot.borrow_mut().take().unwrap();
+    assert!(!a.is_pending());
+}
+
+#[test]
 fn invoke_from_outside_calls_the_callback() {
     let lp = Loop::new().unwrap();
     let got = Rc::new(Cell::new(Events::empty()));
