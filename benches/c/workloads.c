@@ -72,7 +72,7 @@ never_cb (struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* The timers workload keeps its state between calls, so the driver can
-   interleave short runs of C and Rust (see timers.rs). */
+   interleave short runs of C and Rust (see turns.rs). */
 struct libev_bench_timers
 {
   struct ev_loop *loop;

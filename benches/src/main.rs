@@ -24,7 +24,7 @@
 //! `idle` and `pipe_ring` run whole, C then Rust, `--reps` times (default
 //! 3), and the best time of each is printed. The timer workloads, whose
 //! figures follow the host's memory traffic, interleave C and Rust in short
-//! turns (see `timers.rs`), `--reps` times, and the repetition with the
+//! turns (see `turns.rs`), `--reps` times, and the repetition with the
 //! median ratio is printed.
 //!
 //! ```text
@@ -48,6 +48,7 @@
 
 mod ring_backends;
 mod timers;
+mod turns;
 
 use libev::{Backend, Break, Events, Idle, Io, Loop, LoopFlags};
 use std::cell::Cell;
@@ -226,9 +227,9 @@ enum Run {
     /// Each runs the whole workload alone, C then Rust, `--reps` times;
     /// the best time of each counts.
     Whole { c: Box<dyn Fn() -> Sample>, rust: Box<dyn Fn() -> Sample> },
-    /// Fresh sides taking turns (see `timers.rs`), `--reps` times; the
+    /// Fresh sides taking turns (see `turns.rs`), `--reps` times; the
     /// repetition with the median ratio counts.
-    Interleaved { c: Box<dyn Fn() -> Box<dyn timers::Side>>, rust: Box<dyn Fn() -> Box<dyn timers::Side>> },
+    Interleaved { c: Box<dyn Fn() -> Box<dyn turns::Side>>, rust: Box<dyn Fn() -> Box<dyn turns::Side>> },
 }
 
 impl Run {
@@ -257,8 +258,8 @@ impl Run {
                 // made; the side that goes first alternates.
                 let mut runs: Vec<(u64, u64)> = (0..reps)
                     .map(|rep| {
-                        let c_alone = || timers::alone(&mut *new_c(), ops);
-                        let rust_alone = || timers::alone(&mut *new_rust(), ops);
+                        let c_alone = || turns::alone(&mut *new_c(), ops);
+                        let rust_alone = || turns::alone(&mut *new_rust(), ops);
                         let (c, rust) = if (rep + rust_first) % 2 == 0 {
                             let c = c_alone();
                             (c, rust_alone())
@@ -277,7 +278,7 @@ impl Run {
             Run::Interleaved { c: new_c, rust: new_rust } => {
                 let mut runs: Vec<(u64, u64)> = (0..reps)
                     .map(|_| {
-                        let (c, rust) = timers::interleaved(&mut *new_c(), &mut *new_rust(), ops);
+                        let (c, rust) = turns::interleaved(&mut *new_c(), &mut *new_rust(), ops);
                         check(&c, &rust);
                         (c.ns, rust.ns)
                     })
