@@ -495,7 +495,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
         meta("duration"),
     );
     if !res.notes.is_empty() {
-        let _ = writeln!(p, "Skipped or failed in this run:\n");
+        let _ = writeln!(p, "Notes on this run:\n");
         for n in &res.notes {
             let _ = writeln!(p, "- {n}");
         }
