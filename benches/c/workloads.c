@@ -7,8 +7,8 @@
  * Each function returns the elapsed time of the measured part in
  * nanoseconds (CLOCK_MONOTONIC). The Rust side must reproduce a check
  * value (a PRNG state or an operation count): idle and pipe_ring store it
- * in *check, the timers state hands it out through
- * libev_bench_c_timers_check.
+ * in *check, the states of the timer and io workloads hand it out through
+ * their _check functions.
  */
 
 #include "ev_sys.h"
@@ -29,6 +29,16 @@ struct libev_bench_timer_ptrs *libev_bench_c_timer_ptrs_new(uint32_t ntimers);
 uint64_t libev_bench_c_timer_ptrs_run(struct libev_bench_timer_ptrs *t, uint64_t ops);
 uint64_t libev_bench_c_timer_ptrs_check(const struct libev_bench_timer_ptrs *t);
 void libev_bench_c_timer_ptrs_free(struct libev_bench_timer_ptrs *t);
+struct libev_bench_io_set;
+struct libev_bench_io_set *libev_bench_c_io_set_new(uint32_t nfds, const int *fds);
+uint64_t libev_bench_c_io_set_run(struct libev_bench_io_set *t, uint64_t ops);
+uint64_t libev_bench_c_io_set_check(const struct libev_bench_io_set *t);
+void libev_bench_c_io_set_free(struct libev_bench_io_set *t);
+struct libev_bench_io_ptrs;
+struct libev_bench_io_ptrs *libev_bench_c_io_ptrs_new(uint32_t nfds, const int *fds);
+uint64_t libev_bench_c_io_ptrs_run(struct libev_bench_io_ptrs *t, uint64_t ops);
+uint64_t libev_bench_c_io_ptrs_check(const struct libev_bench_io_ptrs *t);
+void libev_bench_c_io_ptrs_free(struct libev_bench_io_ptrs *t);
 uint64_t libev_bench_c_idle(uint64_t n, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring(uint32_t npipes, uint64_t hops, uint64_t *check);
 uint64_t libev_bench_c_pipe_ring_on(uint32_t npipes, uint64_t hops, unsigned int flags,
@@ -72,7 +82,7 @@ never_cb (struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* The timers workload keeps its state between calls, so the driver can
-   interleave short runs of C and Rust (see timers.rs). */
+   interleave short runs of C and Rust (see turns.rs). */
 struct libev_bench_timers
 {
   struct ev_loop *loop;
@@ -224,6 +234,192 @@ libev_bench_c_timer_ptrs_free (struct libev_bench_timer_ptrs *t)
       free (t->timers[i]);
     }
   free (t->timers);
+  ev_loop_destroy (t->loop);
+  free (t);
+}
+
+/* The io_set workload: nfds io watchers, one on each of the fds the
+   caller opened (and keeps open), all started on a loop that never runs.
+   Each operation changes a random watcher's events to a random one of
+   READ, WRITE and both: stop, modify, start. Nothing is polled: libev
+   only queues each changed fd once in its fdchanges list, for the next
+   loop iteration that never comes, so this measures the watcher
+   operations themselves. */
+static void
+never_io_cb (struct ev_loop *loop, ev_io *w, int revents)
+{
+  (void)loop; (void)w; (void)revents;
+  abort ();
+}
+
+/* One of READ, WRITE and both; src/io_set.rs picks the same way. */
+static inline int
+random_events (uint64_t *s)
+{
+  static const int events[3] = { EV_READ, EV_WRITE, EV_READ | EV_WRITE };
+  return events[xorshift (s) % 3u];
+}
+
+/* ev_io_modify, whose macro in ev.h trips -Wparentheses. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wparentheses"
+static inline void
+io_modify (ev_io *w, int events)
+{
+  ev_io_modify (w, events);
+}
+#pragma GCC diagnostic pop
+
+struct libev_bench_io_set
+{
+  struct ev_loop *loop;
+  ev_io *ios;
+  uint32_t nfds;
+  uint64_t s;
+};
+
+struct libev_bench_io_set *
+libev_bench_c_io_set_new (uint32_t nfds, const int *fds)
+{
+  struct libev_bench_io_set *t = malloc (sizeof *t);
+  uint32_t i;
+
+  if (!t)
+    abort ();
+  t->loop = ev_loop_new (0);
+  t->ios = malloc (sizeof (ev_io) * nfds);
+  t->nfds = nfds;
+  t->s = XORSHIFT_SEED;
+  if (!t->loop || !t->ios)
+    abort ();
+
+  for (i = 0; i < nfds; ++i)
+    {
+      ev_io_init (&t->ios[i], never_io_cb, fds[i], EV_READ);
+      ev_io_start (t->loop, &t->ios[i]);
+    }
+  return t;
+}
+
+uint64_t
+libev_bench_c_io_set_run (struct libev_bench_io_set *t, uint64_t ops)
+{
+  struct ev_loop *loop = t->loop;
+  ev_io *ios = t->ios;
+  uint32_t nfds = t->nfds;
+  uint64_t s = t->s;
+  uint64_t start, end, i;
+
+  start = now_ns ();
+  for (i = 0; i < ops; ++i)
+    {
+      ev_io *w = &ios[xorshift (&s) % nfds];
+      ev_io_stop (loop, w);
+      io_modify (w, random_events (&s));
+      ev_io_start (loop, w);
+    }
+  end = now_ns ();
+
+  t->s = s;
+  return end - start;
+}
+
+uint64_t
+libev_bench_c_io_set_check (const struct libev_bench_io_set *t)
+{
+  return t->s;
+}
+
+void
+libev_bench_c_io_set_free (struct libev_bench_io_set *t)
+{
+  uint32_t i;
+
+  for (i = 0; i < t->nfds; ++i)
+    ev_io_stop (t->loop, &t->ios[i]);
+  free (t->ios);
+  ev_loop_destroy (t->loop);
+  free (t);
+}
+
+/* The same workload with each 48-byte ev_io in its own allocation,
+   reached through an array of pointers: one handle per watcher, as a
+   Vec<Io> has, at the least it can cost (as timer_ptrs for timers). */
+struct libev_bench_io_ptrs
+{
+  struct ev_loop *loop;
+  ev_io **ios;
+  uint32_t nfds;
+  uint64_t s;
+};
+
+struct libev_bench_io_ptrs *
+libev_bench_c_io_ptrs_new (uint32_t nfds, const int *fds)
+{
+  struct libev_bench_io_ptrs *t = malloc (sizeof *t);
+  uint32_t i;
+
+  if (!t)
+    abort ();
+  t->loop = ev_loop_new (0);
+  t->ios = malloc (sizeof (ev_io *) * nfds);
+  t->nfds = nfds;
+  t->s = XORSHIFT_SEED;
+  if (!t->loop || !t->ios)
+    abort ();
+
+  for (i = 0; i < nfds; ++i)
+    {
+      ev_io *w = malloc (sizeof *w);
+      if (!w)
+        abort ();
+      ev_io_init (w, never_io_cb, fds[i], EV_READ);
+      ev_io_start (t->loop, w);
+      t->ios[i] = w;
+    }
+  return t;
+}
+
+uint64_t
+libev_bench_c_io_ptrs_run (struct libev_bench_io_ptrs *t, uint64_t ops)
+{
+  struct ev_loop *loop = t->loop;
+  ev_io **ios = t->ios;
+  uint32_t nfds = t->nfds;
+  uint64_t s = t->s;
+  uint64_t start, end, i;
+
+  start = now_ns ();
+  for (i = 0; i < ops; ++i)
+    {
+      ev_io *w = ios[xorshift (&s) % nfds];
+      ev_io_stop (loop, w);
+      io_modify (w, random_events (&s));
+      ev_io_start (loop, w);
+    }
+  end = now_ns ();
+
+  t->s = s;
+  return end - start;
+}
+
+uint64_t
+libev_bench_c_io_ptrs_check (const struct libev_bench_io_ptrs *t)
+{
+  return t->s;
+}
+
+void
+libev_bench_c_io_ptrs_free (struct libev_bench_io_ptrs *t)
+{
+  uint32_t i;
+
+  for (i = 0; i < t->nfds; ++i)
+    {
+      ev_io_stop (t->loop, t->ios[i]);
+      free (t->ios[i]);
+    }
+  free (t->ios);
   ev_loop_destroy (t->loop);
   free (t);
 }

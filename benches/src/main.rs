@@ -17,37 +17,51 @@
 //! - `timer_ptrs`: the floor for one handle per timer, in C: each 48-byte
 //!   `ev_timer` in its own allocation, reached through an array of
 //!   pointers, against C's one array (the "Rust" column is this C side).
+//! - `io_set`: 10 000 started io watchers, each on its own eventfd, on a
+//!   loop that never runs; each operation picks one at random and sets its
+//!   events to `READ`, `WRITE` or both (`Io::set_events` on a `Vec<Io>`;
+//!   C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`). This measures the
+//!   watcher operations: nothing is polled (see `io_set.rs`).
+//! - `io_ptrs`: its floor for one handle per watcher, in C: each `ev_io`
+//!   in its own allocation behind an array of pointers, against C's array.
 //! - `idle`: one idle watcher whose callback runs N times, then stops it.
 //! - `pipe_ring`: a token passed around a ring of 64 non-blocking pipes by
 //!   64 io watchers, one hop per callback.
 //!
 //! `idle` and `pipe_ring` run whole, C then Rust, `--reps` times (default
-//! 3), and the best time of each is printed. The timer workloads, whose
-//! figures follow the host's memory traffic, interleave C and Rust in short
-//! turns (see `timers.rs`), `--reps` times, and the repetition with the
-//! median ratio is printed.
+//! 3), and the best time of each is printed. The timer and io workloads,
+//! whose figures follow the host's memory traffic, interleave C and Rust
+//! in short turns (see `turns.rs`), `--reps` times, and the repetition
+//! with the median ratio is printed.
 //!
 //! ```text
-//! libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
+//! libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--fds N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]
 //! ```
 //!
-//! `--timers N` sets the number of timers (default 100 000) and `--ops N`
-//! the timer operations per measurement (default 5 000 000). `--quick`
-//! divides every N by 50, for a smoke run; naming workloads runs
-//! only those. `--alone` measures the timer workloads one side at a time
-//! instead of interleaved: each side is made, warmed, timed and dropped
-//! before the other is made (C first on the first repetition, then
-//! alternately; `--rust-first` starts with Rust). `--tsv` adds
-//! one machine-readable line per figure for `bench-all`:
-//! `result<TAB>loop<TAB>WORKLOAD<TAB>SYSTEM<TAB>N<TAB>NS_PER_OP<TAB>ns/op`.
+//! `--timers N` sets the number of timers (default 100 000), `--fds N` the
+//! number of io watchers and eventfds of `io_set` and `io_ptrs` (default
+//! 10 000; a number that `RLIMIT_NOFILE` cannot allow is skipped, saying
+//! so), and `--ops N` the timer or io operations per measurement (default
+//! 5 000 000). `--quick` divides every operation count by 50, for a smoke
+//! run; naming workloads runs only those. `--alone` measures the timer and
+//! io workloads one side at a time instead of interleaved: each side is
+//! made, warmed, timed and dropped before the other is made (C first on
+//! the first repetition, then alternately; `--rust-first` starts with
+//! Rust). `--tsv` adds one machine-readable line per figure for
+//! `bench-all`:
+//! `result<TAB>loop<TAB>WORKLOAD<TAB>SYSTEM<TAB>N<TAB>NS_PER_OP<TAB>ns/op`
+//! (N: timers or io watchers for the workloads that take turns,
+//! operations for the others).
 //!
 //! `backends`, which runs only when named, is the pipe ring on every Linux
 //! backend that works here (select, poll, epoll, linuxaio, io_uring) at
 //! ring sizes of `--ring-fds` (default 64, 1 000 and 10 000 fds), `--hops`
 //! token hops per run (default 20 000); see `ring_backends.rs`.
 
+mod io_set;
 mod ring_backends;
 mod timers;
+mod turns;
 
 use libev::{Backend, Break, Events, Idle, Io, Loop, LoopFlags};
 use std::cell::Cell;
@@ -70,6 +84,7 @@ unsafe extern "C" {
 }
 
 const DEFAULT_NTIMERS: u32 = 100_000;
+const DEFAULT_NFDS: u32 = 10_000;
 const TIMER_OPS: u64 = 5_000_000;
 const IDLE_RUNS: u64 = 5_000_000;
 const NPIPES: u32 = 64;
@@ -96,6 +111,30 @@ pub(crate) fn xorshift(s: &mut u64) -> u64 {
 #[inline]
 pub(crate) fn random_after(s: &mut u64) -> Duration {
     Duration::from_millis(1_000_000 + xorshift(s) % 1_000_000)
+}
+
+/// Descriptors a process needs besides a workload's own (stdio, the
+/// loop's backend, eventfd, timerfd, signalfd, ...).
+pub(crate) const SPARE_FDS: u64 = 32;
+
+/// Makes room for `need` descriptors: raises the soft limit up to the hard
+/// one; `Err` with the limit when that is not enough.
+pub(crate) fn make_room_for(need: u64) -> Result<(), u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into a live local.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_cur >= need {
+        return Ok(());
+    }
+    if lim.rlim_max < need {
+        return Err(lim.rlim_max);
+    }
+    lim.rlim_cur = need.max(lim.rlim_cur);
+    // SAFETY: setrlimit reads one rlimit from a live local.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(lim.rlim_max);
+    }
+    Ok(())
 }
 
 /// Elapsed nanoseconds and the check value the other language must match.
@@ -217,6 +256,13 @@ fn c_sample(f: impl FnOnce(*mut u64) -> u64) -> Sample {
 struct Workload {
     name: &'static str,
     ops: u64,
+    /// The size its figures are given at (`--tsv`'s N): timers or io
+    /// watchers for the workloads that take turns, else `ops`.
+    n: u64,
+    /// Descriptors it opens (one process's worth: the sides of an
+    /// interleaved run share them); it is skipped when `RLIMIT_NOFILE`
+    /// cannot allow them.
+    fds: u32,
     sides: [&'static str; 2],
     run: Run,
 }
@@ -226,9 +272,9 @@ enum Run {
     /// Each runs the whole workload alone, C then Rust, `--reps` times;
     /// the best time of each counts.
     Whole { c: Box<dyn Fn() -> Sample>, rust: Box<dyn Fn() -> Sample> },
-    /// Fresh sides taking turns (see `timers.rs`), `--reps` times; the
+    /// Fresh sides taking turns (see `turns.rs`), `--reps` times; the
     /// repetition with the median ratio counts.
-    Interleaved { c: Box<dyn Fn() -> Box<dyn timers::Side>>, rust: Box<dyn Fn() -> Box<dyn timers::Side>> },
+    Interleaved { c: Box<dyn Fn() -> Box<dyn turns::Side>>, rust: Box<dyn Fn() -> Box<dyn turns::Side>> },
 }
 
 impl Run {
@@ -257,8 +303,8 @@ impl Run {
                 // made; the side that goes first alternates.
                 let mut runs: Vec<(u64, u64)> = (0..reps)
                     .map(|rep| {
-                        let c_alone = || timers::alone(&mut *new_c(), ops);
-                        let rust_alone = || timers::alone(&mut *new_rust(), ops);
+                        let c_alone = || turns::alone(&mut *new_c(), ops);
+                        let rust_alone = || turns::alone(&mut *new_rust(), ops);
                         let (c, rust) = if (rep + rust_first) % 2 == 0 {
                             let c = c_alone();
                             (c, rust_alone())
@@ -277,7 +323,7 @@ impl Run {
             Run::Interleaved { c: new_c, rust: new_rust } => {
                 let mut runs: Vec<(u64, u64)> = (0..reps)
                     .map(|_| {
-                        let (c, rust) = timers::interleaved(&mut *new_c(), &mut *new_rust(), ops);
+                        let (c, rust) = turns::interleaved(&mut *new_c(), &mut *new_rust(), ops);
                         check(&c, &rust);
                         (c.ns, rust.ns)
                     })
@@ -290,14 +336,18 @@ impl Run {
     }
 }
 
-fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
+fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workload> {
     let timer_ops = (timer_ops / divisor).max(1);
     let idle_runs = IDLE_RUNS / divisor;
     let ring_hops = RING_HOPS / divisor;
+    // Shared by both io workloads and their sides.
+    let fds = io_set::Eventfds::new(nfds);
     vec![
         Workload {
             name: "timers",
             ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
             sides: ["C", "Vec<Timer>"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
@@ -307,6 +357,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
         Workload {
             name: "timer_array",
             ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
             sides: ["C", "TimerArray"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
@@ -316,6 +368,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
         Workload {
             name: "timer_restart",
             ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
             sides: ["C", "TimerArray::restart"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
@@ -325,6 +379,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
         Workload {
             name: "timer_sys",
             ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
             sides: ["C", "libev-sys"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
@@ -334,6 +390,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
         Workload {
             name: "timer_ptrs",
             ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
             sides: ["C", "C pointer array"],
             run: Run::Interleaved {
                 c: Box::new(move || Box::new(timers::C::new(ntimers))),
@@ -341,8 +399,41 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
             },
         },
         Workload {
+            name: "io_set",
+            ops: timer_ops,
+            n: u64::from(nfds),
+            fds: nfds,
+            sides: ["C", "Vec<Io>"],
+            run: Run::Interleaved {
+                c: Box::new({
+                    let fds = fds.clone();
+                    move || Box::new(io_set::C::new(&fds.raw()))
+                }),
+                rust: Box::new({
+                    let fds = fds.clone();
+                    move || Box::new(io_set::Handles::new(&fds.raw()))
+                }),
+            },
+        },
+        Workload {
+            name: "io_ptrs",
+            ops: timer_ops,
+            n: u64::from(nfds),
+            fds: nfds,
+            sides: ["C", "C pointer array"],
+            run: Run::Interleaved {
+                c: Box::new({
+                    let fds = fds.clone();
+                    move || Box::new(io_set::C::new(&fds.raw()))
+                }),
+                rust: Box::new(move || Box::new(io_set::CPtrs::new(&fds.raw()))),
+            },
+        },
+        Workload {
             name: "idle",
             ops: idle_runs,
+            n: idle_runs,
+            fds: 0,
             sides: ["C", "libev"],
             run: Run::Whole {
                 // SAFETY: the C function writes only through `check`, a
@@ -354,6 +445,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
         Workload {
             name: "pipe_ring",
             ops: ring_hops,
+            n: ring_hops,
+            fds: 2 * NPIPES,
             sides: ["C", "libev"],
             run: Run::Whole {
                 c: Box::new(move || {
@@ -366,8 +459,8 @@ fn workloads(divisor: u64, ntimers: u32, timer_ops: u64) -> Vec<Workload> {
     ]
 }
 
-const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
-                     workloads: timers timer_array timer_restart timer_sys timer_ptrs idle pipe_ring (default: all)\n\
+const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--fds N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
+                     workloads: timers timer_array timer_restart timer_sys timer_ptrs io_set io_ptrs idle pipe_ring (default: all)\n\
                      and, only when named, backends: the pipe ring on every backend that works here\n\
                      (--ring-fds: ring sizes in fds, default 64,1000,10000; --hops: per run, default 20000)";
 
@@ -380,6 +473,7 @@ fn main() -> ExitCode {
     let mut divisor = 1;
     let mut reps: u32 = 3;
     let mut ntimers = DEFAULT_NTIMERS;
+    let mut nfds = DEFAULT_NFDS;
     let mut timer_ops = TIMER_OPS;
     let (mut tsv, mut alone, mut rust_first) = (false, false, false);
     let mut only = Vec::new();
@@ -398,6 +492,10 @@ fn main() -> ExitCode {
             },
             "--timers" => match args.next().and_then(|k| k.parse().ok()) {
                 Some(k) if k > 0 => ntimers = k,
+                _ => return usage(),
+            },
+            "--fds" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k > 0 => nfds = k,
                 _ => return usage(),
             },
             "--reps" => match args.next().and_then(|k| k.parse().ok()) {
@@ -423,7 +521,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let mut selected = workloads(divisor, ntimers, timer_ops);
+    let mut selected = workloads(divisor, ntimers, nfds, timer_ops);
     let backends = only.iter().any(|n| n == "backends");
     only.retain(|n| n != "backends");
     if let Some(bad) = only.iter().find(|n| !selected.iter().any(|w| w.name == *n)) {
@@ -443,12 +541,20 @@ fn main() -> ExitCode {
     );
     println!("{:<11} {:>9}   {:<14}   {:<17}   ratio", "workload", "N", "C", "Rust");
     for w in selected {
+        let need = u64::from(w.fds) + SPARE_FDS;
+        if let Err(limit) = make_room_for(need) {
+            println!(
+                "{:<11} {:>9}   skipped: {} fds need about {need} descriptors and RLIMIT_NOFILE allows {limit} \
+                 (raise the hard limit: ulimit -Hn / ulimit -n, as root or in limits.conf)",
+                w.name, w.ops, w.fds
+            );
+            continue;
+        }
         let (c, rust, how) = w.run.measure(w.name, w.ops, reps, alone.then_some(rust_first));
         let c = c as f64 / w.ops as f64;
         let rust = rust as f64 / w.ops as f64;
         if tsv {
-            let n = if w.name.starts_with("timer") { u64::from(ntimers) } else { w.ops };
-            let mode = if !w.name.starts_with("timer") {
+            let mode = if matches!(w.run, Run::Whole { .. }) {
                 ""
             } else if alone {
                 " (one side at a time)"
@@ -456,7 +562,7 @@ fn main() -> ExitCode {
                 " (interleaved)"
             };
             for (side, ns) in w.sides.iter().zip([c, rust]) {
-                println!("result\tloop\t{}{mode}\t{side}\t{n}\t{ns:.2}\tns/op", w.name);
+                println!("result\tloop\t{}{mode}\t{side}\t{}\t{ns:.2}\tns/op", w.name, w.n);
             }
         }
         println!(

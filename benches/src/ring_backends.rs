@@ -11,7 +11,7 @@
 //! is raised to the hard one if needed, and a size that does not fit under
 //! the hard limit is skipped with a message.
 
-use crate::{Sample, rust_pipe_ring_on};
+use crate::{SPARE_FDS, Sample, make_room_for, rust_pipe_ring_on};
 use libev::{Backend, Loop, LoopFlags};
 
 /// The backends compared, in libev's order of preference (best last).
@@ -29,10 +29,6 @@ pub const DEFAULT_SIZES: [u32; 3] = [64, 1_000, 10_000];
 /// `FD_SETSIZE` of glibc's `fd_set`.
 const FD_SETSIZE: u32 = 1024;
 
-/// Descriptors the process needs besides the ring (stdio, the loop's
-/// backend, eventfd, timerfd, signalfd, ...).
-const SPARE_FDS: u64 = 32;
-
 /// Why `backend` cannot be measured here, if it cannot.
 fn unusable(backend: Backend) -> Option<String> {
     if !Loop::supported_backends().contains(backend) {
@@ -43,26 +39,6 @@ fn unusable(backend: Backend) -> Option<String> {
         Ok(lp) if lp.backend() != backend => Some(format!("libev fell back to {:?}", lp.backend())),
         Ok(_) => None,
     }
-}
-
-/// Makes room for `need` descriptors: raises the soft limit up to the hard
-/// one; `Err` with the limit when that is not enough.
-fn make_room_for(need: u64) -> Result<(), u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one rlimit into a live local.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    if lim.rlim_cur >= need {
-        return Ok(());
-    }
-    if lim.rlim_max < need {
-        return Err(lim.rlim_max);
-    }
-    lim.rlim_cur = need.max(lim.rlim_cur);
-    // SAFETY: setrlimit reads one rlimit from a live local.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        return Err(lim.rlim_max);
-    }
-    Ok(())
 }
 
 fn c_ring(npipes: u32, hops: u64, backend: Backend) -> (Sample, Backend) {

@@ -1,25 +1,17 @@
-//! The timer workloads of `libev-bench`, run interleaved.
+//! The timer workloads of `libev-bench`, run alone or interleaved (see
+//! `turns.rs`).
 //!
 //! Each operation picks one of N started timers at random and does stop,
 //! set (a new random delay), start. Its time goes into libev's heap sift, a
 //! chain of dependent cache misses, so it follows whatever else the host's
-//! memory is doing: on a busy host two runs of the same code a second apart
-//! differ by 20%, and best-of-K whole runs, C then Rust, let that drift land
-//! on one side. Here each side keeps its loop and timers between calls and
-//! the two take turns (alternating which goes first) in chunks of [`CHUNK`]
-//! operations, so drift lands on both; the ratio is that of their summed
-//! times.
+//! memory is doing.
 
-use crate::{Sample, XORSHIFT_SEED, random_after, xorshift};
+use crate::turns::{Picks, Side};
+use crate::{XORSHIFT_SEED, random_after, xorshift};
 use libev::{Loop, Timer, TimerArray};
 use libev_sys as sys;
 use std::ffi::c_int;
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
-/// Operations per turn: long enough (tens of milliseconds) that refilling
-/// the caches the other side evicted is a small part of a turn.
-const CHUNK: u64 = 250_000;
+use std::time::Duration;
 
 /// `struct libev_bench_timers` of `c/workloads.c`.
 #[repr(C)]
@@ -36,15 +28,6 @@ unsafe extern "C" {
     fn libev_bench_c_timer_ptrs_run(t: *mut CState, ops: u64) -> u64;
     fn libev_bench_c_timer_ptrs_check(t: *const CState) -> u64;
     fn libev_bench_c_timer_ptrs_free(t: *mut CState);
-}
-
-/// One side of a timer workload: its timers, all started, and its random
-/// generator, kept between runs.
-pub(crate) trait Side {
-    /// Runs `ops` operations; returns the elapsed nanoseconds.
-    fn run(&mut self, ops: u64) -> u64;
-    /// The generator's state, which the other side must match.
-    fn check(&self) -> u64;
 }
 
 /// The timers of `c/workloads.c`, in one C array.
@@ -106,32 +89,6 @@ impl Drop for CPtrs {
     }
 }
 
-/// The random picks of a Rust side, as in C: generator and timer count.
-struct Picks {
-    s: u64,
-    ntimers: u32,
-}
-
-impl Picks {
-    /// Times `ops` calls of `op` with a random timer index and the
-    /// generator (for the new delay).
-    #[inline(always)]
-    fn time(&mut self, ops: u64, mut op: impl FnMut(usize, &mut u64)) -> u64 {
-        // C receives `ntimers` as a run-time value: so does this loop, so
-        // neither side gets a `% constant` turned into a multiplication.
-        let n = u64::from(black_box(self.ntimers));
-        let mut s = self.s;
-        let start = Instant::now();
-        for _ in 0..ops {
-            let i = (xorshift(&mut s) % n) as usize;
-            op(i, &mut s);
-        }
-        let ns = start.elapsed().as_nanos() as u64;
-        self.s = s;
-        ns
-    }
-}
-
 /// `Timer` handles in a `Vec`.
 pub(crate) struct Handles {
     timers: Vec<Timer>,
@@ -151,7 +108,7 @@ impl Handles {
                 t
             })
             .collect();
-        Handles { timers, picks: Picks { s, ntimers } }
+        Handles { timers, picks: Picks::new(s, ntimers) }
     }
 }
 
@@ -169,7 +126,7 @@ impl Side for Handles {
     }
 
     fn check(&self) -> u64 {
-        self.picks.s
+        self.picks.state()
     }
 }
 
@@ -189,7 +146,7 @@ impl Array {
             timers.set(i, random_after(&mut s), Duration::ZERO);
             timers.start(i);
         }
-        Array { timers, picks: Picks { s, ntimers } }
+        Array { timers, picks: Picks::new(s, ntimers) }
     }
 }
 
@@ -204,7 +161,7 @@ impl Side for Array {
     }
 
     fn check(&self) -> u64 {
-        self.picks.s
+        self.picks.state()
     }
 }
 
@@ -225,7 +182,7 @@ impl Side for Restart {
     }
 
     fn check(&self) -> u64 {
-        self.0.picks.s
+        self.0.picks.state()
     }
 }
 
@@ -269,7 +226,7 @@ impl Sys {
                 sys::ev_timer_start(lp, w);
             }
         }
-        Sys { lp, timers, picks: Picks { s, ntimers } }
+        Sys { lp, timers, picks: Picks::new(s, ntimers) }
     }
 }
 
@@ -289,7 +246,7 @@ impl Side for Sys {
     }
 
     fn check(&self) -> u64 {
-        self.picks.s
+        self.picks.state()
     }
 }
 
@@ -299,36 +256,4 @@ impl Drop for Sys {
         // to the timers afterwards, which go after it.
         unsafe { sys::ev_loop_destroy(self.lp) }
     }
-}
-
-/// One measurement of one side alone: `ops` operations, whole, after one
-/// untimed warm-up turn.
-pub(crate) fn alone(side: &mut dyn Side, ops: u64) -> Sample {
-    side.run(CHUNK.min(ops));
-    let ns = side.run(ops);
-    Sample { ns, check: side.check() }
-}
-
-/// One measurement: `ops` operations on each side, in alternating turns
-/// after one untimed warm-up turn each. Returns the C and Rust samples.
-pub(crate) fn interleaved(c: &mut dyn Side, rust: &mut dyn Side, ops: u64) -> (Sample, Sample) {
-    let warm = CHUNK.min(ops);
-    c.run(warm);
-    rust.run(warm);
-    let (mut c_ns, mut rust_ns) = (0, 0);
-    let mut left = ops;
-    let mut c_first = true;
-    while left > 0 {
-        let n = CHUNK.min(left);
-        if c_first {
-            c_ns += c.run(n);
-            rust_ns += rust.run(n);
-        } else {
-            rust_ns += rust.run(n);
-            c_ns += c.run(n);
-        }
-        c_first = !c_first;
-        left -= n;
-    }
-    (Sample { ns: c_ns, check: c.check() }, Sample { ns: rust_ns, check: rust.check() })
 }

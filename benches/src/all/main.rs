@@ -20,8 +20,10 @@
 //! - `loop`: the `libev` crate against C libev (`libev-bench`): timer
 //!   operation cost at 1 000 to 1 000 000 timers for `Vec<Timer>`,
 //!   `TimerArray` and C's pointer array against C's array, both
-//!   interleaved and one side at a time; `restart` and the `libev-sys`
-//!   control at 100 000; the idle watcher and the pipe ring.
+//!   interleaved and one side at a time; the same for io watchers changing
+//!   their events (`io_set`: `Vec<Io>` and C's pointer array against C's
+//!   array) at 1 000 and 10 000 fds; `restart` and the `libev-sys` control
+//!   at 100 000; the idle watcher and the pipe ring.
 //! - `green`: `libev::green` against `may` (one worker thread) and gevent:
 //!   yield, spawn + join, queue ping-pong; parked greenlets (time and RSS
 //!   per greenlet) at 1 000 to 1 000 000 (`may` stops at 10 000: each
@@ -66,6 +68,9 @@ const END: &str = "<!-- bench-all:end -->";
 struct Sizes {
     reps: u32,
     timers: &'static [u64],
+    /// io watchers (one eventfd each) of `io_set`.
+    io_fds: &'static [u64],
+    /// Timer or io operations per measurement.
     timer_ops: u64,
     parked_green: &'static [u64],
     parked_may: &'static [u64],
@@ -81,6 +86,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     reps: 5,
     timers: &[1_000, 10_000, 100_000, 1_000_000],
+    io_fds: &[1_000, 10_000],
     timer_ops: 1_000_000,
     parked_green: &[1_000, 10_000, 100_000, 1_000_000],
     parked_may: &[1_000, 10_000],
@@ -95,6 +101,7 @@ const FULL: Sizes = Sizes {
 const QUICK: Sizes = Sizes {
     reps: 1,
     timers: &[1_000, 10_000],
+    io_fds: &[1_000],
     timer_ops: 20_000,
     parked_green: &[1_000],
     parked_may: &[1_000],
@@ -139,28 +146,55 @@ impl Results {
 }
 
 fn loop_area(r: &mut Results, s: &Sizes) {
+    // Each io watcher holds one descriptor, and the part needs a few of
+    // its own (it counts 32; bench-all is safe with more); it raises its
+    // own soft limit.
+    let hard = fd_hard_limit();
+    let io_fds: Vec<u64> = s
+        .io_fds
+        .iter()
+        .copied()
+        .filter(|&n| {
+            let fits = n + 64 <= hard;
+            if !fits {
+                r.notes.push(format!(
+                    "io_set at {} fds: needs more open files per process than the hard limit here ({hard})",
+                    size(n)
+                ));
+            }
+            fits
+        })
+        .collect();
+    // The workloads whose sides take turns: the option that sizes them,
+    // the sizes, the workloads.
+    let turns: [(&str, &[u64], &[&str]); 2] = [
+        ("--timers", s.timers, &["timers", "timer_array", "timer_ptrs"]),
+        ("--fds", &io_fds, &["io_set", "io_ptrs"]),
+    ];
     for rep in 0..s.reps {
-        for &n in s.timers {
-            for alone in [false, true] {
-                let mut c = run::part("libev-bench");
-                c.args([
-                    "--tsv",
-                    "--reps",
-                    "1",
-                    "--timers",
-                    &n.to_string(),
-                    "--ops",
-                    &s.timer_ops.to_string(),
-                ]);
-                if alone {
-                    // Odd repetitions put C second.
-                    c.arg("--alone");
-                    if rep % 2 == 1 {
-                        c.arg("--rust-first");
+        for (option, sizes, workloads) in turns {
+            for &n in sizes {
+                for alone in [false, true] {
+                    let mut c = run::part("libev-bench");
+                    c.args([
+                        "--tsv",
+                        "--reps",
+                        "1",
+                        option,
+                        &n.to_string(),
+                        "--ops",
+                        &s.timer_ops.to_string(),
+                    ]);
+                    if alone {
+                        // Odd repetitions put C second.
+                        c.arg("--alone");
+                        if rep % 2 == 1 {
+                            c.arg("--rust-first");
+                        }
                     }
+                    c.args(workloads);
+                    r.part(c, rep);
                 }
-                c.args(["timers", "timer_array", "timer_ptrs"]);
-                r.part(c, rep);
             }
         }
         let mut c = run::part("libev-bench");
@@ -461,7 +495,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
         meta("duration"),
     );
     if !res.notes.is_empty() {
-        let _ = writeln!(p, "Skipped or failed in this run:\n");
+        let _ = writeln!(p, "Notes on this run:\n");
         for n in &res.notes {
             let _ = writeln!(p, "- {n}");
         }
@@ -475,7 +509,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     let _ = writeln!(p, "### Event loop: the `libev` crate against C libev\n");
     let _ = writeln!(
         p,
-        "ns per operation. Timers: N started timers, each operation a stop, set (random delay) and start of a random one. `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer.\n"
+        "ns per operation. Timers: N started timers, each operation a stop, set (random delay) and start of a random one. `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
     );
     img(&mut p, "timers_alone.svg");
     img(&mut p, "timers_interleaved.svg");

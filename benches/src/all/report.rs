@@ -19,7 +19,10 @@ pub fn reference(area: &str) -> &'static str {
 /// The systems that are this project's own (for "slower than the best
 /// peer").
 pub fn ours(system: &str) -> bool {
-    matches!(system, "libev::green" | "Vec<Timer>" | "TimerArray" | "TimerArray::restart" | "libev")
+    matches!(
+        system,
+        "libev::green" | "Vec<Timer>" | "TimerArray" | "TimerArray::restart" | "Vec<Io>" | "libev"
+    )
 }
 
 /// The figures of one (workload, size, system).
@@ -159,14 +162,15 @@ pub struct Slower {
 }
 
 /// Lists the [`Slower`] cases: lower is better for every figure shown
-/// (rates are left out), the timers judged one side at a time, and the
-/// controls (`libev-sys`, C's pointer array) are no peers.
+/// (rates are left out), the timers and io watchers judged one side at a
+/// time, and the controls (`libev-sys`, C's pointer arrays) are no peers.
 pub fn slower(groups: &[Group]) -> Vec<Slower> {
     let control = |system: &str| system == "libev-sys" || system == "C pointer array";
     let mut v = Vec::new();
     for ((area, workload, n), stats) in groups {
         if workload.ends_with("_rate")
             || workload.starts_with("timer_ptrs")
+            || workload.starts_with("io_ptrs")
             || workload.ends_with("(interleaved)")
         {
             continue;
