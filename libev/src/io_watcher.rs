@@ -153,27 +153,15 @@ impl Io {
 
     /// Changes only the events (libev's `ev_io_modify`); an active watcher
     /// is restarted with them.
+    #[inline]
     pub fn set_events(&self, events: Events) -> io::Result<()> {
         check_events(events)?;
-        if self.node.is_idle() {
-            // SAFETY: neither active nor pending: libev allows modifying it.
-            unsafe { sys::ev_io_modify(self.node.raw(), events.to_revents()) }
-        } else {
-            self.set_events_while_stopped(events);
-        }
-        Ok(())
-    }
-
-    /// [`set_events`](Self::set_events) for an active or pending watcher,
-    /// out of line so that the common case builds no closure for it.
-    #[cold]
-    #[inline(never)]
-    fn set_events_while_stopped(&self, events: Events) {
         let w = self.node.raw();
         self.node.while_stopped(|| {
             // SAFETY: the watcher is stopped inside `while_stopped`.
             unsafe { sys::ev_io_modify(w, events.to_revents()) }
         });
+        Ok(())
     }
 
     /// The watched fd.
@@ -200,13 +188,16 @@ pub(crate) fn check(fd: RawFd, events: Events) -> io::Result<()> {
     Ok(())
 }
 
+#[inline]
 fn check_events(events: Events) -> io::Result<()> {
-    if (Events::READ | Events::WRITE).contains(events) {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("an io watcher takes only READ and WRITE, not {events:?}"),
-        ))
-    }
+    if (Events::READ | Events::WRITE).contains(events) { Ok(()) } else { Err(bad_events(events)) }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_events(events: Events) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("an io watcher takes only READ and WRITE, not {events:?}"),
+    )
 }

@@ -889,8 +889,27 @@ impl<W: RawWatcher> Header<W> {
     /// both states (libev forbids changing most parameters otherwise).
     #[inline]
     pub(crate) fn while_stopped<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.is_idle() {
-            return f();
+        // SAFETY: reads libev's `active` and `pending` of our watcher.
+        let (active, pending) = unsafe { ((*self.prefix()).active, (*self.prefix()).pending) };
+        if pending == 0 && !self.flag(MISSED) {
+            if active == 0 {
+                return f();
+            }
+            if W::LIBEV_START
+                && let Some(l) = self.hot_loop()
+            {
+                // Active, nothing pending or deferred: libev's stop and
+                // start around the change, as C would. Its start never
+                // fails, so the watcher ends active again and what it owes
+                // the loop's reference count (`UNREF_APPLIED`) stays as it is.
+                // SAFETY: our watcher on its live loop; `f` changes
+                // parameters of the stopped watcher only.
+                unsafe { W::stop(l, self.raw()) };
+                let r = f();
+                // SAFETY: as above; the node never moves while active.
+                unsafe { W::start(l, self.raw()) };
+                return r;
+            }
         }
         self.while_stopped_slow(self.is_active(), f)
     }

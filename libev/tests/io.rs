@@ -174,3 +174,34 @@ fn fd_closed_while_watched_yields_error_not_abort() {
 fn suite_on_every_backend() {
     util::run_suite_on_every_backend("suite_on_every_backend");
 }
+
+#[test]
+fn set_events_on_an_active_watcher_restarts_it_and_keeps_what_it_owes_the_loop() {
+    for keep in [true, false] {
+        let lp = Loop::new().unwrap();
+        let (r, w) = pipe();
+        let got: Rc<RefCell<Vec<Events>>> = Rc::default();
+        let g = got.clone();
+        let io = Io::borrowing(&lp, &w, Events::READ, move |io, ev| {
+            g.borrow_mut().push(ev);
+            io.stop();
+        })
+        .unwrap();
+        io.set_keeps_loop_alive(keep);
+        io.start();
+        // A pipe's write end is never readable: only the new events fire.
+        io.set_events(Events::WRITE).unwrap();
+        assert!(io.is_active());
+        assert_eq!(io.events(), Events::WRITE);
+        if keep {
+            lp.run();
+        } else {
+            assert!(!lp.run_nowait(), "still unreferenced after the restart");
+            lp.run_nowait();
+        }
+        assert_eq!(*got.borrow(), [Events::WRITE]);
+        io.set_keeps_loop_alive(true);
+        assert!(!lp.run_nowait(), "the counts stayed balanced");
+        drop(r);
+    }
+}

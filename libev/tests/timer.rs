@@ -210,3 +210,24 @@ fn repeat_and_remaining_saturate_instead_of_panicking() {
 fn suite_on_every_backend() {
     util::run_suite_on_every_backend("suite_on_every_backend");
 }
+
+#[test]
+fn set_on_an_active_timer_restarts_it_and_keeps_what_it_owes_the_loop() {
+    // `set` on an active timer with nothing pending takes libev's stop and
+    // start around the change; either way the loop's count of referenced
+    // watchers must come out as it went in.
+    for keep in [true, false] {
+        let lp = Loop::new().unwrap();
+        let t = Timer::new(&lp, Duration::from_secs(3600), Duration::ZERO, |_, _| {});
+        t.set_keeps_loop_alive(keep);
+        t.start();
+        t.set(Duration::from_secs(7200), MS);
+        assert!(t.is_active());
+        assert!(t.remaining() > Duration::from_secs(7000));
+        assert_eq!(t.repeat(), MS);
+        assert_eq!(lp.run_nowait(), keep, "keeps_loop_alive({keep}) survives the restart");
+        t.stop();
+        t.set_keeps_loop_alive(true);
+        assert!(!lp.run_nowait(), "the counts stayed balanced");
+    }
+}
