@@ -70,8 +70,9 @@ struct Sizes {
     timers: &'static [u64],
     /// io watchers (one eventfd each) of `io_set`.
     io_fds: &'static [u64],
-    /// Timer or io operations per measurement.
-    timer_ops: u64,
+    /// Timer or io operations per measurement of a workload whose sides
+    /// take turns, by kind (io or not) and size.
+    turn_ops: fn(bool, u64) -> u64,
     parked_green: &'static [u64],
     parked_may: &'static [u64],
     parked_gevent: &'static [u64],
@@ -83,11 +84,25 @@ struct Sizes {
     http_seconds: u64,
 }
 
+/// Operations per measurement in a full run: enough that each side's timed
+/// window lasts about a quarter of a second or more here (timers take 45 to
+/// 70 ns per operation up to 10 000, io operations 15 to 35 ns). A fixed
+/// million made windows of 15 to 70 ms, a few scheduler ticks, where one
+/// preemption is an error of a third.
+fn full_turn_ops(io: bool, n: u64) -> u64 {
+    match (io, n) {
+        (true, _) => 10_000_000,
+        (false, ..=10_000) => 5_000_000,
+        (false, ..=100_000) => 2_000_000,
+        (false, _) => 1_000_000,
+    }
+}
+
 const FULL: Sizes = Sizes {
     reps: 5,
     timers: &[1_000, 10_000, 100_000, 1_000_000],
     io_fds: &[1_000, 10_000],
-    timer_ops: 1_000_000,
+    turn_ops: full_turn_ops,
     parked_green: &[1_000, 10_000, 100_000, 1_000_000],
     parked_may: &[1_000, 10_000],
     parked_gevent: &[1_000, 10_000, 100_000],
@@ -102,7 +117,7 @@ const QUICK: Sizes = Sizes {
     reps: 1,
     timers: &[1_000, 10_000],
     io_fds: &[1_000],
-    timer_ops: 20_000,
+    turn_ops: |_, _| 20_000,
     parked_green: &[1_000],
     parked_may: &[1_000],
     parked_gevent: &[1_000],
@@ -183,7 +198,7 @@ fn loop_area(r: &mut Results, s: &Sizes) {
                         option,
                         &n.to_string(),
                         "--ops",
-                        &s.timer_ops.to_string(),
+                        &(s.turn_ops)(option == "--fds", n).to_string(),
                     ]);
                     if alone {
                         // Odd repetitions put C second.
@@ -198,7 +213,8 @@ fn loop_area(r: &mut Results, s: &Sizes) {
             }
         }
         let mut c = run::part("libev-bench");
-        c.args(["--tsv", "--reps", "1", "--ops", &s.timer_ops.to_string(), "timer_restart", "timer_sys"]);
+        let ops = (s.turn_ops)(false, 100_000).to_string();
+        c.args(["--tsv", "--reps", "1", "--ops", &ops, "timer_restart", "timer_sys"]);
         r.part(c, rep);
         let mut c = run::part("libev-bench");
         c.args(["--tsv", "--reps", "1", "idle", "pipe_ring"]);
@@ -509,7 +525,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     let _ = writeln!(p, "### Event loop: the `libev` crate against C libev\n");
     let _ = writeln!(
         p,
-        "ns per operation. Timers: N started timers, each operation a stop, set (random delay) and start of a random one. `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
+        "ns per operation; each side times 5 000 000 operations up to 10 000 timers, 2 000 000 at 100 000, 1 000 000 at 1 000 000 and 10 000 000 io operations, so that its window lasts a quarter of a second or more. Timers: N started timers, each operation a stop, set (random delay) and start of a random one. `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
     );
     img(&mut p, "timers_alone.svg");
     img(&mut p, "timers_interleaved.svg");
