@@ -43,8 +43,10 @@ const UNREF: u8 = 2;
 /// is stopped before the callback runs). All are created stopped, with
 /// both durations zero. Use this instead of many `Timer`s when there are
 /// tens of thousands of them and their operations are hot: the array costs
-/// 48 bytes per timer and no pointer chase, where a `Timer` costs a
-/// 64-byte node plus the handle (see the README's benchmark).
+/// 48 bytes per timer and no pointer chase, where a `Timer` costs its node
+/// (48 bytes and up, with what its closure captures) plus the handle, one
+/// more dependent load per operation (see
+/// [`Timer`'s note](crate::Timer#timer-or-timerarray)).
 ///
 /// Compared with `Timer`, the timers of one array share one closure, one
 /// [`keeps_loop_alive`](Self::keeps_loop_alive) setting, and libev's default

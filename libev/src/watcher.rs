@@ -657,10 +657,13 @@ impl<W: RawWatcher> Header<W> {
         }
     }
 
-    /// The `ev_*` struct, as a raw pointer.
+    /// The `ev_*` struct, as a raw pointer. Taken from the whole header
+    /// rather than the field, so that it also reaches the `extra` slot
+    /// after the struct (see [`DataSlot::of`]); writes through it stay
+    /// within `UnsafeCell`s (the struct, and the slot's `Cell`).
     #[inline]
     pub(crate) fn raw(&self) -> *mut W {
-        self.raw.get()
+        ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The loop's shared state while the C loop exists (always, except for
