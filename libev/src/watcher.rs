@@ -70,8 +70,9 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     /// touch other structures and need no check on their hot paths.
     const GUARDED: bool = false;
 
-    /// Whether `start` is libev's own function alone, which returns at once
-    /// for an active watcher, so callers need not check first.
+    /// Whether `start` and `stop` are libev's own functions alone: a start
+    /// never fails to activate, and a stop and start pair has no effect
+    /// beyond libev (see `while_stopped`).
     const LIBEV_START: bool = false;
 
     /// `ev_TYPE_start`.
@@ -775,7 +776,9 @@ impl<W: RawWatcher> Header<W> {
     #[inline]
     pub(crate) fn start(&self) {
         let Some(l) = self.hot_loop() else { return };
-        if !W::LIBEV_START && self.is_active() {
+        // libev's own start checks too, but only after a call: callers
+        // restart started watchers often (the green sockets, every wait).
+        if self.is_active() {
             return;
         }
         // libev forbids starting cleanup watchers while it destroys the loop.
