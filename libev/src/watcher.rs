@@ -579,7 +579,7 @@ impl<W: RawWatcher> Header<W> {
     /// The node's bookkeeping inside its `ev_*` struct.
     #[inline(always)]
     fn prefix(&self) -> *mut Prefix {
-        self.raw.get().cast()
+        self.raw().cast()
     }
 
     /// The `extra` slot of the node whose `ev_*` struct is `w` (no access).
@@ -727,7 +727,8 @@ impl<W: RawWatcher> Header<W> {
         self.set_flags(if on { flags | f } else { flags & !f });
     }
 
-    /// Remembers `revents` for a busy watcher (see [`dispatch`]).
+    /// Remembers `revents` for a busy watcher (see [`dispatch`]), or
+    /// again after [`take_missed`](Self::take_missed); zero is nothing.
     fn add_missed(&self, revents: c_int) {
         if revents == 0 {
             return;
@@ -763,13 +764,6 @@ impl<W: RawWatcher> Header<W> {
         match missed.iter().position(|(k, _)| *k == key) {
             Some(i) => missed.swap_remove(i).1,
             None => 0,
-        }
-    }
-
-    /// Remembers `revents` again after [`take_missed`](Self::take_missed).
-    fn restore_missed(&self, revents: c_int) {
-        if revents != 0 {
-            self.add_missed(revents);
         }
     }
 
@@ -950,7 +944,7 @@ impl<W: RawWatcher> Header<W> {
         if was_active {
             self.start();
         }
-        self.restore_missed(missed);
+        self.add_missed(missed);
         if pending != 0 {
             // SAFETY: feeding an event to our own (pinned) watcher.
             unsafe { sys::ev_feed_event(l, self.raw().cast(), pending) };
