@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 // (its node's `OWNS_FD` flag says whether it owns the one it watches).
 raw_watchers! {
     ev_io => ev_io_start, ev_io_stop {
+        const START_CHECKS_ACTIVE: bool = true;
         unsafe fn release(w: *mut Self) {
             // SAFETY: `w` is one of our io watchers, stopped for good.
             if let Some(fd) = unsafe { take_owned(w) } {
@@ -156,10 +157,12 @@ impl Io {
     #[inline]
     pub fn set_events(&self, events: Events) -> io::Result<()> {
         check_events(events)?;
-        let w = self.node.raw();
-        self.node.while_stopped(|| {
+        let (w, revents) = (self.node.raw(), events.to_revents());
+        // A `move` closure: one that borrowed its captures would need them
+        // in memory, stored on every call for `while_stopped`'s slow path.
+        self.node.while_stopped(move || {
             // SAFETY: the watcher is stopped inside `while_stopped`.
-            unsafe { sys::ev_io_modify(w, events.to_revents()) }
+            unsafe { sys::ev_io_modify(w, revents) }
         });
         Ok(())
     }

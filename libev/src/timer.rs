@@ -48,8 +48,12 @@ impl Timer {
     #[inline]
     pub fn set(&self, after: Duration, repeat: Duration) {
         let (after, repeat) = (tstamp(after), tstamp(repeat));
-        if self.node.is_idle() {
-            // SAFETY: neither active nor pending: libev allows setting it.
+        // Only `active` is read: a watcher's state read between libev's
+        // calls costs a stop, set and start more than its few instructions.
+        if !self.node.is_active() {
+            // SAFETY: not active: libev allows setting it, pending or not
+            // (`ev_TYPE_set` in its manual). A pending or deferred event
+            // stays, as through `while_stopped`.
             unsafe { sys::ev_timer_set(self.node.raw(), after, repeat) }
         } else {
             self.set_while_stopped(after, repeat);

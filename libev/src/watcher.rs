@@ -75,6 +75,16 @@ pub(crate) unsafe trait RawWatcher: sys::Watcher + 'static {
     /// beyond libev (see `while_stopped`).
     const LIBEV_START: bool = false;
 
+    /// Whether [`Header::start`] returns early for an active watcher before
+    /// calling `start`. Needed where `start` does more than libev's own
+    /// function (those types are not `LIBEV_START`), and worth it for types
+    /// that callers restart while active on hot paths (`ev_io`: the green
+    /// sockets start theirs on every wait). Elsewhere libev's own check is
+    /// enough, and reading the watcher's state between two libev calls
+    /// costs a timer's stop, set and start more than the call it saves
+    /// (measured: see the benchmark page).
+    const START_CHECKS_ACTIVE: bool = !Self::LIBEV_START;
+
     /// `ev_TYPE_start`.
     ///
     /// # Safety
@@ -770,8 +780,24 @@ impl<W: RawWatcher> Header<W> {
     #[inline]
     pub(crate) fn start(&self) {
         let Some(l) = self.hot_loop() else { return };
-        // libev's own start checks too, but only after a call: callers
-        // restart started watchers often (the green sockets, every wait).
+        if W::START_CHECKS_ACTIVE && self.is_active() {
+            return;
+        }
+        if W::WEAK_LOOP || self.flag(UNREF) {
+            return self.start_unref(l);
+        }
+        // SAFETY: the node never moves and outlives its activity (dropping
+        // it stops it); `l` is its live loop. libev's start ignores an
+        // active watcher.
+        unsafe { W::start(l, self.raw()) };
+    }
+
+    /// [`start`](Self::start) for a watcher that must not keep its loop
+    /// alive, or of a weak loop. Tested before the call rather than after
+    /// it: reading the flags right after libev's start cost a timer's
+    /// stop, set and start a few percent.
+    #[cold]
+    fn start_unref(&self, l: *mut sys::ev_loop) {
         if self.is_active() {
             return;
         }
@@ -779,8 +805,7 @@ impl<W: RawWatcher> Header<W> {
         if W::WEAK_LOOP && self.shared().is_none_or(Shared::destroying) {
             return;
         }
-        // SAFETY: the node never moves and outlives its activity (dropping
-        // it stops it); `l` is its live loop.
+        // SAFETY: as in `start`.
         unsafe { W::start(l, self.raw()) };
         if self.flags() & (UNREF | UNREF_APPLIED) == UNREF {
             // SAFETY: live loop; balanced by `ev_ref` in stop/fix_ref.
@@ -887,18 +912,20 @@ impl<W: RawWatcher> Header<W> {
 
     /// Runs `f` with the watcher stopped and not pending, then restores
     /// both states (libev forbids changing most parameters otherwise).
+    /// Events deferred while the callback runs (`MISSED`) are not libev's:
+    /// they wait in the loop's table, through libev's stop and start alike.
     #[inline]
     pub(crate) fn while_stopped<R>(&self, f: impl FnOnce() -> R) -> R {
         // SAFETY: reads libev's `active` and `pending` of our watcher.
         let (active, pending) = unsafe { ((*self.prefix()).active, (*self.prefix()).pending) };
-        if pending == 0 && !self.flag(MISSED) {
+        if pending == 0 {
             if active == 0 {
                 return f();
             }
             if W::LIBEV_START
                 && let Some(l) = self.hot_loop()
             {
-                // Active, nothing pending or deferred: libev's stop and
+                // Active, nothing pending: libev's stop and
                 // start around the change, as C would. Its start never
                 // fails, so the watcher ends active again and what it owes
                 // the loop's reference count (`UNREF_APPLIED`) stays as it is.
@@ -912,20 +939,6 @@ impl<W: RawWatcher> Header<W> {
             }
         }
         self.while_stopped_slow(self.is_active(), f)
-    }
-
-    /// Neither active, nor pending, nor holding deferred events: libev
-    /// allows changing any parameter. A watcher of a loop that is gone
-    /// counts as idle (as in [`is_active`](Self::is_active)).
-    #[inline(always)]
-    pub(crate) fn is_idle(&self) -> bool {
-        if W::WEAK_LOOP && self.shared().is_none() {
-            return true;
-        }
-        // SAFETY: reads libev's `active` and `pending`, adjacent `int`s at
-        // the start of the 8-aligned prefix (see `Prefix`), in one load.
-        let state = unsafe { self.prefix().cast::<u64>().read() };
-        state == 0 && !self.flag(MISSED)
     }
 
     #[cold]

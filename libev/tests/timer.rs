@@ -231,3 +231,78 @@ fn set_on_an_active_timer_restarts_it_and_keeps_what_it_owes_the_loop() {
         assert!(!lp.run_nowait(), "the counts stayed balanced");
     }
 }
+
+#[test]
+fn set_on_a_pending_stopped_timer_keeps_its_event_and_leaves_it_stopped() {
+    // libev allows `ev_timer_set` on a watcher that is pending but not
+    // active (ev.pod, `ev_TYPE_set`): `set` changes it in place, and the
+    // event is delivered once, as fed.
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let l = log.clone();
+    let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, move |_, ev| l.borrow_mut().push(ev));
+    t.feed_event(Events::CUSTOM);
+    t.set(Duration::from_secs(5), MS * 3);
+    assert!(!t.is_active() && t.is_pending());
+    assert_eq!(t.repeat(), MS * 3);
+    lp.run_nowait();
+    assert_eq!(*log.borrow(), [Events::CUSTOM]);
+    assert!(!t.is_active() && !t.is_pending());
+    t.start();
+    let rem = t.remaining();
+    assert!(rem <= Duration::from_secs(5) && rem > Duration::from_secs(4), "{rem:?}");
+}
+
+#[test]
+fn start_on_an_active_timer_changes_nothing() {
+    // `Timer::start` leaves the check for an active timer to libev (one
+    // read less between libev's calls): a second start must still neither
+    // restart the timer nor take a second reference off the loop.
+    for keep in [true, false] {
+        let lp = Loop::new().unwrap();
+        let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+        t.set_keeps_loop_alive(keep);
+        t.start();
+        std::thread::sleep(MS * 20);
+        lp.update_now();
+        t.start();
+        assert!(t.remaining() < Duration::from_secs(100) - MS * 15, "not restarted");
+        // A referenced timer keeps the loop alive whatever `t` owes it.
+        let other = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+        other.start();
+        assert!(lp.run_nowait());
+        t.stop();
+        assert!(lp.run_nowait(), "keeps_loop_alive({keep}): one unref, paid back once");
+        other.stop();
+        assert!(!lp.run_nowait());
+    }
+}
+
+#[test]
+fn set_inside_the_callback_keeps_the_events_deferred_for_it() {
+    // An event for a timer whose callback runs waits in the loop's table
+    // until the callback returns. `set` on the stopped timer (changed in
+    // place) and on the started one (libev's stop and start around the
+    // change) must both leave it there.
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let l = log.clone();
+    let t = Timer::new(&lp, MS, Duration::ZERO, move |t, ev| {
+        l.borrow_mut().push(ev);
+        if l.borrow().len() == 1 {
+            t.invoke(Events::CUSTOM);
+            t.set(Duration::from_secs(100), Duration::ZERO);
+            assert!(!t.is_active() && t.is_pending());
+            t.start();
+            t.invoke(Events::WRITE);
+            t.set(Duration::from_secs(200), Duration::ZERO);
+            assert!(t.is_active() && t.is_pending());
+        }
+    });
+    t.start();
+    lp.run_once();
+    lp.run_nowait();
+    assert_eq!(*log.borrow(), [Events::TIMER, Events::CUSTOM | Events::WRITE]);
+    assert!(t.is_active() && !t.is_pending());
+    assert!(t.remaining() > Duration::from_secs(150));
+}
