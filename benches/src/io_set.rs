@@ -17,20 +17,13 @@
 //! outlive them (and, since no loop polls them, nothing would happen if
 //! they did).
 
-use crate::turns::{Picks, Side};
+use crate::turns::{CSide, CState, Picks, Side};
 use crate::{XORSHIFT_SEED, xorshift};
 use libev::{Events, Io, Loop};
 use std::cell::OnceCell;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-
-/// `struct libev_bench_io_set` and `struct libev_bench_io_ptrs` of
-/// `c/workloads.c`.
-#[repr(C)]
-struct CState {
-    _opaque: [u8; 0],
-}
 
 unsafe extern "C" {
     fn libev_bench_c_io_set_new(nfds: u32, fds: *const c_int) -> *mut CState;
@@ -86,62 +79,31 @@ fn random_events(s: &mut u64) -> Events {
 }
 
 /// The io watchers of `c/workloads.c`, in one C array.
-pub(crate) struct C(*mut CState);
-
-impl C {
-    pub(crate) fn new(fds: &[RawFd]) -> C {
-        // SAFETY: `fds` holds `fds.len()` descriptors, read during the
-        // call only; the C side aborts rather than fail.
-        C(unsafe { libev_bench_c_io_set_new(fds.len() as u32, fds.as_ptr()) })
-    }
-}
-
-impl Side for C {
-    fn run(&mut self, ops: u64) -> u64 {
-        // SAFETY: `self.0` lives until drop.
-        unsafe { libev_bench_c_io_set_run(self.0, ops) }
-    }
-
-    fn check(&self) -> u64 {
-        // SAFETY: as above; only reads.
-        unsafe { libev_bench_c_io_set_check(self.0) }
-    }
-}
-
-impl Drop for C {
-    fn drop(&mut self) {
-        // SAFETY: frees the state `new` made, once.
-        unsafe { libev_bench_c_io_set_free(self.0) }
+pub(crate) fn c(fds: &[RawFd]) -> CSide {
+    // SAFETY: the state comes from the workload whose functions follow;
+    // `fds` holds `fds.len()` descriptors, read during the call only; the
+    // C side aborts rather than fail.
+    unsafe {
+        CSide::new(
+            libev_bench_c_io_set_new(fds.len() as u32, fds.as_ptr()),
+            libev_bench_c_io_set_run,
+            libev_bench_c_io_set_check,
+            libev_bench_c_io_set_free,
+        )
     }
 }
 
 /// The io watchers of `c/workloads.c` each in its own allocation, reached
 /// through an array of pointers: the floor for one handle per watcher.
-pub(crate) struct CPtrs(*mut CState);
-
-impl CPtrs {
-    pub(crate) fn new(fds: &[RawFd]) -> CPtrs {
-        // SAFETY: as for `C::new`.
-        CPtrs(unsafe { libev_bench_c_io_ptrs_new(fds.len() as u32, fds.as_ptr()) })
-    }
-}
-
-impl Side for CPtrs {
-    fn run(&mut self, ops: u64) -> u64 {
-        // SAFETY: `self.0` lives until drop.
-        unsafe { libev_bench_c_io_ptrs_run(self.0, ops) }
-    }
-
-    fn check(&self) -> u64 {
-        // SAFETY: as above; only reads.
-        unsafe { libev_bench_c_io_ptrs_check(self.0) }
-    }
-}
-
-impl Drop for CPtrs {
-    fn drop(&mut self) {
-        // SAFETY: frees the state `new` made, once.
-        unsafe { libev_bench_c_io_ptrs_free(self.0) }
+pub(crate) fn c_ptrs(fds: &[RawFd]) -> CSide {
+    // SAFETY: as in `c`.
+    unsafe {
+        CSide::new(
+            libev_bench_c_io_ptrs_new(fds.len() as u32, fds.as_ptr()),
+            libev_bench_c_io_ptrs_run,
+            libev_bench_c_io_ptrs_check,
+            libev_bench_c_io_ptrs_free,
+        )
     }
 }
 

@@ -350,7 +350,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "Vec<Timer>"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                c: Box::new(move || Box::new(timers::c(ntimers))),
                 rust: Box::new(move || Box::new(timers::Handles::new(ntimers))),
             },
         },
@@ -361,7 +361,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "TimerArray"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                c: Box::new(move || Box::new(timers::c(ntimers))),
                 rust: Box::new(move || Box::new(timers::Array::new(ntimers))),
             },
         },
@@ -372,7 +372,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "TimerArray::restart"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                c: Box::new(move || Box::new(timers::c(ntimers))),
                 rust: Box::new(move || Box::new(timers::Restart::new(ntimers))),
             },
         },
@@ -383,7 +383,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "libev-sys"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::C::new(ntimers))),
+                c: Box::new(move || Box::new(timers::c(ntimers))),
                 rust: Box::new(move || Box::new(timers::Sys::new(ntimers))),
             },
         },
@@ -394,8 +394,8 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "C pointer array"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::C::new(ntimers))),
-                rust: Box::new(move || Box::new(timers::CPtrs::new(ntimers))),
+                c: Box::new(move || Box::new(timers::c(ntimers))),
+                rust: Box::new(move || Box::new(timers::c_ptrs(ntimers))),
             },
         },
         Workload {
@@ -407,7 +407,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             run: Run::Interleaved {
                 c: Box::new({
                     let fds = fds.clone();
-                    move || Box::new(io_set::C::new(&fds.raw()))
+                    move || Box::new(io_set::c(&fds.raw()))
                 }),
                 rust: Box::new({
                     let fds = fds.clone();
@@ -424,9 +424,9 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             run: Run::Interleaved {
                 c: Box::new({
                     let fds = fds.clone();
-                    move || Box::new(io_set::C::new(&fds.raw()))
+                    move || Box::new(io_set::c(&fds.raw()))
                 }),
-                rust: Box::new(move || Box::new(io_set::CPtrs::new(&fds.raw()))),
+                rust: Box::new(move || Box::new(io_set::c_ptrs(&fds.raw()))),
             },
         },
         Workload {

@@ -6,18 +6,12 @@
 //! chain of dependent cache misses, so it follows whatever else the host's
 //! memory is doing.
 
-use crate::turns::{Picks, Side};
+use crate::turns::{CSide, CState, Picks, Side};
 use crate::{XORSHIFT_SEED, random_after, xorshift};
 use libev::{Loop, Timer, TimerArray};
 use libev_sys as sys;
 use std::ffi::c_int;
 use std::time::Duration;
-
-/// `struct libev_bench_timers` of `c/workloads.c`.
-#[repr(C)]
-struct CState {
-    _opaque: [u8; 0],
-}
 
 unsafe extern "C" {
     fn libev_bench_c_timers_new(ntimers: u32) -> *mut CState;
@@ -31,61 +25,30 @@ unsafe extern "C" {
 }
 
 /// The timers of `c/workloads.c`, in one C array.
-pub(crate) struct C(*mut CState);
-
-impl C {
-    pub(crate) fn new(ntimers: u32) -> C {
-        // SAFETY: no preconditions; the C side aborts rather than fail.
-        C(unsafe { libev_bench_c_timers_new(ntimers) })
-    }
-}
-
-impl Side for C {
-    fn run(&mut self, ops: u64) -> u64 {
-        // SAFETY: `self.0` lives until drop.
-        unsafe { libev_bench_c_timers_run(self.0, ops) }
-    }
-
-    fn check(&self) -> u64 {
-        // SAFETY: as above; only reads.
-        unsafe { libev_bench_c_timers_check(self.0) }
-    }
-}
-
-impl Drop for C {
-    fn drop(&mut self) {
-        // SAFETY: frees the state `new` made, once.
-        unsafe { libev_bench_c_timers_free(self.0) }
+pub(crate) fn c(ntimers: u32) -> CSide {
+    // SAFETY: the state comes from the workload whose functions follow; its
+    // `new` has no preconditions and aborts rather than fail.
+    unsafe {
+        CSide::new(
+            libev_bench_c_timers_new(ntimers),
+            libev_bench_c_timers_run,
+            libev_bench_c_timers_check,
+            libev_bench_c_timers_free,
+        )
     }
 }
 
 /// The timers of `c/workloads.c` each in its own allocation, reached
 /// through an array of pointers: the floor for one handle per timer.
-pub(crate) struct CPtrs(*mut CState);
-
-impl CPtrs {
-    pub(crate) fn new(ntimers: u32) -> CPtrs {
-        // SAFETY: no preconditions; the C side aborts rather than fail.
-        CPtrs(unsafe { libev_bench_c_timer_ptrs_new(ntimers) })
-    }
-}
-
-impl Side for CPtrs {
-    fn run(&mut self, ops: u64) -> u64 {
-        // SAFETY: `self.0` lives until drop.
-        unsafe { libev_bench_c_timer_ptrs_run(self.0, ops) }
-    }
-
-    fn check(&self) -> u64 {
-        // SAFETY: as above; only reads.
-        unsafe { libev_bench_c_timer_ptrs_check(self.0) }
-    }
-}
-
-impl Drop for CPtrs {
-    fn drop(&mut self) {
-        // SAFETY: frees the state `new` made, once.
-        unsafe { libev_bench_c_timer_ptrs_free(self.0) }
+pub(crate) fn c_ptrs(ntimers: u32) -> CSide {
+    // SAFETY: as in `c`.
+    unsafe {
+        CSide::new(
+            libev_bench_c_timer_ptrs_new(ntimers),
+            libev_bench_c_timer_ptrs_run,
+            libev_bench_c_timer_ptrs_check,
+            libev_bench_c_timer_ptrs_free,
+        )
     }
 }
 

@@ -16,6 +16,55 @@ use crate::{Sample, xorshift};
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The state of a side written in C (`c/workloads.c`), opaque here.
+#[repr(C)]
+pub(crate) struct CState {
+    _opaque: [u8; 0],
+}
+
+/// A side written in C: its state, and the workload's functions that run
+/// it, check it and free it.
+pub(crate) struct CSide {
+    state: *mut CState,
+    run: unsafe extern "C" fn(*mut CState, u64) -> u64,
+    check: unsafe extern "C" fn(*const CState) -> u64,
+    free: unsafe extern "C" fn(*mut CState),
+}
+
+impl CSide {
+    /// # Safety
+    ///
+    /// `state` was made by the C workload whose `run`, `check` and `free`
+    /// these are, and nothing else frees it.
+    pub(crate) unsafe fn new(
+        state: *mut CState,
+        run: unsafe extern "C" fn(*mut CState, u64) -> u64,
+        check: unsafe extern "C" fn(*const CState) -> u64,
+        free: unsafe extern "C" fn(*mut CState),
+    ) -> CSide {
+        CSide { state, run, check, free }
+    }
+}
+
+impl Side for CSide {
+    fn run(&mut self, ops: u64) -> u64 {
+        // SAFETY: the workload's own function on its live state (`new`).
+        unsafe { (self.run)(self.state, ops) }
+    }
+
+    fn check(&self) -> u64 {
+        // SAFETY: as above; only reads.
+        unsafe { (self.check)(self.state) }
+    }
+}
+
+impl Drop for CSide {
+    fn drop(&mut self) {
+        // SAFETY: frees the state once, with its workload's function.
+        unsafe { (self.free)(self.state) }
+    }
+}
+
 /// Operations per turn: long enough (tens of milliseconds) that refilling
 /// the caches the other side evicted is a small part of a turn.
 const CHUNK: u64 = 250_000;
