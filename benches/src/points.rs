@@ -8,7 +8,9 @@
 //! ```
 //!
 //! SYSTEM is `c`, `green`, `tokio`, `may`, `gevent` (`gevent_server.py`;
-//! for `http` gevent's `pywsgi`) or, for `http`, `hyper`. `echo` keeps
+//! for `http` gevent's `pywsgi`), for `http` `hyper`, or for `idle`
+//! `echo_server`: the repository's `echo_server` example as shipped (built
+//! next to the parts by bench-all, in `examples/`), the code users copy. `echo` keeps
 //! CONNS connections busy with 64-byte ping-pong and times from the moment
 //! each has had its first round trip; `hello` keeps CONNS connections in
 //! flight, each connect / read to EOF / close; `http` is `wrk` with CONNS
@@ -31,6 +33,7 @@ fn display(system: &str) -> &str {
         "green" => "libev::green",
         "tokio" => "tokio current_thread",
         "hyper" => "hyper (tokio current_thread)",
+        "echo_server" => "echo_server example",
         other => other,
     }
 }
@@ -39,7 +42,11 @@ fn display(system: &str) -> &str {
 /// server for `idle`).
 fn command(workload: &str, system: &str) -> Command {
     let workload = if workload == "idle" { "echo" } else { workload };
-    if system == "gevent" {
+    if system == "echo_server" {
+        let mut c = Command::new(echo_server_example());
+        c.arg("127.0.0.1:0");
+        c
+    } else if system == "gevent" {
         let mut c = Command::new("python3");
         c.args([concat!(env!("CARGO_MANIFEST_DIR"), "/gevent_server.py"), workload, "127.0.0.1:0"]);
         c
@@ -48,6 +55,12 @@ fn command(workload: &str, system: &str) -> Command {
         c.args(["--serve", &format!("{system}-{workload}"), "127.0.0.1:0"]);
         c
     }
+}
+
+/// Where cargo puts the `echo_server` example of the same profile as this
+/// binary: `examples/` next to it.
+fn echo_server_example() -> std::path::PathBuf {
+    std::env::current_exe().expect("own path").with_file_name("examples").join("echo_server")
 }
 
 /// Raises this process's open-file limits (soft, and hard where allowed:

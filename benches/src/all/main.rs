@@ -34,7 +34,7 @@
 //!   connections; per hello connection at 32, 256 and 1 024 clients; per
 //!   HTTP keep-alive request (`wrk`, 50 connections; hyper on tokio and
 //!   gevent's `pywsgi` too); server RSS per idle connection at 1 000 to
-//!   100 000.
+//!   100 000, for the shipped `echo_server` example too.
 //!
 //! gevent and `wrk` are installed when missing (`pip install gevent`,
 //! `apt-get install wrk`), except with `--quick` or `--no-install`; a peer
@@ -294,6 +294,12 @@ fn net_area(r: &mut Results, s: &Sizes, gevent: bool, wrk: bool) {
     // connections as the open-file limit allows (server and client each
     // hold one descriptor per connection).
     let hard = fd_hard_limit();
+    let mut idle = systems.clone();
+    if run::echo_server_example().is_some() {
+        idle.push("echo_server");
+    } else {
+        r.notes.push("idle_rss of the echo_server example: not built next to the parts (`cargo build --release --example echo_server`)".into());
+    }
     for &n in s.idle_conns {
         if n + 1024 > hard {
             r.notes.push(format!(
@@ -302,7 +308,7 @@ fn net_area(r: &mut Results, s: &Sizes, gevent: bool, wrk: bool) {
             ));
             continue;
         }
-        for sys in &systems {
+        for sys in &idle {
             r.part(point(&["idle".into(), sys.to_string(), n.to_string()]), 0);
         }
     }

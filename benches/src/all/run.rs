@@ -73,6 +73,17 @@ pub fn ensure_parts() -> Result<(), String> {
         if !status.success() {
             return Err(format!("building the parts failed ({status})"));
         }
+        // The example whose idle connections the page reports too: what
+        // users copy, as shipped.
+        let mut build = Command::new(std::env::var_os("CARGO").expect("checked above"));
+        build.args(["build", "-p", "libev-rs", "--example", "echo_server"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().map_err(|e| format!("cannot run cargo to build the example: {e}"))?;
+        if !status.success() {
+            return Err(format!("building the echo_server example failed ({status})"));
+        }
     }
     match PARTS.iter().find(|p| !me.with_file_name(p).exists()) {
         Some(p) => Err(format!(
@@ -87,6 +98,13 @@ pub fn ensure_parts() -> Result<(), String> {
 pub fn part(name: &str) -> Command {
     let me = std::env::current_exe().expect("own path");
     Command::new(me.with_file_name(name))
+}
+
+/// The `echo_server` example, where cargo builds it next to the parts
+/// (`None` when it is not built: bench-all run outside cargo).
+pub fn echo_server_example() -> Option<std::path::PathBuf> {
+    let me = std::env::current_exe().ok()?;
+    Some(me.with_file_name("examples").join("echo_server")).filter(|p| p.exists())
 }
 
 /// Runs `cmd` for at most `limit`; its `result` lines (tagged with `rep`)
