@@ -16,17 +16,19 @@ watcher_type! {
     ///
     /// # `Timer` or [`TimerArray`](crate::TimerArray)
     ///
-    /// With a thousand timers, a `Vec<Timer>` costs within about a tenth of
-    /// C's array of `ev_timer`s per stop, set and start: the wrapper's
-    /// checks are a few percent of libev's heap work. From about 10,000 the
-    /// operation waits on memory, and a handle per timer is one more
-    /// dependent load before libev's own: a `Vec<Timer>` then costs 1.1 to
-    /// 1.3 times C's array, about what C itself costs with a pointer per
-    /// timer. A [`TimerArray`](crate::TimerArray) stores the `ev_timer`s in
-    /// one array, as C does, at C's cost, with one callback that receives
-    /// the index: choose it for tens of thousands of timers with hot
-    /// operations (per-connection timeouts on a busy server). The figures
-    /// are on the repository's benchmark page (`docs/benchmarks.md`).
+    /// Up to about 10,000 timers, a `Vec<Timer>` costs 1.1 to 1.2 times C's
+    /// array of `ev_timer`s per stop, set and start: the wrapper's few
+    /// checks, and the loop found through the timer's node before libev can
+    /// use it. From about 100,000 the operation waits on memory, and a
+    /// handle per timer is one more dependent load before libev's own: a
+    /// `Vec<Timer>` then costs 1.3 to 1.5 times C's array, about 1.1 times
+    /// what C itself costs with a pointer per timer. A
+    /// [`TimerArray`](crate::TimerArray) stores the `ev_timer`s in one
+    /// array, as C does, within a tenth of C's cost at every size, with one
+    /// callback that receives the index: choose it for tens of thousands of
+    /// timers with hot operations (per-connection timeouts on a busy
+    /// server). The figures are on the repository's benchmark page
+    /// (`docs/benchmarks.md`).
     Timer, ev_timer, TimerCallback
 }
 plain_start!(Timer);
