@@ -5,6 +5,8 @@
 //!
 //! - `timers`: 100 000 started timers; each operation picks one at random
 //!   and does stop, set (new random delay), start.
+//! - `timers_restart`: the same `Vec` of `Timer` handles, each operation
+//!   one `Timer::restart` (stop, set and start in one call).
 //! - `timer_array`: the same with the Rust timers in one `TimerArray`
 //!   (contiguous, as C's are) instead of a `Vec` of `Timer` handles; the C
 //!   side is the same as for `timers`.
@@ -355,6 +357,17 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             },
         },
         Workload {
+            name: "timers_restart",
+            ops: timer_ops,
+            n: u64::from(ntimers),
+            fds: 0,
+            sides: ["C", "Vec<Timer>::restart"],
+            run: Run::Interleaved {
+                c: Box::new(move || Box::new(timers::c(ntimers))),
+                rust: Box::new(move || Box::new(timers::HandlesRestart::new(ntimers))),
+            },
+        },
+        Workload {
             name: "timer_array",
             ops: timer_ops,
             n: u64::from(ntimers),
@@ -460,7 +473,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
 }
 
 const USAGE: &str = "usage: libev-bench [--quick] [--tsv] [--alone [--rust-first]] [--reps K] [--timers N] [--fds N] [--ops N] [--ring-fds N,N,...] [--hops N] [WORKLOAD...]\n\
-                     workloads: timers timer_array timer_restart timer_sys timer_ptrs io_set io_ptrs idle pipe_ring (default: all)\n\
+                     workloads: timers timers_restart timer_array timer_restart timer_sys timer_ptrs io_set io_ptrs idle pipe_ring (default: all)\n\
                      and, only when named, backends: the pipe ring on every backend that works here\n\
                      (--ring-fds: ring sizes in fds, default 64,1000,10000; --hops: per run, default 20000)";
 

@@ -93,6 +93,27 @@ impl Side for Handles {
     }
 }
 
+/// `Timer` handles in a `Vec`, each operation one [`Timer::restart`]
+/// (stop, set and start in one call, as a Rust user would move a timer).
+pub(crate) struct HandlesRestart(Handles);
+
+impl HandlesRestart {
+    pub(crate) fn new(ntimers: u32) -> HandlesRestart {
+        HandlesRestart(Handles::new(ntimers))
+    }
+}
+
+impl Side for HandlesRestart {
+    fn run(&mut self, ops: u64) -> u64 {
+        let timers = &self.0.timers;
+        self.0.picks.time(ops, |i, s| timers[i].restart(random_after(s), Duration::ZERO))
+    }
+
+    fn check(&self) -> u64 {
+        self.0.picks.state()
+    }
+}
+
 /// One [`TimerArray`]: C's layout.
 pub(crate) struct Array {
     timers: TimerArray,

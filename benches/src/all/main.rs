@@ -18,9 +18,9 @@
 //! system's temporary directory with `--quick`).
 //!
 //! - `loop`: the `libev` crate against C libev (`libev-bench`): timer
-//!   operation cost at 1 000 to 1 000 000 timers for `Vec<Timer>`,
-//!   `TimerArray` and C's pointer array against C's array, both
-//!   interleaved and one side at a time; the same for io watchers changing
+//!   operation cost at 1 000 to 1 000 000 timers for `Vec<Timer>` (stop,
+//!   set and start, and `restart`), `TimerArray` and C's pointer array
+//!   against C's array, both interleaved and one side at a time; the same for io watchers changing
 //!   their events (`io_set`: `Vec<Io>` and C's pointer array against C's
 //!   array) at 1 000 and 10 000 fds; `restart` and the `libev-sys` control
 //!   at 100 000; the idle watcher and the pipe ring.
@@ -183,7 +183,7 @@ fn loop_area(r: &mut Results, s: &Sizes) {
     // The workloads whose sides take turns: the option that sizes them,
     // the sizes, the workloads.
     let turns: [(&str, &[u64], &[&str]); 2] = [
-        ("--timers", s.timers, &["timers", "timer_array", "timer_ptrs"]),
+        ("--timers", s.timers, &["timers", "timers_restart", "timer_array", "timer_ptrs"]),
         ("--fds", &io_fds, &["io_set", "io_ptrs"]),
     ];
     for rep in 0..s.reps {
@@ -384,13 +384,15 @@ fn series(groups: &[Group], area: &str, workload: &str) -> Vec<charts::Series> {
 }
 
 /// The timer curves of one measuring mode: C and its pointer array from
-/// `timer_ptrs`, the Rust sides from `timers` and `timer_array`.
+/// `timer_ptrs`, the Rust sides from `timers`, `timers_restart` and
+/// `timer_array`.
 fn timer_series(groups: &[Group], mode: &str) -> Vec<charts::Series> {
     let mut out = Vec::new();
     for (workload, system) in [
         ("timers", "C"),
         ("timer_ptrs", "C pointer array"),
         ("timers", "Vec<Timer>"),
+        ("timers_restart", "Vec<Timer>::restart"),
         ("timer_array", "TimerArray"),
     ] {
         let s = series(groups, "loop", &format!("{workload} ({mode})"));
@@ -531,7 +533,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     let _ = writeln!(p, "### Event loop: the `libev` crate against C libev\n");
     let _ = writeln!(
         p,
-        "ns per operation; each side times 5 000 000 operations up to 10 000 timers, 2 000 000 at 100 000, 1 000 000 at 1 000 000 and 10 000 000 io operations, so that its window lasts a quarter of a second or more. Timers: N started timers, each operation a stop, set (random delay) and start of a random one. `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
+        "ns per operation; each side times 5 000 000 operations up to 10 000 timers, 2 000 000 at 100 000, 1 000 000 at 1 000 000 and 10 000 000 io operations, so that its window lasts a quarter of a second or more. Timers: N started timers, each operation a stop, set (random delay) and start of a random one (`timers_restart`: the same as one `Timer::restart`). `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
     );
     img(&mut p, "timers_alone.svg");
     img(&mut p, "timers_interleaved.svg");

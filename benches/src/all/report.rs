@@ -21,7 +21,13 @@ pub fn reference(area: &str) -> &'static str {
 pub fn ours(system: &str) -> bool {
     matches!(
         system,
-        "libev::green" | "Vec<Timer>" | "TimerArray" | "TimerArray::restart" | "Vec<Io>" | "libev"
+        "libev::green"
+            | "Vec<Timer>"
+            | "Vec<Timer>::restart"
+            | "TimerArray"
+            | "TimerArray::restart"
+            | "Vec<Io>"
+            | "libev"
     )
 }
 
