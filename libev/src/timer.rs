@@ -64,7 +64,7 @@ impl Timer {
         }
     }
 
-    /// [`set`](Self::set) for an active or pending timer, out of line so
+    /// [`set`](Self::set) for an active timer, out of line so
     /// that the common case builds no closure for it.
     #[cold]
     #[inline(never)]
