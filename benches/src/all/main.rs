@@ -20,9 +20,9 @@
 //! - `loop`: the `libev` crate against C libev (`libev-bench`): timer
 //!   operation cost at 1 000 to 1 000 000 timers for `Vec<Timer>` (stop,
 //!   set and start, and `restart`), `TimerArray` and C's pointer array
-//!   against C's array, both interleaved and one side at a time; the same for io watchers changing
-//!   their events (`io_set`: `Vec<Io>` and C's pointer array against C's
-//!   array) at 1 000 and 10 000 fds; `restart` and the `libev-sys` control
+//!   against C's array, both interleaved and one side at a time; the same
+//!   for io watchers changing their events (`io_set`: `Vec<Io>` and C's
+//!   pointer array against C's array) at 1 000 and 10 000 fds; `restart` and the `libev-sys` control
 //!   at 100 000; the idle watcher and the pipe ring.
 //! - `green`: `libev::green` against `may` (one worker thread) and gevent:
 //!   yield, spawn + join, queue ping-pong; parked greenlets (time and RSS

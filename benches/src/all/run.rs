@@ -64,26 +64,19 @@ pub fn ensure_parts() -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find bench-all's own path: {e}"))?;
     let release = me.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "release");
     if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "libev-bench", "--bins"]);
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().map_err(|e| format!("cannot run cargo to build the parts: {e}"))?;
-        if !status.success() {
-            return Err(format!("building the parts failed ({status})"));
-        }
+        let build = |args: &[&str], what: &str| {
+            let mut build = Command::new(&cargo);
+            build.arg("build").args(args);
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().map_err(|e| format!("cannot run cargo to build {what}: {e}"))?;
+            if status.success() { Ok(()) } else { Err(format!("building {what} failed ({status})")) }
+        };
+        build(&["-p", "libev-bench", "--bins"], "the parts")?;
         // The example whose idle connections the page reports too: what
         // users copy, as shipped.
-        let mut build = Command::new(std::env::var_os("CARGO").expect("checked above"));
-        build.args(["build", "-p", "libev-rs", "--example", "echo_server"]);
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().map_err(|e| format!("cannot run cargo to build the example: {e}"))?;
-        if !status.success() {
-            return Err(format!("building the echo_server example failed ({status})"));
-        }
+        build(&["-p", "libev-rs", "--example", "echo_server"], "the echo_server example")?;
     }
     match PARTS.iter().find(|p| !me.with_file_name(p).exists()) {
         Some(p) => Err(format!(
