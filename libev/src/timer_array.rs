@@ -290,7 +290,10 @@ impl TimerArray {
     /// repeat, and starts it: [`stop`](Self::stop), [`set`](Self::set)
     /// and [`start`](Self::start) in one call, with one check instead of
     /// three. The idiom for a deadline pushed back on every event when
-    /// the new delay varies (for a fixed one, `again` with a repeat).
+    /// the new delay varies (for a fixed one, `again` with a repeat). With
+    /// a delay above zero it is libev's `ev_timer_again` with the delay as
+    /// the repeat, which moves the timer within libev's heap in one step
+    /// where a stop and a start take it out and put it back.
     ///
     /// ```
     /// # use libev::{Loop, TimerArray};
@@ -313,13 +316,24 @@ impl TimerArray {
         let (raw, w) = (self.raw, self.base.as_ptr().wrapping_add(i));
         // SAFETY: `i` is in bounds, so `w` is timer `i`; the array never
         // moves and every element is stopped before it is freed; `raw` is
-        // its live loop. Stopping clears a pending event, so the timer may
-        // be set; no flag is set, so there is no ref or deferred event to
-        // keep in step, and libev runs no callback inside these calls.
+        // its live loop. No flag is set, so there is no ref or deferred
+        // event to keep in step, and libev runs no callback inside these
+        // calls.
         unsafe {
-            sys::ev_timer_stop(raw, w);
-            sys::ev_timer_set(w, after, repeat);
-            sys::ev_timer_start(raw, w);
+            if after > 0.0 {
+                // As `Timer::restart`: `ev_timer_again` with the delay as
+                // the repeat clears a pending event and moves the timer to
+                // fire `after` from now in one heap adjustment (or starts
+                // it); `repeat` may be written while active.
+                (*w).repeat = after;
+                sys::ev_timer_again(raw, w);
+                (*w).repeat = repeat;
+            } else {
+                // Stopping clears a pending event, so the timer may be set.
+                sys::ev_timer_stop(raw, w);
+                sys::ev_timer_set(w, after, repeat);
+                sys::ev_timer_start(raw, w);
+            }
         }
     }
 

@@ -777,6 +777,19 @@ impl<W: RawWatcher> Header<W> {
         }
     }
 
+    /// The loop, for a call that bypasses the bookkeeping of
+    /// [`stop`](Self::stop) and [`start`](Self::start) (`Timer::restart`'s
+    /// `ev_timer_again`): `None` when there is some to do, for a watcher
+    /// that does not keep its loop alive or has events deferred, and for
+    /// weak-loop and guarded types.
+    #[inline(always)]
+    pub(crate) fn loop_if_plain(&self) -> Option<*mut sys::ev_loop> {
+        if W::WEAK_LOOP || W::GUARDED || self.flags() & (UNREF | MISSED) != 0 {
+            return None;
+        }
+        self.hot_loop()
+    }
+
     #[inline]
     pub(crate) fn start(&self) {
         let Some(l) = self.hot_loop() else { return };

@@ -128,6 +128,142 @@ fn restart_moves_an_active_timer_and_discards_its_pending_event() {
 }
 
 #[test]
+fn restart_sets_the_deadline_stop_set_and_start_would() {
+    // `restart` moves a plain timer with `ev_timer_again`; the deadline
+    // must be the one the three calls give, to the last bit, whether the
+    // timer was active or stopped.
+    let lp = Loop::new().unwrap();
+    let moved = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+    let reference = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+    for active in [true, false] {
+        if active {
+            moved.start();
+            reference.start();
+        }
+        let (after, repeat) = (Duration::from_millis(1234), Duration::from_millis(77));
+        moved.restart(after, repeat);
+        reference.stop();
+        reference.set(after, repeat);
+        reference.start();
+        assert!(moved.is_active(), "active before: {active}");
+        assert_eq!(moved.remaining(), reference.remaining(), "active before: {active}");
+        assert_eq!(moved.repeat(), repeat, "the repeat, not the delay, is left for the next firing");
+        moved.stop();
+        reference.stop();
+    }
+}
+
+#[test]
+fn restart_with_a_repeat_fires_after_the_delay_then_every_repeat() {
+    // The delay is libev's repeat for a moment inside `restart`: the
+    // firings after the first must use the real repeat.
+    let lp = Loop::new().unwrap();
+    let times: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let (tm, lp2) = (times.clone(), lp.clone());
+    let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, move |t, _| {
+        tm.borrow_mut().push(lp2.now());
+        if tm.borrow().len() == 3 {
+            t.stop();
+        }
+    });
+    t.start();
+    let start = lp.now();
+    t.restart(MS, MS * 8);
+    assert_eq!(t.repeat(), MS * 8);
+    lp.run();
+    let times = times.borrow();
+    assert_eq!(times.len(), 3);
+    // Never before its schedule: the delay, then a repeat each (libev
+    // schedules a repeat from the last deadline, so a late firing may be
+    // followed by a shorter gap; the schedule itself is never early).
+    for (k, &at) in times.iter().enumerate() {
+        let due = start + 0.001 + 0.008 * k as f64;
+        assert!(at >= due - 1e-9, "firing {k} at {at}, due {due}: {times:?}");
+    }
+}
+
+#[test]
+fn restart_with_a_zero_delay_fires_at_the_next_iteration() {
+    // `ev_timer_again` would stop a timer moved with a zero delay: this
+    // one must fire, as stop, set and start make it.
+    let lp = Loop::new().unwrap();
+    let n = Counter::new();
+    let c = n.clone();
+    let t = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, move |_, _| c.bump());
+    t.start();
+    t.restart(Duration::ZERO, Duration::ZERO);
+    assert!(t.is_active());
+    lp.run();
+    assert_eq!(n.get(), 1);
+    // And from stopped.
+    t.restart(Duration::ZERO, Duration::ZERO);
+    lp.run();
+    assert_eq!(n.get(), 2);
+}
+
+#[test]
+fn many_restarted_timers_fire_in_the_order_of_their_last_delays() {
+    // Random moves, starts and stops keep libev's heap whole: the active
+    // timers fire in the order of the delays they were last given (all at
+    // one loop time, which does not advance before `run`).
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let n = 300;
+    let timers: Vec<Timer> = (0..n)
+        .map(|i| {
+            let l = log.clone();
+            Timer::new(&lp, hour_plus_us(i), Duration::ZERO, move |_, _| l.borrow_mut().push(i))
+        })
+        .collect();
+    // What libev should hold: each timer's delay and whether it is active.
+    let mut delay: Vec<Duration> = (0..n).map(hour_plus_us).collect();
+    let mut active = vec![false; n];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for _ in 0..5_000 {
+        let i = next(n as u64) as usize;
+        match next(8) {
+            0 => {
+                timers[i].stop();
+                active[i] = false;
+            }
+            1 => {
+                timers[i].start();
+                active[i] = true;
+            }
+            _ => {
+                // Distinct for every timer: 1 to 30 ms, plus i microseconds.
+                let d = MS * (1 + next(30) as u32) + Duration::from_micros(i as u64);
+                timers[i].restart(d, Duration::ZERO);
+                (delay[i], active[i]) = (d, true);
+            }
+        }
+    }
+    for i in 0..n {
+        assert_eq!(timers[i].is_active(), active[i], "timer {i}");
+        if delay[i] >= Duration::from_secs(3600) {
+            timers[i].stop();
+            active[i] = false;
+        }
+    }
+    let mut expected: Vec<(Duration, usize)> = (0..n).filter(|&i| active[i]).map(|i| (delay[i], i)).collect();
+    expected.sort();
+    assert!(expected.len() > n / 2, "most timers were moved: {}", expected.len());
+    lp.run();
+    assert_eq!(*log.borrow(), expected.into_iter().map(|(_, i)| i).collect::<Vec<_>>());
+}
+
+/// An hour plus `i` microseconds: a delay that no test waits for.
+fn hour_plus_us(i: usize) -> Duration {
+    Duration::from_secs(3600) + Duration::from_micros(i as u64)
+}
+
+#[test]
 fn restart_keeps_an_unreferenced_timer_unreferenced_and_discards_a_deferred_event() {
     let lp = Loop::new().unwrap();
     let calls = Counter::new();

@@ -100,6 +100,97 @@ fn restart_moves_an_active_timer_and_starts_a_stopped_one() {
 }
 
 #[test]
+fn restart_sets_the_deadline_stop_set_and_start_would() {
+    // `restart` moves a timer with `ev_timer_again`; the deadline must be
+    // the one the three calls give, to the last bit, and the repeat the
+    // one asked for, whether the timer was active or stopped.
+    let lp = Loop::new().unwrap();
+    let (timers, _log) = logging(&lp, 2);
+    let (after, repeat) = (Duration::from_millis(1234), Duration::from_millis(77));
+    for active in [true, false] {
+        if active {
+            timers.start(0);
+            timers.start(1);
+        }
+        timers.restart(0, after, repeat);
+        timers.stop(1);
+        timers.set(1, after, repeat);
+        timers.start(1);
+        assert!(timers.is_active(0), "active before: {active}");
+        assert_eq!(timers.remaining(0), timers.remaining(1), "active before: {active}");
+        assert_eq!(timers.repeat(0), repeat, "the repeat, not the delay, is left for the next firing");
+        timers.stop(0);
+        timers.stop(1);
+    }
+}
+
+#[test]
+fn restart_with_a_zero_delay_fires_at_the_next_iteration() {
+    // `ev_timer_again` would stop a timer moved with a zero delay.
+    let lp = Loop::new().unwrap();
+    let (timers, log) = logging(&lp, 1);
+    timers.set(0, HOUR, Duration::ZERO);
+    timers.start(0);
+    timers.restart(0, Duration::ZERO, Duration::ZERO);
+    assert!(timers.is_active(0));
+    lp.run();
+    timers.restart(0, Duration::ZERO, Duration::ZERO);
+    lp.run();
+    assert_eq!(indices(&log), [0, 0]);
+}
+
+#[test]
+fn many_restarted_timers_fire_in_the_order_of_their_last_delays() {
+    // Random moves, starts and stops keep libev's heap whole (see the
+    // test of the same name in timer.rs).
+    let lp = Loop::new().unwrap();
+    let n = 300;
+    let (timers, log) = logging(&lp, n);
+    let mut delay: Vec<Duration> = (0..n).map(|i| HOUR + Duration::from_micros(i as u64)).collect();
+    for (i, d) in delay.iter().enumerate() {
+        timers.set(i, *d, Duration::ZERO);
+    }
+    let mut active = vec![false; n];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for _ in 0..5_000 {
+        let i = next(n as u64) as usize;
+        match next(8) {
+            0 => {
+                timers.stop(i);
+                active[i] = false;
+            }
+            1 => {
+                timers.start(i);
+                active[i] = true;
+            }
+            _ => {
+                let d = MS * (1 + next(30) as u32) + Duration::from_micros(i as u64);
+                timers.restart(i, d, Duration::ZERO);
+                (delay[i], active[i]) = (d, true);
+            }
+        }
+    }
+    for i in 0..n {
+        assert_eq!(timers.is_active(i), active[i], "timer {i}");
+        if delay[i] >= HOUR {
+            timers.stop(i);
+            active[i] = false;
+        }
+    }
+    let mut expected: Vec<(Duration, usize)> = (0..n).filter(|&i| active[i]).map(|i| (delay[i], i)).collect();
+    expected.sort();
+    assert!(expected.len() > n / 2, "most timers were moved: {}", expected.len());
+    lp.run();
+    assert_eq!(indices(&log), expected.into_iter().map(|(_, i)| i).collect::<Vec<_>>());
+}
+
+#[test]
 fn restart_discards_a_pending_event() {
     // As stop, set, start would: unlike `set`, which keeps it.
     let lp = Loop::new().unwrap();
