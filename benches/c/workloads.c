@@ -22,6 +22,7 @@
 struct libev_bench_timers;
 struct libev_bench_timers *libev_bench_c_timers_new(uint32_t ntimers);
 uint64_t libev_bench_c_timers_run(struct libev_bench_timers *t, uint64_t ops);
+uint64_t libev_bench_c_timers_again_run(struct libev_bench_timers *t, uint64_t ops);
 uint64_t libev_bench_c_timers_check(const struct libev_bench_timers *t);
 void libev_bench_c_timers_free(struct libev_bench_timers *t);
 struct libev_bench_timer_ptrs;
@@ -130,6 +131,32 @@ libev_bench_c_timers_run (struct libev_bench_timers *t, uint64_t ops)
       ev_timer_stop (loop, w);
       ev_timer_set (w, random_after (&s), 0.);
       ev_timer_start (loop, w);
+    }
+  end = now_ns ();
+
+  t->s = s;
+  return end - start;
+}
+
+/* The same timers moved the way Timer::restart and TimerArray::restart
+   move them: ev_timer_again with the new delay as the repeat, one heap
+   adjustment where stop and start take the timer out and put it back. */
+uint64_t
+libev_bench_c_timers_again_run (struct libev_bench_timers *t, uint64_t ops)
+{
+  struct ev_loop *loop = t->loop;
+  ev_timer *timers = t->timers;
+  uint32_t ntimers = t->ntimers;
+  uint64_t s = t->s;
+  uint64_t start, end, i;
+
+  start = now_ns ();
+  for (i = 0; i < ops; ++i)
+    {
+      ev_timer *w = &timers[xorshift (&s) % ntimers];
+      w->repeat = random_after (&s);
+      ev_timer_again (loop, w);
+      w->repeat = 0.;
     }
   end = now_ns ();
 

@@ -6,12 +6,14 @@
 //! - `timers`: 100 000 started timers; each operation picks one at random
 //!   and does stop, set (new random delay), start.
 //! - `timers_restart`: the same `Vec` of `Timer` handles, each operation
-//!   one `Timer::restart` (stop, set and start in one call).
+//!   one `Timer::restart` (what stop, set and start do, in one call: libev's
+//!   `ev_timer_again` with the new delay as the repeat); the C side moves
+//!   its timers the same way.
 //! - `timer_array`: the same with the Rust timers in one `TimerArray`
 //!   (contiguous, as C's are) instead of a `Vec` of `Timer` handles; the C
 //!   side is the same as for `timers`.
 //! - `timer_restart`: the same array, each operation one
-//!   `TimerArray::restart` (stop, set and start in one call).
+//!   `TimerArray::restart`; its C side is `timers_restart`'s.
 //! - `timer_sys`: a control for the two above, not a workload of the
 //!   issue: the same loop in Rust straight on `libev-sys`, C's layout and
 //!   arithmetic, no safe wrapper. Its distance from 1.00 is what memory and
@@ -363,7 +365,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "Vec<Timer>::restart"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::c(ntimers))),
+                c: Box::new(move || Box::new(timers::c_again(ntimers))),
                 rust: Box::new(move || Box::new(timers::HandlesRestart::new(ntimers))),
             },
         },
@@ -385,7 +387,7 @@ fn workloads(divisor: u64, ntimers: u32, nfds: u32, timer_ops: u64) -> Vec<Workl
             fds: 0,
             sides: ["C", "TimerArray::restart"],
             run: Run::Interleaved {
-                c: Box::new(move || Box::new(timers::c(ntimers))),
+                c: Box::new(move || Box::new(timers::c_again(ntimers))),
                 rust: Box::new(move || Box::new(timers::Restart::new(ntimers))),
             },
         },

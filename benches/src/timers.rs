@@ -16,6 +16,7 @@ use std::time::Duration;
 unsafe extern "C" {
     fn libev_bench_c_timers_new(ntimers: u32) -> *mut CState;
     fn libev_bench_c_timers_run(t: *mut CState, ops: u64) -> u64;
+    fn libev_bench_c_timers_again_run(t: *mut CState, ops: u64) -> u64;
     fn libev_bench_c_timers_check(t: *const CState) -> u64;
     fn libev_bench_c_timers_free(t: *mut CState);
     fn libev_bench_c_timer_ptrs_new(ntimers: u32) -> *mut CState;
@@ -32,6 +33,21 @@ pub(crate) fn c(ntimers: u32) -> CSide {
         CSide::new(
             libev_bench_c_timers_new(ntimers),
             libev_bench_c_timers_run,
+            libev_bench_c_timers_check,
+            libev_bench_c_timers_free,
+        )
+    }
+}
+
+/// The timers of `c/workloads.c`, in one C array, each operation moving
+/// one with `ev_timer_again` and the new delay as its repeat: what
+/// `Timer::restart` and `TimerArray::restart` do.
+pub(crate) fn c_again(ntimers: u32) -> CSide {
+    // SAFETY: as in `c`.
+    unsafe {
+        CSide::new(
+            libev_bench_c_timers_new(ntimers),
+            libev_bench_c_timers_again_run,
             libev_bench_c_timers_check,
             libev_bench_c_timers_free,
         )

@@ -160,6 +160,43 @@ impl Results {
     }
 }
 
+impl Results {
+    /// Where this run's figures for `area` came from, for the page.
+    fn area_source(&self, area: &str) -> Option<&str> {
+        let key = format!("area {area}");
+        self.meta.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Takes over an earlier run's figures for the areas this run did not
+    /// measure, with their provenance and notes, so that measuring one
+    /// area again (`bench-all loop`) leaves the page whole.
+    fn keep_earlier(&mut self, mut earlier: Results, measured: impl Fn(&str) -> bool) {
+        let mut kept_areas: Vec<String> = Vec::new();
+        for row in std::mem::take(&mut earlier.rows) {
+            if measured(&row.area) {
+                continue;
+            }
+            if !kept_areas.contains(&row.area) {
+                kept_areas.push(row.area.clone());
+            }
+            self.rows.push(row);
+        }
+        for area in kept_areas {
+            // A file written before areas had their own line: its run's.
+            let source = earlier.area_source(&area).map(str::to_owned).unwrap_or_else(|| {
+                let m = |k: &str| earlier.meta.iter().find(|(x, _)| x == k).map_or("?", |(_, v)| v.as_str());
+                format!("{} (commit {}), kept from an earlier run", m("date"), m("commit"))
+            });
+            self.meta.push((format!("area {area}"), source));
+        }
+        for note in std::mem::take(&mut earlier.notes) {
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
+    }
+}
+
 fn loop_area(r: &mut Results, s: &Sizes) {
     // Each io watcher holds one descriptor, and the part needs a few of
     // its own (it counts 32; bench-all is safe with more); it raises its
@@ -383,21 +420,22 @@ fn series(groups: &[Group], area: &str, workload: &str) -> Vec<charts::Series> {
     out
 }
 
-/// The timer curves of one measuring mode: C and its pointer array from
-/// `timer_ptrs`, the Rust sides from `timers`, `timers_restart` and
-/// `timer_array`.
+/// The timer curves of one measuring mode: C, its pointer array from
+/// `timer_ptrs` and its `ev_timer_again` from `timers_restart`, the Rust
+/// sides from `timers`, `timers_restart` and `timer_array`.
 fn timer_series(groups: &[Group], mode: &str) -> Vec<charts::Series> {
     let mut out = Vec::new();
-    for (workload, system) in [
-        ("timers", "C"),
-        ("timer_ptrs", "C pointer array"),
-        ("timers", "Vec<Timer>"),
-        ("timers_restart", "Vec<Timer>::restart"),
-        ("timer_array", "TimerArray"),
+    for (workload, system, label) in [
+        ("timers", "C", "C"),
+        ("timer_ptrs", "C pointer array", "C pointer array"),
+        ("timers_restart", "C", "C, ev_timer_again"),
+        ("timers", "Vec<Timer>", "Vec<Timer>"),
+        ("timers_restart", "Vec<Timer>::restart", "Vec<Timer>::restart"),
+        ("timer_array", "TimerArray", "TimerArray"),
     ] {
         let s = series(groups, "loop", &format!("{workload} ({mode})"));
-        if let Some(found) = s.into_iter().find(|(name, _)| name == system) {
-            out.push(found);
+        if let Some((_, points)) = s.into_iter().find(|(name, _)| name == system) {
+            out.push((label.to_owned(), points));
         }
     }
     out
@@ -418,14 +456,14 @@ fn draw(groups: &[Group], out: &Path) -> Vec<(String, String)> {
             "timers_alone.svg",
             "Timer operation cost (one side at a time)",
             "timers",
-            "ns per stop + set + start",
+            "ns per timer move",
             timer_series(groups, "one side at a time"),
         ),
         (
             "timers_interleaved.svg",
             "Timer operation cost (interleaved)",
             "timers",
-            "ns per stop + set + start",
+            "ns per timer move",
             timer_series(groups, "interleaved"),
         ),
         (
@@ -475,7 +513,7 @@ fn draw(groups: &[Group], out: &Path) -> Vec<(String, String)> {
         let any = !s.is_empty();
         chart(file, title, charts::curve(&out.join(file), title, x, y, s), any);
     }
-    for area in ["loop", "green", "net"] {
+    for area in AREAS {
         let bars: Vec<(String, f64)> = groups
             .iter()
             .filter(|((a, w, _), _)| a == area && !w.ends_with("_rate"))
@@ -497,9 +535,17 @@ fn draw(groups: &[Group], out: &Path) -> Vec<(String, String)> {
     drawn
 }
 
+/// The areas, in the page's order.
+const AREAS: [&str; 3] = ["loop", "green", "net"];
+
+/// A `key: value` line of the run's meta (`?` when missing).
+fn meta_of<'a>(res: &'a Results, key: &str) -> &'a str {
+    res.meta.iter().find(|(k, _)| k == key).map_or("?", |(_, v)| v.as_str())
+}
+
 /// The generated part of the page.
 fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> String {
-    let meta = |k: &str| res.meta.iter().find(|(m, _)| m == k).map_or("?", |(_, v)| v.as_str());
+    let meta = |k: &str| meta_of(res, k);
     let mut p = String::new();
     let _ = writeln!(p, "{BEGIN}\n");
     let _ = writeln!(
@@ -518,6 +564,19 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
         meta("reps"),
         meta("duration"),
     );
+    let kept: Vec<String> = AREAS
+        .into_iter()
+        .filter_map(|a| {
+            res.area_source(a).filter(|src| !src.ends_with("this run")).map(|src| format!("`{a}` from {src}"))
+        })
+        .collect();
+    if !kept.is_empty() {
+        let _ = writeln!(
+            p,
+            "This run measured some areas only; the figures of the others are an earlier run's, kept from `bench-results.tsv`: {}.\n",
+            kept.join("; ")
+        );
+    }
     if !res.notes.is_empty() {
         let _ = writeln!(p, "Notes on this run:\n");
         for n in &res.notes {
@@ -533,7 +592,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     let _ = writeln!(p, "### Event loop: the `libev` crate against C libev\n");
     let _ = writeln!(
         p,
-        "ns per operation; each side times 5 000 000 operations up to 10 000 timers, 2 000 000 at 100 000, 1 000 000 at 1 000 000 and 10 000 000 io operations, so that its window lasts a quarter of a second or more. Timers: N started timers, each operation a stop, set (random delay) and start of a random one (`timers_restart`: the same as one `Timer::restart`). `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
+        "ns per operation; each side times 5 000 000 operations up to 10 000 timers, 2 000 000 at 100 000, 1 000 000 at 1 000 000 and 10 000 000 io operations, so that its window lasts a quarter of a second or more. Timers: N started timers, each operation a stop, set (random delay) and start of a random one (`timers_restart`: the same move as one `Timer::restart`, which is libev's `ev_timer_again` with the new delay as the repeat, and so is its C side: one heap adjustment instead of a removal and an insertion). `interleaved` takes turns of 250 000 operations between the two sides; `one side at a time` makes, times and drops each side alone (judge on this one). `timer_ptrs` is C with each 48-byte `ev_timer` in its own allocation behind an array of pointers: the floor for one handle per timer. `io_set`: N started io watchers, each on its own eventfd, each operation setting a random one's events to read, write or both (`Io::set_events`; C's `ev_io_stop`, `ev_io_modify`, `ev_io_start`) on a loop that never runs, so it measures the watcher operation and libev's queueing of the fd change, not a poll; `io_ptrs` is its pointer-array floor. Judge both on `one side at a time`.\n"
     );
     img(&mut p, "timers_alone.svg");
     img(&mut p, "timers_interleaved.svg");
@@ -557,7 +616,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
     img(&mut p, "idle_rss.svg");
     report::table(&mut p, groups, "net", "N");
     let _ = writeln!(p, "### Ratios\n");
-    for area in ["loop", "green", "net"] {
+    for area in AREAS {
         img(&mut p, &format!("ratios_{area}.svg"));
     }
     let _ = writeln!(p, "### Where this project is slower than the best peer in this run\n");
@@ -737,6 +796,19 @@ fn main() -> ExitCode {
     }
     res.meta.push(("load at end".into(), loadavg()));
     res.meta.push(("duration".into(), format!("{:.0} s", t0.elapsed().as_secs_f64())));
+    let this_run = format!("{} (commit {}), this run", meta_of(&res, "date"), meta_of(&res, "commit"));
+    for area in AREAS.into_iter().filter(|a| want(a)) {
+        res.meta.push((format!("area {area}"), this_run.clone()));
+    }
+    // Measuring some areas again keeps the others' figures from the
+    // results file it replaces (never with --quick, which writes to a
+    // scratch directory).
+    if !areas.is_empty() && !quick {
+        match read(&out.join("bench-results.tsv")) {
+            Ok(earlier) => res.keep_earlier(earlier, want),
+            Err(e) => eprintln!("bench-all: no earlier figures for the other areas ({e})"),
+        }
+    }
     if let Err(e) = write(&res, &out) {
         eprintln!("bench-all: writing {}: {e}", out.display());
         return ExitCode::FAILURE;
