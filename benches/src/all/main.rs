@@ -7,6 +7,10 @@
 //! bench-all --from docs/bench-results.tsv [--out DIR]     # the page again from saved figures
 //! ```
 //!
+//! Naming areas (`bench-all loop`) measures only those; the other areas'
+//! figures are kept from the `bench-results.tsv` in `--out`, and the page
+//! says which run each area comes from.
+//!
 //! It runs the parts as child processes (`libev-bench --tsv`,
 //! `green-bench --tsv`, `net-bench --point`; each prints `result` lines),
 //! each measurement `--reps` times (default 5), looping over the systems
@@ -185,7 +189,7 @@ impl Results {
             // A file written before areas had their own line: its run's.
             let source = earlier.area_source(&area).map(str::to_owned).unwrap_or_else(|| {
                 let m = |k: &str| earlier.meta.iter().find(|(x, _)| x == k).map_or("?", |(_, v)| v.as_str());
-                format!("{} (commit {}), kept from an earlier run", m("date"), m("commit"))
+                format!("{} (commit {})", m("date"), m("commit"))
             });
             self.meta.push((format!("area {area}"), source));
         }
@@ -564,21 +568,22 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
         meta("reps"),
         meta("duration"),
     );
+    let this_run = format!("{} (commit {})", meta("date"), meta("commit"));
     let kept: Vec<String> = AREAS
         .into_iter()
         .filter_map(|a| {
-            res.area_source(a).filter(|src| !src.ends_with("this run")).map(|src| format!("`{a}` from {src}"))
+            res.area_source(a).filter(|src| *src != this_run).map(|src| format!("`{a}` from {src}"))
         })
         .collect();
     if !kept.is_empty() {
         let _ = writeln!(
             p,
-            "This run measured some areas only; the figures of the others are an earlier run's, kept from `bench-results.tsv`: {}.\n",
+            "This run measured some areas only; the others' figures are from earlier runs, kept in `bench-results.tsv`: {}.\n",
             kept.join("; ")
         );
     }
     if !res.notes.is_empty() {
-        let _ = writeln!(p, "Notes on this run:\n");
+        let _ = writeln!(p, "Notes on these figures:\n");
         for n in &res.notes {
             let _ = writeln!(p, "- {n}");
         }
@@ -796,7 +801,7 @@ fn main() -> ExitCode {
     }
     res.meta.push(("load at end".into(), loadavg()));
     res.meta.push(("duration".into(), format!("{:.0} s", t0.elapsed().as_secs_f64())));
-    let this_run = format!("{} (commit {}), this run", meta_of(&res, "date"), meta_of(&res, "commit"));
+    let this_run = format!("{} (commit {})", meta_of(&res, "date"), meta_of(&res, "commit"));
     for area in AREAS.into_iter().filter(|a| want(a)) {
         res.meta.push((format!("area {area}"), this_run.clone()));
     }
