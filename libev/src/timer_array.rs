@@ -505,7 +505,21 @@ impl Core {
     fn set_checked(&self, i: usize, after: f64, repeat: f64) {
         let w = self.slot(i);
         // SAFETY: reads the header of our watcher.
-        if unsafe { sys::ev_is_active(w) || sys::ev_is_pending(w) } {
+        let (active, pending) = unsafe { (sys::ev_is_active(w), sys::ev_is_pending(w)) };
+        if active && !pending && after > 0.0 && i < self.fast_len.get() {
+            // As `TimerArray::restart`: no flag is set and nothing pending
+            // is to be kept, so `ev_timer_again` with the delay as the
+            // repeat moves the timer as stop, set and start would.
+            // SAFETY: our watcher on its live loop; `repeat` may be
+            // written while active.
+            unsafe {
+                (*w).repeat = after;
+                sys::ev_timer_again(self.raw, w);
+                (*w).repeat = repeat;
+            }
+            return;
+        }
+        if active || pending {
             self.set_engaged(i, w, after, repeat);
         } else {
             // SAFETY: libev allows setting a watcher that is neither active

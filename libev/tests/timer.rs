@@ -348,6 +348,43 @@ fn suite_on_every_backend() {
 }
 
 #[test]
+fn set_on_an_active_timer_sets_the_deadline_stop_set_and_start_would_and_keeps_a_pending_event() {
+    // Without a pending event, `set` on an active timer takes restart's
+    // `ev_timer_again`; with one, stop, set and start, keeping the event.
+    let lp = Loop::new().unwrap();
+    let log: Rc<RefCell<Vec<Events>>> = Rc::default();
+    let l = log.clone();
+    let moved =
+        Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, move |_, ev| l.borrow_mut().push(ev));
+    let reference = Timer::new(&lp, Duration::from_secs(100), Duration::ZERO, |_, _| {});
+    for pending in [false, true] {
+        moved.start();
+        reference.start();
+        if pending {
+            moved.feed_event(Events::CUSTOM);
+        }
+        let (after, repeat) = (Duration::from_millis(1234), Duration::from_millis(77));
+        moved.set(after, repeat);
+        reference.stop();
+        reference.set(after, repeat);
+        reference.start();
+        assert!(moved.is_active(), "pending: {pending}");
+        assert_eq!(moved.is_pending(), pending, "set keeps a pending event");
+        assert_eq!(moved.remaining(), reference.remaining(), "pending: {pending}");
+        assert_eq!(moved.repeat(), repeat);
+    }
+    // The fed event is delivered (and only it: the timer is an hour away).
+    lp.run_nowait();
+    assert_eq!(*log.borrow(), [Events::CUSTOM]);
+    // A zero delay fires at the next iteration.
+    moved.set(Duration::ZERO, Duration::ZERO);
+    assert!(moved.is_active());
+    reference.stop();
+    lp.run();
+    assert_eq!(*log.borrow(), [Events::CUSTOM, Events::TIMER]);
+}
+
+#[test]
 fn set_on_an_active_timer_restarts_it_and_keeps_what_it_owes_the_loop() {
     // `set` on an active timer with nothing pending takes libev's stop and
     // start around the change; either way the loop's count of referenced

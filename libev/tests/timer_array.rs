@@ -81,6 +81,37 @@ fn set_on_an_active_timer_restarts_it_with_the_new_delay() {
 }
 
 #[test]
+fn set_on_an_active_timer_sets_the_deadline_stop_set_and_start_would_and_keeps_a_pending_event() {
+    // Without a pending event, `set` on an active timer takes restart's
+    // `ev_timer_again`; with one, stop, set and start, keeping the event.
+    let lp = Loop::new().unwrap();
+    let (timers, log) = logging(&lp, 2);
+    let (after, repeat) = (Duration::from_millis(1234), Duration::from_millis(77));
+    for pending in [false, true] {
+        timers.start(0);
+        timers.start(1);
+        if pending {
+            timers.feed_event(0, Events::CUSTOM);
+        }
+        timers.set(0, after, repeat);
+        timers.stop(1);
+        timers.set(1, after, repeat);
+        timers.start(1);
+        assert!(timers.is_active(0), "pending: {pending}");
+        assert_eq!(timers.is_pending(0), pending, "set keeps a pending event");
+        assert_eq!(timers.remaining(0), timers.remaining(1), "pending: {pending}");
+        assert_eq!(timers.repeat(0), repeat);
+    }
+    lp.run_nowait();
+    assert_eq!(*log.borrow(), [(0, Events::CUSTOM)]);
+    timers.set(0, Duration::ZERO, Duration::ZERO);
+    assert!(timers.is_active(0), "a zero delay fires at the next iteration");
+    timers.stop(1);
+    lp.run();
+    assert_eq!(indices(&log), [0, 0]);
+}
+
+#[test]
 fn restart_moves_an_active_timer_and_starts_a_stopped_one() {
     let lp = Loop::new().unwrap();
     let (timers, log) = logging(&lp, 3);
