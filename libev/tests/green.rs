@@ -386,6 +386,47 @@ fn panics_nobody_joins_are_reported_once_and_joined_ones_are_not() {
 }
 
 #[test]
+fn a_detached_greenlets_value_is_dropped_as_it_ends_and_a_panicking_drop_is_reported() {
+    // The value of a greenlet nobody holds a handle to is dropped when its
+    // body ends, on its own stack; a panic of that drop is reported like
+    // any unjoined panic and reaches neither the scheduler nor the caller.
+    struct Value(Rc<Cell<u32>>, bool);
+    impl Drop for Value {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            if self.1 {
+                panic!("value's drop");
+            }
+        }
+    }
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let s = seen.clone();
+    green::set_unjoined_panic_handler(move |r| s.borrow_mut().push(r.message.to_owned()));
+    let drops = Rc::new(Cell::new(0));
+    for panics in [false, true] {
+        let d = drops.clone();
+        let g = green::spawn(move || {
+            green::sleep(MS);
+            Value(d, panics)
+        });
+        drop(g);
+        let before = drops.get();
+        green::sleep(MS * 20);
+        assert_eq!(drops.get(), before + 1, "dropped once as it ended (panics: {panics})");
+    }
+    assert_eq!(*seen.borrow(), ["value's drop"]);
+    // Joined, the value is the caller's; unjoined but held, dropped with
+    // the handle.
+    let d = drops.clone();
+    let g = green::spawn(move || Value(d, false));
+    green::yield_now();
+    assert!(g.is_finished());
+    assert_eq!(drops.get(), 2, "kept while the handle lives");
+    drop(g);
+    assert_eq!(drops.get(), 3);
+}
+
+#[test]
 fn timeout_guard_expiry_ends_the_greenlet_or_can_be_caught() {
     // Uncaught: the greenlet ends with TimedOut, destructors run.
     let dropped = Rc::new(Cell::new(false));

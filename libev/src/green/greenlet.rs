@@ -5,12 +5,13 @@ use super::task::{Interrupt, KillSignal, State, Task, Wake};
 use super::wait::park_until;
 use crate::PanicPayload;
 use crate::event_loop::panic_message;
-use std::cell::{Cell, RefCell};
+use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// Default stack size of a greenlet: 256 KiB of address space. Stacks are
@@ -55,13 +56,6 @@ impl fmt::Display for GreenletError {
 }
 
 impl std::error::Error for GreenletError {}
-
-/// What a greenlet and its handle share: one allocation per greenlet.
-struct Slot<T> {
-    result: RefCell<Option<Result<T, GreenletError>>>,
-    /// Set when the handle goes without `join`: a later panic is reported.
-    detached: Cell<bool>,
-}
 
 type PanicHandler = Box<dyn FnMut(&PanicReport<'_>)>;
 
@@ -136,8 +130,10 @@ fn report_panic(id: u64, name: Option<&str>, payload: &PanicPayload, from_link: 
 /// assert_send::<libev::green::Greenlet<()>>();
 /// ```
 pub struct Greenlet<T> {
+    /// The greenlet's task, which also holds its result (as `T`, boxed as
+    /// `Any`).
     task: Rc<Task>,
-    slot: Rc<Slot<T>>,
+    _result: PhantomData<T>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -213,31 +209,39 @@ impl Builder {
     #[track_caller]
     pub fn build<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> std::io::Result<Greenlet<T>> {
         let spawned_at = std::panic::Location::caller();
-        let slot = Rc::new(Slot { result: RefCell::new(None), detached: Cell::new(false) });
         with_hub(|hub| {
             let stack = hub.take_stack(self.stack_size)?;
             let id = hub.next_id();
-            let unstarted = Unstarted { f: ManuallyDrop::new(f), slot: slot.clone(), id };
-            let body = move || {
-                let (f, shared) = unstarted.start();
-                let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(GreenletError::from_payload);
-                let me = with_hub(|h| h.current());
-                match r {
-                    Err(GreenletError::Panicked(p)) if shared.detached.get() => {
-                        report_unjoined(&me, &p, false)
+            let body = |task: &Weak<Task>| {
+                let unstarted = Unstarted { f: ManuallyDrop::new(f), task: task.clone(), id };
+                move || {
+                    let f = unstarted.start();
+                    let r = panic::catch_unwind(AssertUnwindSafe(f)).map_err(GreenletError::from_payload);
+                    let me = with_hub(|h| h.current());
+                    match r {
+                        Err(GreenletError::Panicked(p)) if me.detached.get() => {
+                            report_unjoined(&me, &p, false)
+                        }
+                        // Nobody will take it: dropped here, on its own
+                        // stack, not with the task wherever that goes.
+                        Ok(v) if me.detached.get() => {
+                            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(v))) {
+                                report_unjoined(&me, &p, false);
+                            }
+                        }
+                        r => *me.result.borrow_mut() = Some(r.map(|v| Box::new(v) as Box<dyn Any>)),
                     }
-                    r => *shared.result.borrow_mut() = Some(r),
+                    // On its own stack, before joiners see it ended.
+                    super::local::drop_locals(&me, |p| {
+                        if !is_interrupt(&p) {
+                            report_unjoined(&me, &p, false)
+                        }
+                    });
+                    finish(&me);
                 }
-                // On its own stack, before joiners see it ended.
-                super::local::drop_locals(&me, |p| {
-                    if !is_interrupt(&p) {
-                        report_unjoined(&me, &p, false)
-                    }
-                });
-                finish(&me);
             };
             let task = Task::new(id, self.name, spawned_at, stack, self.stack_size, body);
-            Ok(Greenlet { task, slot, _not_send: PhantomData })
+            Ok(Greenlet { task, _result: PhantomData, _not_send: PhantomData })
         })
     }
 }
@@ -247,32 +251,40 @@ impl Builder {
 /// closure's destructor and makes it the greenlet's result: the panic
 /// must not unwind into corosensei (which would drop the closure again)
 /// nor into whoever killed the greenlet.
-struct Unstarted<T, F> {
+struct Unstarted<F> {
     f: ManuallyDrop<F>,
-    slot: Rc<Slot<T>>,
+    /// Its task, for that result: a weak count, as the task owns the
+    /// closure (through its coroutine).
+    task: Weak<Task>,
     /// For the report of such a panic when nobody holds the handle.
     id: u64,
 }
 
-impl<T, F> Unstarted<T, F> {
-    /// The closure and the result slot, for the greenlet's first run.
-    fn start(self) -> (F, Rc<Slot<T>>) {
+impl<F> Unstarted<F> {
+    /// The closure, for the greenlet's first run.
+    fn start(self) -> F {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so each field is moved out
         // exactly once.
-        unsafe { (ManuallyDrop::take(&mut this.f), std::ptr::read(&this.slot)) }
+        unsafe {
+            drop(std::ptr::read(&this.task));
+            ManuallyDrop::take(&mut this.f)
+        }
     }
 }
 
-impl<T, F> Drop for Unstarted<T, F> {
+impl<F> Drop for Unstarted<F> {
     fn drop(&mut self) {
         // SAFETY: dropped once, here; `start` forgets `self` instead.
         let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(&mut self.f) }));
         if let Err(p) = dropped {
-            if self.slot.detached.get() {
-                report_panic(self.id, None, &p, false);
-            } else {
-                *self.slot.result.borrow_mut() = Some(Err(GreenletError::Panicked(p)));
+            // The task is gone only when its handle is (dropping the last
+            // count drops the closure): detached then too.
+            match self.task.upgrade() {
+                Some(task) if !task.detached.get() => {
+                    *task.result.borrow_mut() = Some(Err(GreenletError::Panicked(p)));
+                }
+                _ => report_panic(self.id, None, &p, false),
             }
         }
     }
@@ -660,7 +672,7 @@ pub fn try_joinall<T: 'static>(
 impl<T> Greenlet<T> {
     /// Whether the greenlet has ended with a value (not taken yet).
     fn succeeded(&self) -> bool {
-        matches!(*self.slot.result.borrow(), Some(Ok(_)))
+        matches!(*self.task.result.borrow(), Some(Ok(_)))
     }
 
     /// Waits for the greenlet to end (blocking only the calling greenlet)
@@ -670,12 +682,19 @@ impl<T> Greenlet<T> {
     ///
     /// When a greenlet joins itself, or when the root would wait forever.
     #[inline]
-    pub fn join(self) -> Result<T, GreenletError> {
+    pub fn join(self) -> Result<T, GreenletError>
+    where
+        T: 'static,
+    {
         if !wait_done(&self.task) {
             cannot_wait("Greenlet::join");
         }
         // Only a greenlet killed before it started ends without a result.
-        self.slot.result.borrow_mut().take().unwrap_or(Err(GreenletError::Killed))
+        match self.task.result.borrow_mut().take() {
+            Some(Ok(v)) => Ok(*v.downcast::<T>().expect("a greenlet's value is its handle's type")),
+            Some(Err(e)) => Err(e),
+            None => Err(GreenletError::Killed),
+        }
     }
 
     /// Whether the greenlet has ended (its links may still be running).
@@ -706,7 +725,10 @@ impl<T> Greenlet<T> {
     /// let g = g.join_timeout(Duration::from_millis(1)).unwrap_err();
     /// g.kill();
     /// ```
-    pub fn join_timeout(self, timeout: Duration) -> Result<Result<T, GreenletError>, Greenlet<T>> {
+    pub fn join_timeout(self, timeout: Duration) -> Result<Result<T, GreenletError>, Greenlet<T>>
+    where
+        T: 'static,
+    {
         if self.wait(Some(timeout)) { Ok(self.join()) } else { Err(self) }
     }
 
@@ -773,9 +795,9 @@ impl<T> Greenlet<T> {
     where
         T: 'static,
     {
-        let slot = self.slot.clone();
+        let task = Rc::downgrade(&self.task);
         self.link(move || {
-            if matches!(*slot.result.borrow(), Some(Ok(_))) {
+            if task.upgrade().is_some_and(|t| matches!(*t.result.borrow(), Some(Ok(_)))) {
                 f();
             }
         })
@@ -788,9 +810,9 @@ impl<T> Greenlet<T> {
     where
         T: 'static,
     {
-        let slot = self.slot.clone();
+        let task = Rc::downgrade(&self.task);
         self.link(move || {
-            if !matches!(*slot.result.borrow(), Some(Ok(_))) {
+            if !task.upgrade().is_some_and(|t| matches!(*t.result.borrow(), Some(Ok(_)))) {
                 f();
             }
         })
@@ -864,9 +886,10 @@ impl<T> Drop for Greenlet<T> {
             // Never started, and now never can be: dropped unrun.
             drop_unstarted(&self.task);
         }
-        self.slot.detached.set(true);
+        self.task.detached.set(true);
         // Ended in a panic that `join` never collected.
-        if let Some(Err(GreenletError::Panicked(p))) = self.slot.result.borrow_mut().take() {
+        let uncollected = self.task.result.borrow_mut().take();
+        if let Some(Err(GreenletError::Panicked(p))) = uncollected {
             report_unjoined(&self.task, &p, false);
         }
     }

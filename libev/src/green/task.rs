@@ -1,12 +1,14 @@
 //! A task: the hub's record of one greenlet (or of the root), with its
 //! coroutine, state and pending interrupts.
 
+use super::GreenletError;
 use super::local::Locals;
 use super::stack::SlabStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, Location};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 pub(crate) type Co = Coroutine<(), (), (), SlabStack>;
 
@@ -129,6 +131,14 @@ pub(crate) struct Task {
     /// The crate's own bookkeeping run as the body ends, before joiners
     /// wake (a pool slot given back); never blocks.
     pub(crate) on_end: RefCell<Vec<Link>>,
+    /// The greenlet's result until its handle takes it: the value, boxed
+    /// as `Any` (which allocates nothing for `()` and other zero-sized
+    /// values), or how it failed. `None` before it ends, and for one
+    /// dropped before it started. In the task rather than an allocation
+    /// of its own: one allocation per greenlet instead of two.
+    pub(crate) result: RefCell<Option<Result<Box<dyn Any>, GreenletError>>>,
+    /// Set when the handle goes without `join`: a later panic is reported.
+    pub(crate) detached: Cell<bool>,
 }
 
 impl Task {
@@ -159,31 +169,40 @@ impl Task {
             joiners: Joiners::default(),
             links: RefCell::new(Vec::new()),
             on_end: RefCell::new(Vec::new()),
+            result: RefCell::new(None),
+            detached: Cell::new(false),
         }
     }
 
-    /// A task that will run `body` on `stack` once scheduled and resumed.
+    /// A task that will run the body `make_body` returns on `stack` once
+    /// scheduled and resumed. `make_body` receives the task, weakly (it
+    /// cannot be upgraded before `new` returns), for a body that must
+    /// reach its task before it starts (see `Unstarted` in greenlet.rs).
     pub(crate) fn new<B: FnOnce() + 'static>(
         id: u64,
         name: Option<String>,
         spawned_at: &'static Location<'static>,
         stack: SlabStack,
         stack_size: usize,
-        body: B,
+        make_body: impl FnOnce(&Weak<Task>) -> B,
     ) -> Rc<Task> {
-        let task = Rc::new(Task::with(id, name, Some(spawned_at), stack_size, State::Created));
-        // corosensei copies the coroutine's closure onto the new stack and
-        // refuses (panics) past 1 KiB: a larger one goes behind a Box.
-        if std::mem::size_of::<B>() > INLINE_BODY {
-            Task::build(task, stack, Box::new(body))
-        } else {
-            Task::build(task, stack, body)
-        }
+        Rc::new_cyclic(|weak| {
+            let body = make_body(weak);
+            // corosensei copies the coroutine's closure onto the new stack
+            // and refuses (panics) past 1 KiB: a larger one goes behind a Box.
+            let co = if std::mem::size_of::<B>() > INLINE_BODY {
+                Task::coroutine(weak.clone(), stack, Box::new(body))
+            } else {
+                Task::coroutine(weak.clone(), stack, body)
+            };
+            let task = Task::with(id, name, Some(spawned_at), stack_size, State::Created);
+            *task.co.borrow_mut() = Some(co);
+            task
+        })
     }
 
-    fn build(task: Rc<Task>, stack: SlabStack, body: impl FnOnce() + 'static) -> Rc<Task> {
-        let weak = Rc::downgrade(&task);
-        let co = Co::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+    fn coroutine(weak: Weak<Task>, stack: SlabStack, body: impl FnOnce() + 'static) -> Co {
+        Co::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             // A started greenlet holds its own task until its body ends, so
             // the task outlives every `&Task` on this stack. One that stays
             // blocked forever (nothing left to wake it, or its thread
@@ -203,9 +222,7 @@ impl Task {
             }
             // Not the last count: `Hub::resume` holds the task while it runs.
             drop(me);
-        });
-        *task.co.borrow_mut() = Some(co);
-        task
+        })
     }
 
     /// Runs the coroutine until it suspends or ends; on its end, returns its
