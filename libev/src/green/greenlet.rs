@@ -436,7 +436,7 @@ pub(crate) fn send_kill(task: &Rc<Task>) {
             return;
         }
         if task.not_started() {
-            // Its closure is dropped unrun; `join` reads the empty slot as
+            // Its closure is dropped unrun; `join` reads the empty result as
             // `Killed`.
             discard_unstarted(hub, task);
             return;
