@@ -218,16 +218,10 @@ fn many_restarted_timers_fire_in_the_order_of_their_last_delays() {
     // What libev should hold: each timer's delay and whether it is active.
     let mut delay: Vec<Duration> = (0..n).map(hour_plus_us).collect();
     let mut active = vec![false; n];
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = |m: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % m
-    };
+    let mut rng = util::Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..5_000 {
-        let i = next(n as u64) as usize;
-        match next(8) {
+        let i = rng.below(n as u64) as usize;
+        match rng.below(8) {
             0 => {
                 timers[i].stop();
                 active[i] = false;
@@ -238,7 +232,7 @@ fn many_restarted_timers_fire_in_the_order_of_their_last_delays() {
             }
             _ => {
                 // Distinct for every timer: 1 to 30 ms, plus i microseconds.
-                let d = MS * (1 + next(30) as u32) + Duration::from_micros(i as u64);
+                let d = MS * (1 + rng.below(30) as u32) + Duration::from_micros(i as u64);
                 timers[i].restart(d, Duration::ZERO);
                 (delay[i], active[i]) = (d, true);
             }
