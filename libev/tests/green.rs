@@ -427,6 +427,51 @@ fn a_detached_greenlets_value_is_dropped_as_it_ends_and_a_panicking_drop_is_repo
 }
 
 #[test]
+fn links_of_a_detached_greenlet_see_how_it_ended() {
+    // The handle goes while the greenlet runs: its value is still what
+    // `link_value` and `link_exception` look at.
+    let ran: Rc<RefCell<Vec<&str>>> = Rc::default();
+    let g = green::spawn(|| {
+        green::sleep(MS);
+        1
+    });
+    let (a, b) = (ran.clone(), ran.clone());
+    g.link_value(move || a.borrow_mut().push("value"));
+    g.link_exception(move || b.borrow_mut().push("exception"));
+    drop(g);
+    green::sleep(MS * 20);
+    assert_eq!(*ran.borrow(), ["value"]);
+}
+
+#[test]
+fn a_kill_swallowed_by_the_body_is_not_reported_when_its_value_is_dropped() {
+    // The value's destructor runs after the greenlet ended, so a kill it
+    // caught earlier is not raised again there, nor reported as a panic.
+    struct Value(Rc<Cell<bool>>);
+    impl Drop for Value {
+        fn drop(&mut self) {
+            green::yield_now();
+            self.0.set(true);
+        }
+    }
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let s = seen.clone();
+    green::set_unjoined_panic_handler(move |r| s.borrow_mut().push(r.message.to_owned()));
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    let g = green::spawn(move || {
+        let _ = catch_unwind(AssertUnwindSafe(|| green::sleep(Duration::from_secs(60))));
+        Value(d)
+    });
+    green::yield_now();
+    g.kill_nowait();
+    drop(g);
+    green::sleep(MS * 20);
+    assert!(dropped.get());
+    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
+}
+
+#[test]
 fn timeout_guard_expiry_ends_the_greenlet_or_can_be_caught() {
     // Uncaught: the greenlet ends with TimedOut, destructors run.
     let dropped = Rc::new(Cell::new(false));

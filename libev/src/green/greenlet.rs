@@ -222,13 +222,7 @@ impl Builder {
                         Err(GreenletError::Panicked(p)) if me.detached.get() => {
                             report_unjoined(&me, &p, false)
                         }
-                        // Nobody will take it: dropped here, on its own
-                        // stack, not with the task wherever that goes.
-                        Ok(v) if me.detached.get() => {
-                            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(v))) {
-                                report_unjoined(&me, &p, false);
-                            }
-                        }
+                        // Stored even with nobody to join: the links look.
                         r => *me.result.borrow_mut() = Some(r.map(|v| Box::new(v) as Box<dyn Any>)),
                     }
                     // On its own stack, before joiners see it ended.
@@ -238,6 +232,18 @@ impl Builder {
                         }
                     });
                     finish(&me);
+                    // A result nobody will take (the handle went before the
+                    // end or while the links ran): dropped here, on its own
+                    // stack after its links, not with the task wherever
+                    // that goes. Its interrupts were cleared as it ended.
+                    if me.detached.get() {
+                        let unclaimed = me.result.borrow_mut().take();
+                        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(unclaimed)))
+                            && !is_interrupt(&p)
+                        {
+                            report_unjoined(&me, &p, false);
+                        }
+                    }
                 }
             };
             let task = Task::new(id, self.name, spawned_at, stack, self.stack_size, body);
