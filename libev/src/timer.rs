@@ -89,29 +89,15 @@ impl Timer {
         });
     }
 
-    /// What stop, set and start do to a timer without a pending event,
-    /// in one libev call: `ev_timer_again` with `after` as the repeat
-    /// moves an active timer to fire `after` from now, within libev's
-    /// heap in one step (or starts a stopped one with that delay); then
-    /// the real repeat, for the next firing.
-    ///
-    /// `l` is the timer's loop from `loop_if_plain` (no reference or
-    /// deferred event for the wrapper to settle), and `after` is above
-    /// zero (`ev_timer_again` would stop the timer for zero).
+    /// [`move_by_again`] for this timer. `l` is its loop from
+    /// `loop_if_plain` (no reference or deferred event for the wrapper to
+    /// settle), and `after` is above zero.
     #[inline(always)]
     fn move_by_again(&self, l: *mut sys::ev_loop, after: f64, repeat: f64) {
-        debug_assert!(after > 0.0);
-        let w = self.node.raw();
-        // SAFETY: our watcher on its live loop, with no bookkeeping to
-        // settle (the caller's `loop_if_plain`). `repeat` may be written
-        // while active (libev's manual); `ev_timer_again` with a repeat
-        // above zero clears a pending event and (re)starts the timer with
-        // that delay from now.
-        unsafe {
-            (*w).repeat = after;
-            sys::ev_timer_again(l, w);
-            (*w).repeat = repeat;
-        }
+        // SAFETY: our watcher on its live loop, neither pending (`set`
+        // checks) nor needing bookkeeping (`loop_if_plain`), or a restart,
+        // which discards a pending event anyway; `after` is above zero.
+        unsafe { move_by_again(l, self.node.raw(), after, repeat) }
     }
 
     /// Stops the timer (discarding its pending event), sets its delay and
@@ -194,5 +180,30 @@ impl Timer {
     pub fn set_repeat(&self, repeat: Duration) {
         // SAFETY: `repeat` is a read-write field in libev, even while active.
         unsafe { (*self.node.raw()).repeat = tstamp(repeat) }
+    }
+}
+
+/// What stop, set and start do to a timer, in one libev call:
+/// `ev_timer_again` with `after` as the repeat clears a pending event and
+/// moves an active timer to fire `after` from now within libev's heap in
+/// one step (where a stop and a start take it out and put it back), or
+/// starts a stopped one with that delay; then the real repeat, for the
+/// next firing. Used by [`Timer`] and [`TimerArray`](crate::TimerArray).
+///
+/// # Safety
+///
+/// `w` is a live, initialised timer of loop `l`, whose owner has no
+/// bookkeeping to settle around a stop and start (a loop reference or
+/// deferred events), and `after` is above zero (`ev_timer_again` stops a
+/// timer whose repeat is zero).
+#[inline(always)]
+pub(crate) unsafe fn move_by_again(l: *mut sys::ev_loop, w: *mut sys::ev_timer, after: f64, repeat: f64) {
+    debug_assert!(after > 0.0);
+    // SAFETY: per the contract; `repeat` is a read-write field in libev,
+    // even while the timer is active.
+    unsafe {
+        (*w).repeat = after;
+        sys::ev_timer_again(l, w);
+        (*w).repeat = repeat;
     }
 }

@@ -17,6 +17,7 @@
 
 use crate::Events;
 use crate::event_loop::{Loop, duration, tstamp};
+use crate::timer::move_by_again;
 use libev_sys as sys;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::c_int;
@@ -321,13 +322,8 @@ impl TimerArray {
         // calls.
         unsafe {
             if after > 0.0 {
-                // As `Timer::restart`: `ev_timer_again` with the delay as
-                // the repeat clears a pending event and moves the timer to
-                // fire `after` from now in one heap adjustment (or starts
-                // it); `repeat` may be written while active.
-                (*w).repeat = after;
-                sys::ev_timer_again(raw, w);
-                (*w).repeat = repeat;
+                // As `Timer::restart`, which discards a pending event too.
+                move_by_again(raw, w, after, repeat);
             } else {
                 // Stopping clears a pending event, so the timer may be set.
                 sys::ev_timer_stop(raw, w);
@@ -507,17 +503,10 @@ impl Core {
         // SAFETY: reads the header of our watcher.
         let (active, pending) = unsafe { (sys::ev_is_active(w), sys::ev_is_pending(w)) };
         if active && !pending && after > 0.0 && i < self.fast_len.get() {
-            // As `TimerArray::restart`: no flag is set and nothing pending
-            // is to be kept, so `ev_timer_again` with the delay as the
-            // repeat moves the timer as stop, set and start would.
-            // SAFETY: our watcher on its live loop; `repeat` may be
-            // written while active.
-            unsafe {
-                (*w).repeat = after;
-                sys::ev_timer_again(self.raw, w);
-                (*w).repeat = repeat;
-            }
-            return;
+            // SAFETY: our watcher on its live loop; no flag is set (no
+            // reference or deferred event to keep in step) and nothing
+            // pending is to be kept, so this is what stop, set and start do.
+            return unsafe { move_by_again(self.raw, w, after, repeat) };
         }
         if active || pending {
             self.set_engaged(i, w, after, repeat);

@@ -187,10 +187,7 @@ impl Results {
         }
         for area in kept_areas {
             // A file written before areas had their own line: its run's.
-            let source = earlier.area_source(&area).map(str::to_owned).unwrap_or_else(|| {
-                let m = |k: &str| earlier.meta.iter().find(|(x, _)| x == k).map_or("?", |(_, v)| v.as_str());
-                format!("{} (commit {})", m("date"), m("commit"))
-            });
+            let source = earlier.area_source(&area).map_or_else(|| run_source(&earlier), str::to_owned);
             self.meta.push((format!("area {area}"), source));
         }
         for note in std::mem::take(&mut earlier.notes) {
@@ -547,6 +544,12 @@ fn meta_of<'a>(res: &'a Results, key: &str) -> &'a str {
     res.meta.iter().find(|(k, _)| k == key).map_or("?", |(_, v)| v.as_str())
 }
 
+/// Where figures measured in `res`'s run come from: its date and commit,
+/// as the `area` lines of the results file give them.
+fn run_source(res: &Results) -> String {
+    format!("{} (commit {})", meta_of(res, "date"), meta_of(res, "commit"))
+}
+
 /// The generated part of the page.
 fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> String {
     let meta = |k: &str| meta_of(res, k);
@@ -568,7 +571,7 @@ fn page_block(res: &Results, groups: &[Group], drawn: &[(String, String)]) -> St
         meta("reps"),
         meta("duration"),
     );
-    let this_run = format!("{} (commit {})", meta("date"), meta("commit"));
+    let this_run = run_source(res);
     let kept: Vec<String> = AREAS
         .into_iter()
         .filter_map(|a| {
@@ -801,7 +804,7 @@ fn main() -> ExitCode {
     }
     res.meta.push(("load at end".into(), loadavg()));
     res.meta.push(("duration".into(), format!("{:.0} s", t0.elapsed().as_secs_f64())));
-    let this_run = format!("{} (commit {})", meta_of(&res, "date"), meta_of(&res, "commit"));
+    let this_run = run_source(&res);
     for area in AREAS.into_iter().filter(|a| want(a)) {
         res.meta.push((format!("area {area}"), this_run.clone()));
     }
