@@ -821,6 +821,7 @@ impl Drop for LoopInner {
             unsafe { sys::ev_loop_destroy(shared.raw()) };
         }
         self.live.set(None);
+        crate::loop_guess::forget(shared.raw());
         if let Some(p) = shared.panic.take() {
             // A Cleanup callback panicked with nobody left to re-raise to.
             report_orphan_panic(&p);

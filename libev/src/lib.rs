@@ -206,6 +206,7 @@ pub mod c_api {}
 mod hooks;
 mod io_watcher;
 mod iouring_fix;
+mod loop_guess;
 mod loop_hooks;
 mod once;
 mod periodic;

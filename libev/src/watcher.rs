@@ -704,7 +704,7 @@ impl<W: RawWatcher> Header<W> {
             lp.check_unlocked();
             Some(lp.raw())
         } else {
-            Some(self.link().cast_mut().cast())
+            Some(crate::loop_guess::confirm(self.link().cast_mut().cast()))
         }
     }
 
