@@ -16,16 +16,16 @@ watcher_type! {
     ///
     /// # `Timer` or [`TimerArray`](crate::TimerArray)
     ///
-    /// Up to about 10,000 timers, a `Vec<Timer>` costs 1.1 to 1.2 times C's
-    /// array of `ev_timer`s per stop, set and start: the wrapper's few
-    /// checks, and the loop found through the timer's node before libev can
-    /// use it. To move a started timer, [`restart`](Self::restart) does what
-    /// the stop, set and start do with one libev call that moves the timer
-    /// within libev's heap in one step: about 0.8 times what C's three
-    /// calls cost up to 10,000 timers. From about 100,000 the operation waits
-    /// on memory, and a handle per timer is one more dependent load before
-    /// libev's own: a `Vec<Timer>` then costs 1.3 to 1.5 times C's array,
-    /// about 1.1 times what C itself costs with a pointer per timer. A
+    /// Up to about 10,000 timers, a `Vec<Timer>` costs 1.05 to 1.1 times
+    /// C's array of `ev_timer`s per stop, set and start: the wrapper's few
+    /// checks. To move a started timer, [`restart`](Self::restart) does
+    /// what the stop, set and start do with one libev call that moves the
+    /// timer within libev's heap in one step: about 0.8 times what C's
+    /// three calls cost up to 10,000 timers. From about 100,000 the
+    /// operation waits on memory, and a handle per timer is one more
+    /// dependent load before libev's own: a `Vec<Timer>` then costs 1.3
+    /// times C's array or more, what C itself costs with a pointer per
+    /// timer, or less. A
     /// [`TimerArray`](crate::TimerArray) stores the `ev_timer`s in one
     /// array, as C does, within a tenth of C's cost at every size, with one
     /// callback that receives the index: choose it for tens of thousands of
@@ -109,7 +109,7 @@ impl Timer {
     /// libev's `ev_timer_again` with the delay as the repeat, which moves
     /// the timer within libev's heap in one step where a stop and a start
     /// take it out and put it back: up to 10,000 timers, a fifth cheaper
-    /// than C's three calls and more than a quarter cheaper than the
+    /// than C's three calls and about a quarter cheaper than the
     /// wrapper's (see the repository's benchmark page, `docs/benchmarks.md`).
     ///
     /// ```
