@@ -31,13 +31,25 @@ thread_local! {
 /// it is the loop last used here, which does not depend on the node.
 #[inline(always)]
 pub(crate) fn confirm(l: *mut sys::ev_loop) -> *mut sys::ev_loop {
+    match matches(l) {
+        Some(guess) => guess,
+        None => remember(l),
+    }
+}
+
+/// The thread's copy of the loop last used here when `word` (a loop read
+/// from a watcher's node, perhaps tagged: see `watcher::Prefix::link`)
+/// is that loop, untagged; else `None`, and the caller takes its slow
+/// path, which calls [`confirm`].
+#[inline(always)]
+pub(crate) fn matches(word: *mut sys::ev_loop) -> Option<*mut sys::ev_loop> {
     // `try_with` cannot fail for a thread-local without a destructor; it
     // keeps any panic out of the hot path all the same.
     let guess = LAST.try_with(Cell::get).unwrap_or(std::ptr::null_mut());
     // The comparison goes through `opaque` so that the compiler cannot
-    // substitute `l` for `guess` below (which would bring back the wait
-    // for the node).
-    if opaque(guess.addr()) == l.addr() { guess } else { remember(l) }
+    // substitute `word` for `guess` (which would bring back the wait for
+    // the node). A null guess (nothing used yet) matches no node.
+    if opaque(guess.addr()) == word.addr() { Some(guess) } else { None }
 }
 
 /// A new loop on this thread's hot path: remembered for the next calls.

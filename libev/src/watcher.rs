@@ -204,6 +204,11 @@ const MISSED: u8 = 16;
 pub(crate) const OWNS_FD: u8 = 32;
 /// The flags that go with the watcher when its callback is replaced.
 const CARRIED: u8 = UNREF | OWNS_FD;
+/// The flags that send `stop`, `start` and `loop_if_plain` to their slow
+/// paths, mirrored in `LINK_TAG` (see `Prefix::link`).
+const ATTENTION: u8 = UNREF | UNREF_APPLIED | MISSED;
+/// The bit of `Prefix::link` set while one of the `ATTENTION` flags is.
+const LINK_TAG: usize = 1;
 
 /// libev's watcher header as a node uses it. Every `ev_*` struct starts
 /// with `ev_watcher`'s fields: `active`, `pending` and `priority` (three
@@ -228,6 +233,14 @@ struct Prefix {
     /// paths need), and the node owns one strong count of the
     /// `Rc<LoopInner>` that the loop's `Shared::inner` points to; when
     /// `W::WEAK_LOOP`, a `*const LoopInner` from `Weak::into_raw`.
+    ///
+    /// The raw loop's lowest bit (zero in an `ev_loop`'s address, which
+    /// `malloc` aligns) is `LINK_TAG`, set while one of the `ATTENTION`
+    /// flags is: so the hot paths' one comparison of this word with the
+    /// thread's last-used loop (`loop_guess`) finds both that the loop is
+    /// the guessed one and that the watcher has no bookkeeping to settle.
+    /// `Header::link` clears it; `set_flags` keeps it. Weak links never
+    /// carry it.
     link: *const (),
 }
 
@@ -601,6 +614,16 @@ impl<W: RawWatcher> Header<W> {
     /// The node's loop, as documented on [`Prefix::link`].
     #[inline(always)]
     fn link(&self) -> *const () {
+        let word = self.link_word();
+        // A weak link is a `Weak::into_raw` pointer, never tagged, and is
+        // given back to `Weak::from_raw` exactly as it was made.
+        if W::WEAK_LOOP { word } else { word.map_addr(|a| a & !LINK_TAG) }
+    }
+
+    /// [`Prefix::link`] as stored: with `LINK_TAG` while an `ATTENTION`
+    /// flag is set.
+    #[inline(always)]
+    fn link_word(&self) -> *const () {
         // SAFETY: reads our own field of the prefix (see `Prefix`).
         unsafe { (*self.prefix()).link }
     }
@@ -611,11 +634,19 @@ impl<W: RawWatcher> Header<W> {
         unsafe { (*self.prefix()).flags }
     }
 
+    /// Sets the flags, and `LINK_TAG` to match (see [`Prefix::link`]).
     #[inline(always)]
     fn set_flags(&self, flags: u8) {
-        // SAFETY: writes our own field of the prefix (see `Prefix`); no
-        // reference to it exists.
-        unsafe { (*self.prefix()).flags = flags }
+        let was = self.flags();
+        // SAFETY: writes our own fields of the prefix (see `Prefix`); no
+        // reference to them exists.
+        unsafe {
+            (*self.prefix()).flags = flags;
+            if !W::WEAK_LOOP && (was ^ flags) & ATTENTION != 0 {
+                let tag = if flags & ATTENTION != 0 { LINK_TAG } else { 0 };
+                (*self.prefix()).link = self.link().map_addr(|a| a | tag);
+            }
+        }
     }
 
     #[inline(always)]
@@ -784,14 +815,55 @@ impl<W: RawWatcher> Header<W> {
     /// weak-loop and guarded types.
     #[inline(always)]
     pub(crate) fn loop_if_plain(&self) -> Option<*mut sys::ev_loop> {
+        match self.fast_loop() {
+            Some(l) => Some(l),
+            None => self.loop_if_plain_slow(),
+        }
+    }
+
+    /// [`loop_if_plain`](Self::loop_if_plain) when [`fast_loop`]
+    /// (Self::fast_loop) cannot tell.
+    #[cold]
+    #[inline(never)]
+    fn loop_if_plain_slow(&self) -> Option<*mut sys::ev_loop> {
         if W::WEAK_LOOP || W::GUARDED || self.flags() & (UNREF | MISSED) != 0 {
             return None;
         }
         self.hot_loop()
     }
 
+    /// The loop, when it is the one last used on this thread and the
+    /// watcher has none of the `ATTENTION` flags: one comparison of the
+    /// node's link word with the thread's guess (see [`Prefix::link`] and
+    /// `loop_guess`). `None` sends the caller to its slow path, which
+    /// does the whole work (and updates the guess). Always `None` for
+    /// weak-loop and guarded types.
+    #[inline(always)]
+    fn fast_loop(&self) -> Option<*mut sys::ev_loop> {
+        if W::WEAK_LOOP || W::GUARDED {
+            return None;
+        }
+        crate::loop_guess::matches(self.link_word().cast_mut().cast())
+    }
+
     #[inline]
     pub(crate) fn start(&self) {
+        let Some(l) = self.fast_loop() else { return self.start_slow() };
+        if W::START_CHECKS_ACTIVE && self.is_active() {
+            return;
+        }
+        // SAFETY: the node never moves and outlives its activity (dropping
+        // it stops it); `l` is its live loop. libev's start ignores an
+        // active watcher.
+        unsafe { W::start(l, self.raw()) };
+    }
+
+    /// [`start`](Self::start) when [`fast_loop`](Self::fast_loop) cannot
+    /// tell: another loop than the last, a watcher with flags to honour, a
+    /// weak-loop or guarded type.
+    #[cold]
+    #[inline(never)]
+    fn start_slow(&self) {
         let Some(l) = self.hot_loop() else { return };
         if W::START_CHECKS_ACTIVE && self.is_active() {
             return;
@@ -829,6 +901,17 @@ impl<W: RawWatcher> Header<W> {
 
     #[inline]
     pub(crate) fn stop(&self) {
+        let Some(l) = self.fast_loop() else { return self.stop_slow() };
+        // SAFETY: `l` is the loop the watcher was started on; stopping an
+        // inactive watcher only clears a pending event.
+        unsafe { W::stop(l, self.raw()) };
+    }
+
+    /// [`stop`](Self::stop) when [`fast_loop`](Self::fast_loop) cannot
+    /// tell (as for [`start_slow`](Self::start_slow)).
+    #[cold]
+    #[inline(never)]
+    fn stop_slow(&self) {
         let Some(l) = self.hot_loop() else { return };
         if self.flags() & (UNREF_APPLIED | MISSED) != 0 {
             self.restore_ref(l);

@@ -68,6 +68,58 @@ fn timers_of_two_loops_moved_in_random_turns_each_fire_only_in_their_own_loop() 
     }
 }
 
+/// Asserts that exactly `n` active watchers keep `lp` alive: with `n`
+/// references taken away, libev's count (what `run_nowait` reports) is
+/// zero, neither below nor above.
+fn assert_referenced(lp: &Loop, n: usize, what: &str) {
+    (0..n).for_each(|_| lp.dec_ref());
+    let left = lp.run_nowait();
+    (0..n).for_each(|_| lp.inc_ref());
+    assert!(!left, "{what}: libev's count is not {n}");
+}
+
+#[test]
+fn timers_of_two_loops_used_in_turn_keep_each_loops_reference_count_exact() {
+    // Unreferenced timers and their loop references go through the hot
+    // paths' slow side (the tag in the node's loop word); mixed with
+    // referenced ones on two loops, each operation switching loops at
+    // random, each loop's count must stay what the timers say.
+    let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
+    let hour = Duration::from_secs(3600);
+    let sets: Vec<Vec<Timer>> = loops
+        .iter()
+        .map(|lp| (0..20).map(|_| Timer::new(lp, hour, Duration::ZERO, |_, _| unreachable!())).collect())
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..2_000 {
+        let (which, i) = (rng.below(2) as usize, rng.below(20) as usize);
+        let t = &sets[which][i];
+        let after = hour + MS * rng.below(1000) as u32;
+        match rng.below(6) {
+            0 | 1 => t.start(),
+            2 => t.stop(),
+            3 => t.set(after, Duration::ZERO),
+            4 => t.restart(after, Duration::ZERO),
+            _ => t.set_keeps_loop_alive(!t.keeps_loop_alive()),
+        }
+        if round % 50 == 0 {
+            for (lp, set) in loops.iter().zip(&sets) {
+                let n = set.iter().filter(|t| t.is_active() && t.keeps_loop_alive()).count();
+                assert_referenced(lp, n, &format!("round {round}"));
+            }
+        }
+    }
+    for set in &sets {
+        for t in set {
+            t.set_keeps_loop_alive(false);
+            t.start();
+        }
+    }
+    for lp in &loops {
+        assert_referenced(lp, 0, "all unreferenced");
+    }
+}
+
 #[test]
 fn io_watchers_of_two_loops_started_in_turn_each_report_only_in_their_own_loop() {
     let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
