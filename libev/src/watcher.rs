@@ -3,7 +3,8 @@
 //! A watcher is one heap node: a [`Header`] (the `ev_*` struct first, then
 //! the type's resources, if it has any) followed by the user's closure. The
 //! node's own bookkeeping lives inside the `ev_*` struct, in room libev
-//! leaves to its user (see [`Prefix`]): the loop in `data`, the reference
+//! leaves to its user (see [`Prefix`]): the loop in `data` (with a tag
+//! bit for the hot paths), the reference
 //! count and flags in the four bytes of padding before it. So a timer
 //! whose closure captures nothing is 48 bytes, as in C. The public types
 //! (`Io`, `Timer`, ...) are `#[repr(transparent)]` owners of a thin pointer
@@ -234,13 +235,15 @@ struct Prefix {
     /// `Rc<LoopInner>` that the loop's `Shared::inner` points to; when
     /// `W::WEAK_LOOP`, a `*const LoopInner` from `Weak::into_raw`.
     ///
-    /// The raw loop's lowest bit (zero in an `ev_loop`'s address, which
-    /// `malloc` aligns) is `LINK_TAG`, set while one of the `ATTENTION`
-    /// flags is: so the hot paths' one comparison of this word with the
-    /// thread's last-used loop (`loop_guess`) finds both that the loop is
-    /// the guessed one and that the watcher has no bookkeeping to settle.
-    /// `Header::link` clears it; `set_flags` keeps it. Weak links never
-    /// carry it.
+    /// The raw loop's lowest bit is `LINK_TAG`, set while one of the
+    /// `ATTENTION` flags is. (It is zero in an `ev_loop`'s address: the
+    /// struct holds pointers and doubles, so it is aligned to 8 bytes
+    /// whoever made it, libev's allocator, the default loop's static or C
+    /// code handing a loop to `Loop::from_raw`.) So the hot paths' one
+    /// comparison of this word with the thread's last-used loop
+    /// (`loop_guess`) finds both that the loop is the guessed one and that
+    /// the watcher has no bookkeeping to settle. `Header::link` clears it;
+    /// `set_flags` keeps it. Weak links never carry it.
     link: *const (),
 }
 
@@ -377,6 +380,7 @@ impl<W: RawWatcher> NodeRef<W> {
             let p = w.cast::<Prefix>();
             (*p).refs = 1;
             (*p).flags = 0;
+            debug_assert!(W::WEAK_LOOP || link.addr() & LINK_TAG == 0, "a loop's address is aligned");
             (*p).link = link;
         }
         NodeRef { ptr }
@@ -843,6 +847,11 @@ impl<W: RawWatcher> Header<W> {
         if W::WEAK_LOOP || W::GUARDED {
             return None;
         }
+        debug_assert_eq!(
+            self.link_word().addr() & LINK_TAG != 0,
+            self.flags() & ATTENTION != 0,
+            "the loop word's tag mirrors the flags"
+        );
         crate::loop_guess::matches(self.link_word().cast_mut().cast())
     }
 

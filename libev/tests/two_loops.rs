@@ -121,6 +121,146 @@ fn timers_of_two_loops_used_in_turn_keep_each_loops_reference_count_exact() {
 }
 
 #[test]
+fn events_deferred_for_a_referenced_timer_are_discarded_by_a_restart_across_loops() {
+    // `MISSED` alone (no `UNREF`) sends `restart` to its slow path: the
+    // deferred event must be discarded as `stop` would, while a timer of
+    // another loop is moved between the calls.
+    let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
+    let hour = Duration::from_secs(3600);
+    let other = Timer::new(&loops[1], hour, Duration::ZERO, |_, _| unreachable!());
+    let calls = util::Counter::new();
+    let (c, o) = (calls.clone(), Rc::new(other));
+    let o2 = o.clone();
+    let t = Timer::new(&loops[0], Duration::ZERO, Duration::ZERO, move |t, _| {
+        c.bump();
+        t.invoke(Events::CUSTOM); // deferred while this callback runs
+        o2.restart(hour, Duration::ZERO); // the other loop in between
+        t.restart(hour, Duration::ZERO);
+        o2.stop();
+        assert!(!t.is_pending() && t.is_active());
+    });
+    t.start();
+    loops[0].run_once();
+    assert_eq!(calls.get(), 1);
+    assert_referenced(&loops[0], 1, "the restarted timer");
+    t.stop();
+    assert_eq!(calls.get(), 1, "the deferred event was discarded");
+    assert_referenced(&loops[0], 0, "stopped");
+    assert_referenced(&loops[1], 0, "the other loop's timer, stopped");
+}
+
+#[test]
+fn a_new_callback_keeps_an_active_timer_unreferenced_across_loops() {
+    // The new node made by `set_callback` carries the unreferenced flag,
+    // and with it the loop word's tag: its stop must give back no
+    // reference it did not take.
+    let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
+    let hour = Duration::from_secs(3600);
+    let other = Timer::new(&loops[1], hour, Duration::ZERO, |_, _| {});
+    let mut t = Timer::new(&loops[0], hour, Duration::ZERO, |_, _| {});
+    t.set_keeps_loop_alive(false);
+    t.start();
+    other.start();
+    t.set_callback(|_, _| {});
+    assert!(t.is_active() && !t.keeps_loop_alive());
+    assert_referenced(&loops[0], 0, "after set_callback");
+    other.stop();
+    t.stop();
+    t.start();
+    other.start();
+    assert_referenced(&loops[0], 0, "restarted");
+    assert_referenced(&loops[1], 1, "the other loop");
+    t.set_keeps_loop_alive(true);
+    assert_referenced(&loops[0], 1, "referenced again");
+}
+
+#[test]
+fn a_loop_made_where_a_dropped_one_was_is_learnt_from_its_own_watchers() {
+    // Dropped loops are forgotten; the allocator often gives the next one
+    // the same address. Each round leaves the guess at the dropped loop's
+    // address and checks the new loop's timers against another's.
+    let keep = Loop::new().unwrap();
+    let (ran_in, log): (Rc<RefCell<usize>>, Log) = Default::default();
+    let kept = timers(&keep, 1, 2, &ran_in, &log);
+    for _ in 0..20 {
+        let lp = Loop::new().unwrap();
+        let fresh = timers(&lp, 0, 2, &ran_in, &log);
+        for (a, b) in fresh.iter().zip(&kept) {
+            a.start();
+            b.start();
+        }
+        *ran_in.borrow_mut() = 0;
+        assert!(!lp.run());
+        *ran_in.borrow_mut() = 1;
+        assert!(!keep.run());
+        drop(fresh);
+        drop(lp);
+    }
+    let log = log.borrow();
+    assert_eq!(log.len(), 80);
+    for &(ran, timer) in log.iter() {
+        assert_eq!(ran, timer / 1000, "timer {timer} fired in loop {ran}");
+    }
+}
+
+#[test]
+fn watchers_of_two_loops_dropped_at_thread_exit_stop_on_their_own_loops() {
+    // Thread-locals destroyed at exit drop a timer of the loop not used
+    // last on the thread, then its loop: the drop's stop must find it.
+    thread_local! {
+        static HELD: RefCell<Vec<Box<dyn std::any::Any>>> = const { RefCell::new(Vec::new()) };
+    }
+    std::thread::spawn(|| {
+        HELD.with(|h| h.borrow_mut().clear());
+        let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
+        let hour = Duration::from_secs(3600);
+        let a = Timer::new(&loops[0], hour, Duration::ZERO, |_, _| {});
+        let b = Timer::new(&loops[1], hour, Duration::ZERO, |_, _| {});
+        let c = Timer::new(&loops[0], hour, Duration::ZERO, |_, _| {});
+        a.set_keeps_loop_alive(false);
+        a.start();
+        c.start();
+        b.start(); // the guess is now loop 1
+        let [l0, l1] = loops;
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            h.push(Box::new(c));
+            h.push(Box::new(a));
+            h.push(Box::new(l0));
+            h.push(Box::new(b));
+            h.push(Box::new(l1));
+        });
+    })
+    .join()
+    .expect("the thread exits cleanly with its watchers in a thread-local");
+}
+
+#[test]
+fn periodics_and_plain_timers_of_two_loops_interleave() {
+    // Periodics take the guarded slow path on every call; plain timers of
+    // the other loop around them keep the fast one.
+    let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
+    let fired = util::Counter::new();
+    let f = fired.clone();
+    let p = libev::Periodic::at(&loops[0], 0.0, move |_, _| f.bump()).unwrap();
+    let (ran_in, log): (Rc<RefCell<usize>>, Log) = Default::default();
+    let ts = timers(&loops[1], 1, 3, &ran_in, &log);
+    for t in &ts {
+        p.stop();
+        t.start();
+        p.start();
+        t.restart(MS * 2, Duration::ZERO);
+    }
+    *ran_in.borrow_mut() = 0;
+    loops[0].run();
+    assert_eq!(fired.get(), 1, "the periodic (at time 0) fired once in its loop");
+    *ran_in.borrow_mut() = 1;
+    loops[1].run();
+    assert_eq!(log.borrow().len(), 3);
+    assert!(log.borrow().iter().all(|&(ran, _)| ran == 1));
+}
+
+#[test]
 fn io_watchers_of_two_loops_started_in_turn_each_report_only_in_their_own_loop() {
     let loops = [Loop::new().unwrap(), Loop::new().unwrap()];
     let (ran_in, log): (Rc<RefCell<usize>>, Log) = Default::default();
