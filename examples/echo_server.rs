@@ -34,7 +34,7 @@ use std::net::SocketAddr;
 /// The buffer is small on purpose: an idle connection's greenlet, parked
 /// in `read`, keeps every stack page it has touched, so what the deepest
 /// read touched is what each idle connection costs. With this 2 KiB
-/// buffer 10,000 idle connections cost 6.3 KiB of RSS each (the example's
+/// buffer 10,000 idle connections cost 6.3 to 6.5 KiB of RSS each (the example's
 /// `idle_rss` row on `docs/benchmarks.md`); with a 16 KiB one, 21 KiB
 /// (the first read zeroes four pages).
 fn echo(mut stream: TcpStream) -> io::Result<()> {
